@@ -16,6 +16,7 @@ Memory: one distance tile plus the histograms, the positives and the collected b
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -186,9 +187,8 @@ def calc_fnmr_at_fmr_all_pairs(
         n_negative += len(negatives)
         _accumulate_histogram(root, negatives)
     if n_negative == 0:
-        raise ValueError(
-            "there is no negative pair (every pair shares a label or is excluded): FNMR@FMR is undefined"
-        )
+        warnings.warn("FNMR@FMR is NaN: there is no negative pair (every pair shares a label or is excluded)")
+        return torch.full((len(fmr_vals),), float("nan"))
     previous, following, gamma = _numpy_quantile_ranks(n_negative, fmr_vals)
     ranks = sorted(set(previous.tolist()) | set(following.tolist()))
     values = _resolve(root, ranks, args, metric)
