@@ -187,7 +187,10 @@ def calc_fnmr_at_fmr_all_pairs(
         n_negative += len(negatives)
         _accumulate_histogram(root, negatives)
     if n_negative == 0:
-        warnings.warn("FNMR@FMR is NaN: there is no negative pair (every pair shares a label or is excluded)")
+        warnings.warn(
+            "FNMR@FMR is NaN: there is no negative pair (every pair shares a label or is excluded)",
+            stacklevel=2,
+        )
         return torch.full((len(fmr_vals),), float("nan"))
     previous, following, gamma = _numpy_quantile_ranks(n_negative, fmr_vals)
     ranks = sorted(set(previous.tolist()) | set(following.tolist()))
