@@ -1,6 +1,12 @@
 """RetrievalResults and the post-processors that cut or re-rank them (OML 4.x names)."""
 
-from .postprocessors import AdaptiveThresholding, ConstantThresholding, PairwiseReranker, QueryExpansion
+from .postprocessors import (
+    AdaptiveThresholding,
+    ConstantThresholding,
+    KReciprocalReranker,
+    PairwiseReranker,
+    QueryExpansion,
+)
 from .retrieval_results import RetrievalResults
 
 __all__ = [
@@ -9,4 +15,5 @@ __all__ = [
     "AdaptiveThresholding",
     "PairwiseReranker",
     "QueryExpansion",
+    "KReciprocalReranker",
 ]
