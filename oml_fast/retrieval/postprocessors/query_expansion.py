@@ -30,6 +30,11 @@ class QueryExpansion(IRetrievalPostprocessor):
             raise ValueError(f"`alpha` must be non-negative, got {alpha}")
         self.n_neighbors, self.alpha, self.metric = n_neighbors, float(alpha), metric
 
+    @property
+    def top_n(self) -> int:
+        """How many results each query needs (``EmbeddingMetrics`` retrieves at least this many)."""
+        return self.n_neighbors
+
     def expand(self, queries: Tensor, gallery: Tensor, retrieved: Tensor) -> Tensor:
         """Expanded queries ``[Nq, D]`` from ``retrieved [Nq, K]`` gallery ids (``-1`` = none)."""
         neighbors = retrieved[:, : self.n_neighbors]
