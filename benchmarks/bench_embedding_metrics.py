@@ -21,6 +21,10 @@ import subprocess
 import sys
 import time
 import types
+from pathlib import Path
+
+# Run from a source checkout: make `import oml_fast` find this repository.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _peak_rss_mb() -> float:
