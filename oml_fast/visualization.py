@@ -21,7 +21,9 @@ GRAY: TColor = (128, 128, 128)
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> None:
-    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+    if not (
+        isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    ):
         shape = getattr(image, "shape", None)
         raise ValueError(f"`{name}` must be an HxWx3 uint8 array, got {type(image).__name__} {shape}")
 
@@ -103,7 +105,9 @@ def plot_retrieval_rows(
     if not rows or not all(rows):
         raise ValueError("`rows` must be a non-empty list of non-empty rows of (image, caption)")
     n_cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell_size * n_cols, cell_size * len(rows) + 0.2), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(cell_size * n_cols, cell_size * len(rows) + 0.2), squeeze=False
+    )
     for r, row in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r][c]

@@ -64,7 +64,11 @@ def _rows(positions: Iterable[int]) -> str:
 
 
 def _is_empty(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def parse_bool(value: object) -> bool | None:
@@ -156,7 +160,9 @@ def find_dataframe_problems(
         flags[column] = [parse_bool(v) for v in values]
         set_on_train = [i for i in np.flatnonzero(is_train) if not _is_empty(values[i])]
         if set_on_train:
-            problems.append(f"column '{column}': must be empty for train rows, but is set at {_rows(set_on_train)}")
+            problems.append(
+                f"column '{column}': must be empty for train rows, but is set at {_rows(set_on_train)}"
+            )
         not_bool = [i for i in np.flatnonzero(is_valid) if flags[column][i] is None]
         if not_bool:
             problems.append(f"column '{column}': not a bool (True/False/1/0) at {_rows(not_bool)}")
@@ -180,7 +186,11 @@ def find_dataframe_problems(
     problems += _bbox_problems(df, dataset_root, check_files)
 
     if check_files and PATHS_COLUMN in df.columns:
-        missing_files = [i for i, p in enumerate(df[PATHS_COLUMN]) if _is_empty(p) or not resolve_path(p, dataset_root).is_file()]
+        missing_files = [
+            i
+            for i, p in enumerate(df[PATHS_COLUMN])
+            if _is_empty(p) or not resolve_path(p, dataset_root).is_file()
+        ]
         if missing_files:
             example = resolve_path(df[PATHS_COLUMN].iloc[missing_files[0]], dataset_root)
             problems.append(f"column 'path': file not found at {_rows(missing_files)} (first: {example})")
@@ -216,13 +226,17 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
             if size is not None and (x2 > size[0] or y2 > size[1]):
                 outside.append(i)
     if partial:
-        problems.append(f"bounding box: some but not all of {list(BBOX_COLUMNS)} are empty at {_rows(partial)}")
+        problems.append(
+            f"bounding box: some but not all of {list(BBOX_COLUMNS)} are empty at {_rows(partial)}"
+        )
     if not_int:
         problems.append(f"bounding box: coordinates are not integers at {_rows(not_int)}")
     if bad_order:
         problems.append(f"bounding box: expected 0 <= x_1 < x_2 and 0 <= y_1 < y_2 at {_rows(bad_order)}")
     if outside:
-        problems.append(f"bounding box: extends beyond the image (x_2 > width or y_2 > height) at {_rows(outside)}")
+        problems.append(
+            f"bounding box: extends beyond the image (x_2 > width or y_2 > height) at {_rows(outside)}"
+        )
     return problems
 
 
@@ -264,7 +278,9 @@ def normalise_dataframe(df: pd.DataFrame) -> pd.DataFrame:
     df[LABELS_COLUMN] = df[LABELS_COLUMN].map(_as_int).astype("int64")
     df[SPLIT_COLUMN] = df[SPLIT_COLUMN].astype(str).str.strip()
     for column in (IS_QUERY_COLUMN, IS_GALLERY_COLUMN):
-        df[column] = [parse_bool(v) if s == VALIDATION_SPLIT else None for v, s in zip(df[column], df[SPLIT_COLUMN])]
+        df[column] = [
+            parse_bool(v) if s == VALIDATION_SPLIT else None for v, s in zip(df[column], df[SPLIT_COLUMN])
+        ]
     if all(c in df.columns for c in BBOX_COLUMNS):
         for column in BBOX_COLUMNS:
             df[column] = pd.array([_as_int(v) for v in df[column]], dtype="Int64")

@@ -52,7 +52,9 @@ def make_digits_dataset(
     csv_path = root / dataframe_name
     if csv_path.is_file() and not overwrite:
         existing = pd.read_csv(csv_path)
-        same_split = sorted(existing.loc[existing.split == "train", "label"].unique().tolist()) == train_digits
+        same_split = (
+            sorted(existing.loc[existing.split == "train", "label"].unique().tolist()) == train_digits
+        )
         if same_split and len(existing) == 1797 and all((root / p).is_file() for p in existing.path):
             return csv_path
 

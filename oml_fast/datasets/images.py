@@ -115,7 +115,9 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         extra_data = dict(extra_data or {})
         for key, record in extra_data.items():
             if len(record) != len(paths):
-                raise ValueError(f"`extra_data['{key}']` has {len(record)} entries but there are {len(paths)} paths")
+                raise ValueError(
+                    f"`extra_data['{key}']` has {len(record)} entries but there are {len(paths)} paths"
+                )
         self.extra_data = {key: np.asarray(record) for key, record in extra_data.items()}
         self.input_tensors_key, self.index_key = input_tensors_key, index_key
         self._paths = [str(resolve_path(p, dataset_root)) for p in paths]
@@ -123,7 +125,11 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         self.transform = transform if transform is not None else ImageNormalisation()
         if cache_size < 0:
             raise ValueError(f"`cache_size` must be >= 0, got {cache_size}")
-        self._read_cropped = lru_cache(maxsize=cache_size)(self._read_cropped_uncached) if cache_size else self._read_cropped_uncached
+        self._read_cropped = (
+            lru_cache(maxsize=cache_size)(self._read_cropped_uncached)
+            if cache_size
+            else self._read_cropped_uncached
+        )
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -198,7 +204,9 @@ class ImageLabeledDataset(ImageBaseDataset):
             raise ValueError(f"`df` misses the column(s) {missing}; it has {list(df.columns)}")
         self.df = df.reset_index(drop=True)
         if extra_data is None:
-            extra_data = {c: self.df[c].to_numpy() for c in (CATEGORIES_COLUMN, SEQUENCE_COLUMN) if c in self.df.columns}
+            extra_data = {
+                c: self.df[c].to_numpy() for c in (CATEGORIES_COLUMN, SEQUENCE_COLUMN) if c in self.df.columns
+            }
         super().__init__(
             paths=self.df[PATHS_COLUMN].tolist(),
             dataset_root=dataset_root,
@@ -291,14 +299,20 @@ def get_retrieval_images_datasets(
     ``ValueError`` when a split is empty.
     """
     dataset_root = Path(dataset_root)
-    df = check_retrieval_dataframe_format(dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files)
+    df = check_retrieval_dataframe_format(
+        dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files
+    )
     train_df = df[df[SPLIT_COLUMN] == TRAIN_SPLIT].reset_index(drop=True)
     valid_df = df[df[SPLIT_COLUMN] == VALIDATION_SPLIT].reset_index(drop=True)
     for name, part in (("train", train_df), ("validation", valid_df)):
         if len(part) == 0:
             raise ValueError(f"{dataset_root / dataframe_name} has no rows with split == '{name}'")
-    train = ImageLabeledDataset(train_df, dataset_root=dataset_root, transform=transforms_train, cache_size=cache_size)
-    valid = ImageQueryGalleryLabeledDataset(valid_df, dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size)
+    train = ImageLabeledDataset(
+        train_df, dataset_root=dataset_root, transform=transforms_train, cache_size=cache_size
+    )
+    valid = ImageQueryGalleryLabeledDataset(
+        valid_df, dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size
+    )
     return train, valid
 
 
@@ -311,8 +325,12 @@ def get_validation_images_dataset(
 ) -> ImageQueryGalleryLabeledDataset:
     """The validation split of ``dataset_root / dataframe_name`` (validated first), as a query/gallery dataset."""
     dataset_root = Path(dataset_root)
-    df = check_retrieval_dataframe_format(dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files)
+    df = check_retrieval_dataframe_format(
+        dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files
+    )
     valid_df = df[df[SPLIT_COLUMN] == VALIDATION_SPLIT].reset_index(drop=True)
     if len(valid_df) == 0:
         raise ValueError(f"{dataset_root / dataframe_name} has no rows with split == 'validation'")
-    return ImageQueryGalleryLabeledDataset(valid_df, dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size)
+    return ImageQueryGalleryLabeledDataset(
+        valid_df, dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size
+    )

@@ -33,7 +33,9 @@ class ImageNormalisation:
         if int(im_size) <= 0:
             raise ValueError(f"`im_size` must be a positive int, got {im_size}")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError(f"`mean` and `std` need 3 values each (std > 0), got {list(mean)} and {list(std)}")
+            raise ValueError(
+                f"`mean` and `std` need 3 values each (std > 0), got {list(mean)} and {list(std)}"
+            )
         self.im_size = int(im_size)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
@@ -73,7 +75,11 @@ class ImageAugmentation(ImageNormalisation):
         max_shift: float = 0.1,
     ):
         super().__init__(im_size, mean, std)
-        self.max_rotation, self.max_scale, self.max_shift = float(max_rotation), float(max_scale), float(max_shift)
+        self.max_rotation, self.max_scale, self.max_shift = (
+            float(max_rotation),
+            float(max_scale),
+            float(max_shift),
+        )
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         u = torch.rand(4).tolist()

@@ -36,7 +36,9 @@ class ResnetExtractor(Extractor):
         normalise_features: divide the embeddings by their (detached) L2 norm.
     """
 
-    def __init__(self, arch: str = "resnet50", weights: str | Path | None = None, normalise_features: bool = False):
+    def __init__(
+        self, arch: str = "resnet50", weights: str | Path | None = None, normalise_features: bool = False
+    ):
         super().__init__()
         torchvision = _require("torchvision", "ResnetExtractor")
         archs = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -68,7 +70,10 @@ class ViTExtractor(Extractor):
     """
 
     def __init__(
-        self, arch: str = "vit_small_patch16_224", weights: str | Path | None = None, normalise_features: bool = False
+        self,
+        arch: str = "vit_small_patch16_224",
+        weights: str | Path | None = None,
+        normalise_features: bool = False,
     ):
         super().__init__()
         timm = _require("timm", "ViTExtractor")

@@ -35,7 +35,9 @@ class ExtractorWithMLP(Extractor):
     ):
         super().__init__()
         if not mlp_features or any(int(f) <= 0 for f in mlp_features):
-            raise ValueError(f"`mlp_features` must be a non-empty list of positive ints, got {list(mlp_features)}")
+            raise ValueError(
+                f"`mlp_features` must be a non-empty list of positive ints, got {list(mlp_features)}"
+            )
         self.extractor = extractor
         sizes = [int(extractor.feat_dim), *map(int, mlp_features)]  # type: ignore[attr-defined]
         layers: list[nn.Module] = []

@@ -38,7 +38,10 @@ def download_weights(url: str, timeout: float = 30.0) -> Path:
 
     Raises :class:`WeightsLoadingError` naming the URL when the download fails (e.g. offline).
     """
-    target = _cache_dir() / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{Path(url.split('?')[0]).name or 'weights.pth'}"
+    target = (
+        _cache_dir()
+        / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{Path(url.split('?')[0]).name or 'weights.pth'}"
+    )
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +72,9 @@ def load_state_dict(weights: str | Path, prefix_to_strip: str | None = None) -> 
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise WeightsLoadingError(f"cannot load weights from '{path}': {type(error).__name__}: {error}") from error
+        raise WeightsLoadingError(
+            f"cannot load weights from '{path}': {type(error).__name__}: {error}"
+        ) from error
     if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
         loaded = loaded["state_dict"]
         prefix_to_strip = prefix_to_strip or "model."
@@ -87,5 +92,7 @@ def load_weights_into(model: torch.nn.Module, weights: str | Path, strict: bool 
     try:
         model.load_state_dict(state_dict, strict=strict)
     except RuntimeError as error:
-        raise WeightsLoadingError(f"weights '{weights}' do not fit {type(model).__name__}: {error}") from error
+        raise WeightsLoadingError(
+            f"weights '{weights}' do not fit {type(model).__name__}: {error}"
+        ) from error
     return model
