@@ -168,3 +168,21 @@ def build(registry: str, block: Any, where: str | None = None, **runtime_args: A
 def build_optimizer(block: Any, params: Any) -> torch.optim.Optimizer:
     """An optimizer over ``params`` from ``{name, args}``."""
     return build("optimizers", block, where="optimizer", params=params)
+
+
+def check_block_args(registry: str, block: Any, where: str) -> None:
+    """Checks a ``{name, args}`` block (and its nested blocks) without building it: the name is
+    registered and every argument is one the class takes. Raises :class:`RegistryError`."""
+    name, args = check_block(registry, block, where)
+    cls = get_class(registry, name)
+    valid = accepted_args(cls)
+    if valid is not None:
+        unknown = sorted(set(args) - set(valid))
+        if unknown:
+            raise RegistryError(
+                f"`{where}.args` has argument(s) {unknown} that {registry} '{name}' ({cls.__name__}) does not take"
+                f"{_suggest(unknown[0], valid)}; valid arguments: {valid}"
+            )
+    for key, nested_registry in NESTED_BLOCKS.items():
+        if isinstance(args.get(key), Mapping) and "name" in args[key]:
+            check_block_args(nested_registry, args[key], f"{where}.args.{key}")

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from oml_fast.pipelines.config import load_config, to_container
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
-from oml_fast.pipelines.registry import RegistryError, build
+from oml_fast.pipelines.registry import RegistryError, build, check_block_args
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -37,10 +37,35 @@ class RunResult:
         return flatten_metrics(self.metrics)
 
 
-def _as_cfg(config: Any, overrides: list[str] | None) -> DictConfig:
-    if isinstance(config, DictConfig) and not overrides:
-        return config
-    return load_config(config, overrides)
+# Config blocks each job uses, with their registry: checked before any data is read.
+_BLOCKS = {
+    "train": {
+        "extractor": "extractors",
+        "criterion": "losses",
+        "sampler": "samplers",
+        "optimizer": "optimizers",
+        "transforms_train": "transforms",
+        "transforms_val": "transforms",
+    },
+    "validate": {"extractor": "extractors", "transforms_val": "transforms"},
+    "predict": {"extractor": "extractors", "transforms_val": "transforms"},
+}
+
+
+def _as_cfg(config: Any, overrides: list[str] | None, job: str) -> DictConfig:
+    cfg = config if isinstance(config, DictConfig) and not overrides else load_config(config, overrides)
+    blocks = to_container(cfg)
+    for key, registry in _BLOCKS[job].items():
+        check_block_args(registry, blocks[key], key)
+    if job == "train" and blocks.get("scheduling"):
+        scheduler = blocks["scheduling"].get("scheduler") if isinstance(blocks["scheduling"], dict) else None
+        check_block_args("schedulers", scheduler, "scheduling.scheduler")
+    if job != "predict" and not (Path(cfg.dataset_root) / cfg.dataframe_name).is_file():
+        raise FileNotFoundError(
+            f"dataset not found: {Path(cfg.dataset_root) / cfg.dataframe_name} does not exist (set `dataset_root` / "
+            f"`dataframe_name`; for the built-in digits run `oml-fast make-digits {cfg.dataset_root}`)"
+        )
+    return cfg
 
 
 def _run_dir(cfg: DictConfig, kind: str) -> Path:
@@ -139,7 +164,7 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
 
     from oml_fast.datasets import get_retrieval_images_datasets
 
-    cfg = _as_cfg(config, overrides)
+    cfg = _as_cfg(config, overrides, "train")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = _run_dir(cfg, "train")
     OmegaConf.save(cfg, run_dir / "config.yaml")
@@ -238,7 +263,7 @@ def validate(config: Any = None, overrides: list[str] | None = None) -> RunResul
 
     from oml_fast.datasets import get_validation_images_dataset
 
-    cfg = _as_cfg(config, overrides)
+    cfg = _as_cfg(config, overrides, "validate")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = _run_dir(cfg, "validate")
     valid_set = get_validation_images_dataset(
@@ -282,7 +307,7 @@ def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
 
     from oml_fast.datasets import ImageBaseDataset
 
-    cfg = _as_cfg(config, overrides)
+    cfg = _as_cfg(config, overrides, "predict")
     if not cfg.data_dir or not cfg.save_path:
         raise ValueError("predict needs `data_dir` (a folder of images) and `save_path` (a .pt or .npz file)")
     save_path = Path(cfg.save_path)
