@@ -87,6 +87,15 @@ def parse_bboxes(df: pd.DataFrame) -> list[TBBox | None] | None:
     return boxes
 
 
+def _as_array(record: Any) -> np.ndarray:
+    # pandas gives strings as an object array; a fixed-width str array gives numpy scalars (np.str_)
+    # that group and compare like the other dtypes.
+    array = np.asarray(record)
+    if array.dtype == object and all(isinstance(v, str) for v in array):
+        array = array.astype(str)
+    return array
+
+
 class ImageBaseDataset(torch.utils.data.Dataset):
     """Images read from ``paths`` (joined to ``dataset_root`` when relative), optionally cropped to boxes.
 
@@ -118,7 +127,7 @@ class ImageBaseDataset(torch.utils.data.Dataset):
                 raise ValueError(
                     f"`extra_data['{key}']` has {len(record)} entries but there are {len(paths)} paths"
                 )
-        self.extra_data = {key: np.asarray(record) for key, record in extra_data.items()}
+        self.extra_data = {key: _as_array(record) for key, record in extra_data.items()}
         self.input_tensors_key, self.index_key = input_tensors_key, index_key
         self._paths = [str(resolve_path(p, dataset_root)) for p in paths]
         self._bboxes = list(bboxes) if bboxes is not None else None
