@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ def run_demo(
     """
     from oml_fast.datasets import make_digits_dataset
 
+    # Lightning's start-up notes (devices, tips) would bury the report; warnings still show.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     start = time.perf_counter()
     root = Path(root)
     csv = make_digits_dataset(root / "data" / "digits")

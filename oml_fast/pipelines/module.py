@@ -70,6 +70,9 @@ class ExtractorModule(pl.LightningModule):
         self.images_dir = Path(images_dir) if images_dir is not None else None
         self.n_worst_queries, self.n_retrieved_to_show = n_worst_queries, n_retrieved_to_show
         self.last_metrics: dict[str, Any] = {}
+        self.metrics_history: dict[
+            int, dict[str, Any]
+        ] = {}  # epoch -> metrics, of the validations during fit
         self.saved_pictures: list[Path] = []
         self._metrics: Any = None
         self._embeddings: list[torch.Tensor] = []
@@ -139,6 +142,8 @@ class ExtractorModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         metrics = self._metrics.compute_metrics()
         self.last_metrics = metrics
+        if self.trainer.state.fn == "fit":
+            self.metrics_history[self.current_epoch] = metrics
         flat = flatten_metrics(metrics)
         self.log_dict(flat, on_epoch=True, prog_bar=False, batch_size=1)
         if self.images_dir is not None and self._embeddings:

@@ -226,22 +226,14 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
         log_every_n_steps=max(1, min(50, len(sampler) // 2)),
         use_distributed_sampler=False,  # batches come from our batch sampler
     )
-    history: dict[str, dict] = {}
-
-    class _KeepMetrics(pl.Callback):
-        def on_validation_epoch_end(self, trainer, pl_module):
-            history[str(trainer.current_epoch)] = pl_module.last_metrics
-
-    trainer.callbacks.append(_KeepMetrics())
     trainer.fit(module, train_loader, _val_loader(cfg, valid_set))
 
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
-    best_epoch = None
-    if best is not None:
-        best_epoch = str(torch.load(best, map_location="cpu", weights_only=False).get("epoch"))
-    metrics = (
-        history.get(best_epoch) if best_epoch in history else (list(history.values())[-1] if history else {})
+    history = module.metrics_history
+    best_epoch = (
+        torch.load(best, map_location="cpu", weights_only=False).get("epoch") if best is not None else None
     )
+    metrics = history.get(best_epoch) if best_epoch in history else (history[max(history)] if history else {})
     score = checkpoint.best_model_score
     result = RunResult(
         run_dir=run_dir,

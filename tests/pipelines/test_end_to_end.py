@@ -54,7 +54,12 @@ def test_training_beats_untrained_and_writes_outputs(digits_root, tmp_path):
     save_path = predict(
         load_config(
             "train_digits",
-            [*overrides, f"checkpoint={ckpt}", f"data_dir={digits_root / 'images' / '9'}", f"save_path={tmp_path / 'e.pt'}"],
+            [
+                *overrides,
+                f"checkpoint={ckpt}",
+                f"data_dir={digits_root / 'images' / '9'}",
+                f"save_path={tmp_path / 'e.pt'}",
+            ],
         )
     )
     saved = torch.load(save_path)
