@@ -15,6 +15,7 @@ from oml_fast.datasets.images import (
     get_validation_images_dataset,
     read_image,
 )
+from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
 from oml_fast.datasets.transforms import ImageAugmentation, ImageNormalisation
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ImageNormalisation",
     "ImageQueryGalleryLabeledDataset",
     "ImageReadError",
+    "InMemoryQueryGalleryDataset",
     "check_retrieval_dataframe_format",
     "find_dataframe_problems",
     "get_retrieval_images_datasets",
