@@ -4,3 +4,12 @@ from .embeddings import EmbeddingMetrics, calc_retrieval_metrics_rr
 from .fnmr import calc_fnmr_at_fmr_all_pairs
 
 __all__ = ["EmbeddingMetrics", "calc_retrieval_metrics_rr", "calc_fnmr_at_fmr_all_pairs"]
+
+
+def __getattr__(name: str):
+    # OML's name; imported lazily because oml_fast.distributed builds on this package.
+    if name == "EmbeddingMetricsDDP":
+        from ..distributed.metrics import EmbeddingMetricsDDP
+
+        return EmbeddingMetricsDDP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
