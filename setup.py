@@ -65,17 +65,17 @@ def extensions():
           flush=True)
     _write_build_info(with_cuda)
 
-    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/**/cpu/*.cpp", recursive=True)
-                     + glob.glob("csrc/common/*.cpp"))
+    # Every .cpp (CPU kernels and device-independent code); .cu files only for CUDA builds.
+    sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx_flags = [*opt, "-std=c++17", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
+    cxx_flags = [*opt, "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-function", "-fno-math-errno"]
     extra = {"cxx": cxx_flags}
     define_macros = [] if debug else [("NDEBUG", None)]
     include_dirs = [os.path.join(ROOT, "csrc")]
     if with_cuda:
         sources += sorted(glob.glob("csrc/**/cuda/*.cu", recursive=True))
         define_macros.append(("OML_FAST_WITH_CUDA", None))
-        extra["nvcc"] = [*opt, "-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        extra["nvcc"] = [*opt, "--expt-relaxed-constexpr", "-lineinfo"]
         include_dirs += _cuda_include_dirs()
         ext_cls = CUDAExtension
     else:
