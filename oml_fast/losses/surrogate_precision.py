@@ -88,7 +88,7 @@ class SurrogatePrecision(torch.nn.Module):
     ``forward(features Tensor[B, D], labels Tensor[B]) -> Tensor``. Memory ``O(B^2)`` (B = 512 takes a
     few MiB beyond the distance matrix), time ``O(B^3)`` as in the original.
 
-    >>> criterion = SurrogatePrecision(k=1)
+    >>> criterion = SurrogatePrecision(k=1, temperature1=0.01)
     >>> x = torch.tensor([[0.0], [0.1], [5.0], [5.1]])
     >>> round(criterion(x, torch.tensor([0, 0, 1, 1])).item(), 3)
     0.0

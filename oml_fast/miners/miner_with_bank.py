@@ -26,7 +26,7 @@ class MinerWithBank(ITripletsMiner):
     >>> miner = MinerWithBank(bank_size_in_batches=1, miner=NHardTripletsMiner(2, 2))
     >>> x, y = torch.randn(4, 8), torch.tensor([0, 0, 1, 1])
     >>> len(miner.sample(x, y)[0]), len(miner.sample(x, y)[0])  # batch only; then batch + bank
-    (8, 48)
+    (8, 16)
     """
 
     def __init__(self, bank_size_in_batches: int, miner: NHardTripletsMiner, need_logs: bool = True):
