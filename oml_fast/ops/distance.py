@@ -38,10 +38,17 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
 
 @torch.library.register_fake("oml_fast::pairwise_distance")
 def _pairwise_distance_fake(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tensor:
-    torch._check(x1.dim() == 2, lambda: f"`x1` must be a 2-D tensor [N, D], got {tuple(x1.shape)}")
-    torch._check(x2.dim() == 2, lambda: f"`x2` must be a 2-D tensor [M, D], got {tuple(x2.shape)}")
-    torch._check(x1.shape[1] == x2.shape[1], lambda: "`x1` and `x2` must have the same number of columns D")
-    torch._check(x1.dtype == x2.dtype, lambda: "`x1` and `x2` must have the same dtype")
+    # The same checks as the C++ kernels, so that tracing reports bad input the same way.
+    torch._check_value(x1.dim() == 2, lambda: f"`x1` must be a 2-D tensor [N, D], got {tuple(x1.shape)}")
+    torch._check_value(x2.dim() == 2, lambda: f"`x2` must be a 2-D tensor [M, D], got {tuple(x2.shape)}")
+    torch._check_value(
+        x1.device == x2.device,
+        lambda: f"`x1` and `x2` must be on the same device, got {x1.device} and {x2.device}",
+    )
+    torch._check_type(x1.dtype == x2.dtype, lambda: "`x1` and `x2` must have the same dtype")
+    torch._check_value(
+        x1.shape[1] == x2.shape[1], lambda: "`x1` and `x2` must have the same number of columns D"
+    )
     return x1.new_empty((x1.shape[0], x2.shape[0]))
 
 
