@@ -34,5 +34,7 @@ def elementwise_dist(x1: Tensor, x2: Tensor) -> Tensor:
     tensor([5.])
     """
     if x1.shape != x2.shape or x1.dim() != 2:
-        raise ValueError(f"expected two [N, D] tensors of the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+        raise ValueError(
+            f"expected two [N, D] tensors of the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
     return torch.linalg.vector_norm(x1 - x2, dim=1)

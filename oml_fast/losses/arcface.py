@@ -93,8 +93,13 @@ class ArcFaceLoss(nn.Module):
             missing = [label for label in range(num_classes) if label not in label2category]
             if missing:
                 raise ValueError(f"`label2category` has no category for labels {missing[:10]}")
-            codes = {cat: i for i, cat in enumerate(sorted({label2category[i] for i in range(num_classes)}, key=str))}
-            categories = torch.tensor([codes[label2category[i]] for i in range(num_classes)], dtype=torch.long)
+            codes = {
+                cat: i
+                for i, cat in enumerate(sorted({label2category[i] for i in range(num_classes)}, key=str))
+            }
+            categories = torch.tensor(
+                [codes[label2category[i]] for i in range(num_classes)], dtype=torch.long
+            )
         self.register_buffer("label2category", categories, persistent=False)
         self.weight = nn.Parameter(torch.empty(num_classes, in_features))
         nn.init.xavier_uniform_(self.weight)
@@ -116,7 +121,9 @@ class ArcFaceLoss(nn.Module):
         if y.dim() != 1 or len(y) != len(x):
             raise ValueError(f"`y` must be 1-D with one label per row of `x`, got {tuple(y.shape)}")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-            raise ValueError(f"labels `y` must be in [0, {self.num_classes}), got [{int(y.min())}, {int(y.max())}]")
+            raise ValueError(
+                f"labels `y` must be in [0, {self.num_classes}), got [{int(y.min())}, {int(y.max())}]"
+            )
         cos = self.fc(x)
         self._log_accuracy_on_batch(cos, y)
         # Clamp keeps d(sin)/d(cos) finite at |cos| = 1 (OML's unclamped sqrt gives NaN there).

@@ -55,7 +55,9 @@ class ContrastiveLoss(Module):
     def forward(self, features: Tensor, labels: TLabels) -> Tensor:
         ids_a, ids_b, is_negative = self.miner.sample(features, labels)
         dist = elementwise_dist(features[ids_a], features[ids_b])
-        loss = torch.where(is_negative, torch.relu(self.neg_margin - dist), torch.relu(dist - self.pos_margin))
+        loss = torch.where(
+            is_negative, torch.relu(self.neg_margin - dist), torch.relu(dist - self.pos_margin)
+        )
         if self.need_logs:
             with torch.no_grad():
                 pos, neg = ~is_negative, is_negative

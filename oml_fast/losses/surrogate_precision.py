@@ -30,7 +30,9 @@ class _SoftRank(torch.autograd.Function):
         step = _rows_per_chunk(distances.shape[1])
         for start in range(0, len(distances), step):
             d = distances[start : start + step]
-            rank[start : start + step] = torch.sigmoid((d[:, :, None] - d[:, None, :]) / temperature).sum(dim=2)
+            rank[start : start + step] = torch.sigmoid((d[:, :, None] - d[:, None, :]) / temperature).sum(
+                dim=2
+            )
         return rank
 
     @staticmethod
@@ -96,7 +98,9 @@ class SurrogatePrecision(torch.nn.Module):
 
     criterion_name = "surrogate_precision"
 
-    def __init__(self, k: int, temperature1: float = 1.0, temperature2: float = 0.01, reduction: str = "mean"):
+    def __init__(
+        self, k: int, temperature1: float = 1.0, temperature2: float = 0.01, reduction: str = "mean"
+    ):
         super().__init__()
         if not isinstance(k, int) or k <= 0:
             raise ValueError(f"`k` must be a positive int, got {k!r}")

@@ -152,7 +152,9 @@ class TripletLossWithMiner(Module):
             anchor, positive, negative, is_orig_tri = self.miner.sample(features=features, labels=labels)
             loss = self.tri_loss(anchor=anchor, positive=positive, negative=negative)
             if self.need_logs:
-                self.last_logs.update(self._memory_logs(anchor, positive, negative, loss, is_orig_tri.to(loss.device)))
+                self.last_logs.update(
+                    self._memory_logs(anchor, positive, negative, loss, is_orig_tri.to(loss.device))
+                )
         else:
             anchor, positive, negative = self.miner.sample(features=features, labels=labels)
             loss = self.tri_loss(anchor=anchor, positive=positive, negative=negative)
@@ -162,7 +164,9 @@ class TripletLossWithMiner(Module):
 
     @staticmethod
     @torch.no_grad()
-    def _memory_logs(anchor: Tensor, positive: Tensor, negative: Tensor, loss: Tensor, is_orig: Tensor) -> TLogs:
+    def _memory_logs(
+        anchor: Tensor, positive: Tensor, negative: Tensor, loss: Tensor, is_orig: Tensor
+    ) -> TLogs:
         def mean_or_nan(x: Tensor) -> float:
             return float(x.float().mean()) if x.numel() else float("nan")
 
@@ -178,4 +182,11 @@ class TripletLossWithMiner(Module):
         }
 
 
-__all__ = ["TLogs", "TripletLoss", "TripletLossPlain", "TripletLossWithMiner", "get_tri_ids_in_plain", "triplet_loss"]
+__all__ = [
+    "TLogs",
+    "TripletLoss",
+    "TripletLossPlain",
+    "TripletLossWithMiner",
+    "get_tri_ids_in_plain",
+    "triplet_loss",
+]

@@ -55,6 +55,16 @@ def check_batch_labels(labels: Tensor, n_features: int | None = None) -> None:
         )
 
 
+def gather_rows(features: Tensor, ids: Tensor) -> Tensor:
+    """``features[ids]`` through ``index_select``: its backward is an ``index_add`` (fast on CPU), while
+    advanced indexing goes through ``index_put`` with accumulation. When ``ids`` is ``0..B-1`` (every
+    item an anchor, as in batch-hard mining) the features are returned as they are, without a copy.
+    """
+    if ids.numel() == len(features) and bool((ids == torch.arange(len(ids), device=ids.device)).all()):
+        return features
+    return features.index_select(0, ids.to(features.device))
+
+
 class ITripletsMiner(ABC):
     """Anything that turns a batch of features and labels into ``(anchor, positive, negative)`` features."""
 
@@ -79,7 +89,7 @@ class InBatchTripletsMiner(ITripletsMiner):
         labels_t = labels_to_tensor(labels, features.device)
         check_batch_labels(labels_t, len(features))
         ids_a, ids_p, ids_n = self._sample(features, labels=labels_t)
-        return features[ids_a], features[ids_p], features[ids_n]
+        return gather_rows(features, ids_a), gather_rows(features, ids_p), gather_rows(features, ids_n)
 
 
 __all__ = [
@@ -87,6 +97,7 @@ __all__ = [
     "TTripletsIds",
     "TLabels",
     "labels_to_tensor",
+    "gather_rows",
     "check_batch_labels",
     "ITripletsMiner",
     "InBatchTripletsMiner",

@@ -82,8 +82,12 @@ class TripletMinerWithMemory(ITripletsMiner):
         self.bs, feat_dim = features.shape
         self.bank_size = self.bank_size_in_batches * self.bs
         # Placeholders: labels -1, -2, ..., -bs (repeated per batch slot) and one-hot features.
-        self.bank_labels = -torch.arange(1, self.bs + 1, device=features.device).repeat(self.bank_size_in_batches)
-        self.bank_features = torch.zeros(self.bank_size, feat_dim, dtype=features.dtype, device=features.device)
+        self.bank_labels = -torch.arange(1, self.bs + 1, device=features.device).repeat(
+            self.bank_size_in_batches
+        )
+        self.bank_features = torch.zeros(
+            self.bank_size, feat_dim, dtype=features.dtype, device=features.device
+        )
         self.bank_features[torch.arange(self.bank_size), (-self.bank_labels - 1) % feat_dim] = 1
 
     @torch.no_grad()

@@ -38,7 +38,9 @@ class HardClusterMiner(ITripletsMiner):
     def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
         labels_t = labels_to_tensor(labels, features.device)
         if labels_t.numel() != len(features):
-            raise ValueError(f"`labels` has {labels_t.numel()} entries but `features` has {len(features)} rows")
+            raise ValueError(
+                f"`labels` has {labels_t.numel()} entries but `features` has {len(features)} rows"
+            )
         unique, counts = self._check_input_labels(labels_t)
         n_labels, n_instances = unique.numel(), int(counts[0])
         # Stable sort groups the items of each label, keeping their order inside the group.

@@ -50,14 +50,18 @@ class MinerWithBank(ITripletsMiner):
             bs, feat_dim = features.shape
             self.bank_size = self.bank_size_in_batches * bs
             self.bank_labels = torch.empty(self.bank_size, dtype=torch.long, device=features.device)
-            self.bank_features = torch.empty(self.bank_size, feat_dim, dtype=features.dtype, device=features.device)
+            self.bank_features = torch.empty(
+                self.bank_size, feat_dim, dtype=features.dtype, device=features.device
+            )
 
     @torch.no_grad()
     def _update_bank(self, features: Tensor, labels: Tensor) -> None:
         assert self.bank_features is not None and self.bank_labels is not None
         bs = len(features)
         if self.bank_size % bs != 0:
-            raise ValueError(f"MinerWithBank needs batches of equal size; the bank holds {self.bank_size}, got {bs}")
+            raise ValueError(
+                f"MinerWithBank needs batches of equal size; the bank holds {self.bank_size}, got {bs}"
+            )
         if not self.is_accumulated:
             self.is_accumulated = self.ptr + bs >= self.bank_size
         self.bank_features[self.ptr : self.ptr + bs] = features.detach()
@@ -67,7 +71,9 @@ class MinerWithBank(ITripletsMiner):
     def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
         labels_t = labels_to_tensor(labels, features.device)
         if labels_t.numel() != len(features):
-            raise ValueError(f"`labels` has {labels_t.numel()} entries but `features` has {len(features)} rows")
+            raise ValueError(
+                f"`labels` has {labels_t.numel()} entries but `features` has {len(features)} rows"
+            )
         self._allocate_if_needed(features)
         assert self.bank_features is not None and self.bank_labels is not None
         if self.is_accumulated:
@@ -78,14 +84,18 @@ class MinerWithBank(ITripletsMiner):
         ignore_anchor_mask = torch.zeros(len(labels_miner), dtype=torch.bool, device=features.device)
         ignore_anchor_mask[len(features) :] = True
 
-        ids_a, ids_p, ids_n = self.miner._sample(features_miner, labels_miner, ignore_anchor_mask=ignore_anchor_mask)
+        ids_a, ids_p, ids_n = self.miner._sample(
+            features_miner, labels_miner, ignore_anchor_mask=ignore_anchor_mask
+        )
         if self.need_logs:
             self.last_logs = self._prepare_logs(ids_a, ids_p, ids_n, len(features), len(features_miner))
         self._update_bank(features, labels_t)
         return features_miner[ids_a], features_miner[ids_p], features_miner[ids_n]
 
     @staticmethod
-    def _prepare_logs(ids_a: Tensor, ids_p: Tensor, ids_n: Tensor, len_batch: int, size: int) -> dict[str, float]:
+    def _prepare_logs(
+        ids_a: Tensor, ids_p: Tensor, ids_n: Tensor, len_batch: int, size: int
+    ) -> dict[str, float]:
         logs: dict[str, float] = {}
         anchors = torch.unique(ids_a)
         if anchors.numel() == 0:

@@ -30,7 +30,9 @@ def parse_hardness_range(n: TRange, name: str) -> tuple[int, int]:
     else:
         raise TypeError(f"`{name}` must be an int or a pair of ints (lo, hi), got {n!r}")
     if start < 0 or stop <= start:
-        raise ValueError(f"`{name}` must be a positive int or a 1-based range (lo, hi) with 1 <= lo <= hi, got {n!r}")
+        raise ValueError(
+            f"`{name}` must be a positive int or a 1-based range (lo, hi) with 1 <= lo <= hi, got {n!r}"
+        )
     return start, stop
 
 
@@ -89,7 +91,9 @@ class NHardTripletsMiner(InBatchTripletsMiner):
             features, labels_t, self.positive_range[1], self.negative_range[1], "euclidean", anchor_mask
         )
         anchors = torch.arange(len(features), device=features.device)
-        return cartesian_triplets(positives[:, self.positive_slice], negatives[:, self.negative_slice], anchors)
+        return cartesian_triplets(
+            positives[:, self.positive_slice], negatives[:, self.negative_slice], anchors
+        )
 
 
 __all__ = ["NHardTripletsMiner", "parse_hardness_range", "cartesian_triplets"]

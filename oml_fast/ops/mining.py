@@ -66,7 +66,9 @@ def _hard_mining_fake(
     metric: str = "euclidean",
     anchor_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    torch._check(embeddings.dim() == 2, lambda: f"`embeddings` must be 2-D [B, D], got {tuple(embeddings.shape)}")
+    torch._check(
+        embeddings.dim() == 2, lambda: f"`embeddings` must be 2-D [B, D], got {tuple(embeddings.shape)}"
+    )
     torch._check(labels.dim() == 1, lambda: f"`labels` must be 1-D, got {tuple(labels.shape)}")
     torch._check(labels.shape[0] == embeddings.shape[0], lambda: "`labels` must have one entry per row")
     torch._check(n_positive >= 0, lambda: f"`n_positive` must be >= 0, got {n_positive}")

@@ -16,10 +16,14 @@ def _category_index(labels_list: list[Any], label2category: Mapping[Any, Any]) -
     unique_labels = set(labels_list)
     missing = [label for label in unique_labels if label not in label2category]
     if missing:
-        raise ValueError(f"every label needs a category in `label2category`; missing for {sorted(missing)[:5]}")
+        raise ValueError(
+            f"every label needs a category in `label2category`; missing for {sorted(missing)[:5]}"
+        )
     extra = [label for label in label2category if label not in unique_labels]
     if extra:
-        raise ValueError(f"`label2category` has labels that are not in `labels`: {sorted(extra, key=str)[:5]}")
+        raise ValueError(
+            f"`label2category` has labels that are not in `labels`: {sorted(extra, key=str)[:5]}"
+        )
     category2labels: dict[Any, list[Any]] = {}
     for label in sorted(unique_labels, key=lambda v: (str(type(v)), v)):
         category2labels.setdefault(label2category[label], []).append(label)
@@ -75,7 +79,9 @@ class CategoryBalanceSampler(IBatchSampler):
         self.n_labels = check_positive_int(n_labels, "n_labels", 2)
         self.n_instances = check_positive_int(n_instances, "n_instances", 2)
         if self.n_categories > len(category2labels):
-            raise ValueError(f"`n_categories` ({n_categories}) exceeds the number of categories ({len(category2labels)})")
+            raise ValueError(
+                f"`n_categories` ({n_categories}) exceeds the number of categories ({len(category2labels)})"
+            )
         if self.n_labels > n_unique:
             raise ValueError(f"`n_labels` ({n_labels}) exceeds the number of unique labels ({n_unique})")
         if any(n < 2 for n in Counter(labels_list).values()):
@@ -109,7 +115,9 @@ class CategoryBalanceSampler(IBatchSampler):
         rng = self._epoch_rng()
         batches = []
         for _ in range(len(self)):
-            chosen = rng.choice(len(self._categories), size=self.n_categories, replace=False, p=self._category_weights)
+            chosen = rng.choice(
+                len(self._categories), size=self.n_categories, replace=False, p=self._category_weights
+            )
             batch: list[int] = []
             for c in chosen:
                 for label in smart_sample(self._category2labels[self._categories[c]], self.n_labels, rng):
@@ -156,14 +164,18 @@ class DistinctCategoryBalanceSampler(IBatchSampler):
         self.n_instances = check_positive_int(n_instances, "n_instances", 2)
         self.epoch_size = check_positive_int(epoch_size, "epoch_size", 1)
         if self.n_categories > len(category2labels):
-            raise ValueError(f"`n_categories` ({n_categories}) exceeds the number of categories ({len(category2labels)})")
+            raise ValueError(
+                f"`n_categories` ({n_categories}) exceeds the number of categories ({len(category2labels)})"
+            )
         if self.n_labels > n_unique:
             raise ValueError(f"`n_labels` ({n_labels}) exceeds the number of unique labels ({n_unique})")
         if any(n < 2 for n in Counter(labels_list).values()):
             raise ValueError("every label needs at least 2 items")
         small = [c for c, labs in category2labels.items() if len(labs) < self.n_labels]
         if small:
-            raise ValueError(f"every category needs at least n_labels={n_labels} labels; too small: {small[:5]}")
+            raise ValueError(
+                f"every category needs at least n_labels={n_labels} labels; too small: {small[:5]}"
+            )
         self._category2labels = category2labels
         self._label2index = _label_index(labels_list)
 
@@ -192,7 +204,9 @@ class DistinctCategoryBalanceSampler(IBatchSampler):
                     picked = [fresh[i] for i in rng.choice(len(fresh), size=self.n_labels, replace=False)]
                 else:
                     old = used[category]
-                    refill = [old[i] for i in rng.choice(len(old), size=self.n_labels - len(fresh), replace=False)]
+                    refill = [
+                        old[i] for i in rng.choice(len(old), size=self.n_labels - len(fresh), replace=False)
+                    ]
                     picked = list(fresh) + refill
                 for label in picked:
                     batch.extend(smart_sample(self._label2index[label], self.n_instances, rng))

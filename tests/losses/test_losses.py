@@ -100,7 +100,9 @@ def test_triplet_loss_with_hard_miner_equals_dense_batch_hard(margin) -> None:
     same = labels[:, None] == labels[None, :]
     d_ap = d.masked_fill(~same, -1).amax(1)
     d_an = d.masked_fill(same, float("inf")).amin(1)
-    want = (torch.nn.functional.softplus(d_ap - d_an) if margin is None else torch.relu(margin + d_ap - d_an)).mean()
+    want = (
+        torch.nn.functional.softplus(d_ap - d_an) if margin is None else torch.relu(margin + d_ap - d_an)
+    ).mean()
     torch.testing.assert_close(got, want)
     grad_got = torch.autograd.grad(got, x)[0]
     grad_want = torch.autograd.grad(want, x)[0]
@@ -111,7 +113,9 @@ def test_triplet_loss_with_miner_reductions_and_logs() -> None:
     labels = torch.arange(4).repeat_interleave(3)
     x = torch.randn(12, 5)
     for reduction, shape in [("mean", ()), ("sum", ()), ("none", (4 * 3 * 2 * 9,))]:
-        criterion = TripletLossWithMiner(margin=0.2, reduction=reduction, need_logs=True)  # default: all triplets
+        criterion = TripletLossWithMiner(
+            margin=0.2, reduction=reduction, need_logs=True
+        )  # default: all triplets
         assert isinstance(criterion.miner, AllTripletsMiner)
         assert criterion(x, labels.tolist()).shape == shape
         assert isinstance(criterion.last_logs["active_tri"], float)
@@ -120,7 +124,7 @@ def test_triplet_loss_with_miner_reductions_and_logs() -> None:
 def test_triplet_loss_with_memory_miner_logs() -> None:
     torch.manual_seed(0)
     criterion = TripletLossWithMiner(margin=0.2, miner=TripletMinerWithMemory(2, 3), need_logs=True)
-    for step in range(3):
+    for _step in range(3):
         x = torch.randn(8, 4, requires_grad=True)
         loss = criterion(x, torch.arange(4).repeat_interleave(2))
         loss.backward()
@@ -132,7 +136,9 @@ def test_triplet_loss_with_memory_miner_logs() -> None:
 def test_contrastive_loss() -> None:
     x = torch.tensor([[0.0], [1.0], [3.0], [3.5]], requires_grad=True)
     labels = torch.tensor([0, 0, 1, 1])
-    criterion = ContrastiveLoss(pos_margin=0.25, neg_margin=2.6, miner=PairsMiner(hard_mining=False), reduction="none")
+    criterion = ContrastiveLoss(
+        pos_margin=0.25, neg_margin=2.6, miner=PairsMiner(hard_mining=False), reduction="none"
+    )
     loss = criterion(x, labels)
     # pairs: (0,1) d=1, (2,3) d=.5 | negatives (0,2)=3, (0,3)=3.5, (1,2)=2, (1,3)=2.5
     torch.testing.assert_close(loss, torch.tensor([0.75, 0.25, 0.0, 0.0, 0.6, 0.1]))
@@ -158,7 +164,9 @@ def test_arcface_matches_formula_and_has_finite_grads_at_cos_one() -> None:
     theta = torch.acos(cos.clamp(-1, 1))
     target = torch.where(cos > -math.cos(0.3), torch.cos(theta + 0.3), cos - math.sin(0.3) * 0.3)
     logits = torch.where(torch.nn.functional.one_hot(y, 4).bool(), target, cos) * 10
-    torch.testing.assert_close(criterion(x, y), torch.nn.functional.cross_entropy(logits, y), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        criterion(x, y), torch.nn.functional.cross_entropy(logits, y), rtol=1e-4, atol=1e-4
+    )
     assert 0.0 <= criterion.last_logs["accuracy"] <= 1.0
     # An embedding exactly along a class weight: OML's sqrt(1 - cos^2) gives NaN gradients here.
     x_exact = criterion.weight.detach()[:2].clone().requires_grad_(True)
@@ -185,7 +193,9 @@ def naive_surrogate_precision(distances, mask_gt, k, t1, t2):
     # OML's O(B^3)-memory formula, verbatim in meaning.
     diff = distances - distances.unsqueeze(0).permute(2, 1, 0)
     rank = torch.sigmoid(diff / t2).sum(dim=0)
-    return ((torch.sigmoid((k - rank) / t1) * mask_gt).sum(dim=1) / torch.clip(mask_gt.sum(dim=1), max=k)).mean()
+    return (
+        (torch.sigmoid((k - rank) / t1) * mask_gt).sum(dim=1) / torch.clip(mask_gt.sum(dim=1), max=k)
+    ).mean()
 
 
 def test_surrogate_precision_matches_naive_formula_and_gradcheck(monkeypatch) -> None:

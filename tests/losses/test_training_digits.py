@@ -29,11 +29,15 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 CRITERIA = {
     "triplet_hard": lambda: TripletLossWithMiner(margin=0.2, miner=HardTripletsMiner()),
-    "triplet_soft_all": lambda: TripletLossWithMiner(margin=None, miner=AllTripletsMiner(max_output_triplets=3000)),
+    "triplet_soft_all": lambda: TripletLossWithMiner(
+        margin=None, miner=AllTripletsMiner(max_output_triplets=3000)
+    ),
     "triplet_nhard": lambda: TripletLossWithMiner(margin=0.2, miner=NHardTripletsMiner((1, 3), 2)),
     "triplet_cluster": lambda: TripletLossWithMiner(margin=0.2, miner=HardClusterMiner()),
     "triplet_memory": lambda: TripletLossWithMiner(margin=1.0, miner=TripletMinerWithMemory(2, 3)),
-    "triplet_bank": lambda: TripletLossWithMiner(margin=0.2, miner=MinerWithBank(2, NHardTripletsMiner(2, 2))),
+    "triplet_bank": lambda: TripletLossWithMiner(
+        margin=0.2, miner=MinerWithBank(2, NHardTripletsMiner(2, 2))
+    ),
     "contrastive": lambda: ContrastiveLoss(neg_margin=1.0, miner=PairsMiner(hard_mining=False)),
     "arcface": lambda: ArcFaceLoss(in_features=16, num_classes=10, m=0.3, s=16),
     "surrogate_precision": lambda: SurrogatePrecision(k=3, temperature1=1.0, temperature2=0.05),
@@ -55,7 +59,11 @@ def test_training_lowers_the_loss(digits, name: str) -> None:
     # A fixed evaluation batch (same structure as training batches), before and after training.
     eval_ids = next(iter(BalanceSampler(y.tolist(), n_labels=5, n_instances=8, seed=123)))
     # The memory miner's fresh bank holds placeholders; judge its training on the in-batch triplets.
-    fresh = TripletLossWithMiner(margin=1.0, miner=AllTripletsMiner()) if name == "triplet_memory" else CRITERIA[name]()
+    fresh = (
+        TripletLossWithMiner(margin=1.0, miner=AllTripletsMiner())
+        if name == "triplet_memory"
+        else CRITERIA[name]()
+    )
     if isinstance(criterion, torch.nn.Module) and list(criterion.parameters()):
         fresh = criterion  # ArcFace: its class weights are part of what is learned
 

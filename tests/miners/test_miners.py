@@ -21,7 +21,9 @@ from oml_fast.miners.cross_batch import positive_pairs
 
 def balanced_batch(seed: int, n_labels: int, n_instances: int, dim: int = 8):
     g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n_labels).repeat_interleave(n_instances)[torch.randperm(n_labels * n_instances, generator=g)]
+    labels = torch.arange(n_labels).repeat_interleave(n_instances)[
+        torch.randperm(n_labels * n_instances, generator=g)
+    ]
     return torch.randn(len(labels), dim, generator=g, dtype=torch.float64), labels
 
 
@@ -86,7 +88,9 @@ def test_hard_triplets_miner_sample_returns_features_with_grad() -> None:
 
 
 @pytest.mark.parametrize("bad", [[0, 0, 0, 0], [0, 0, 1], [0, 1, 2, 3]])
-@pytest.mark.parametrize("miner", [HardTripletsMiner(), NHardTripletsMiner(2, 2), AllTripletsMiner(), PairsMiner()])
+@pytest.mark.parametrize(
+    "miner", [HardTripletsMiner(), NHardTripletsMiner(2, 2), AllTripletsMiner(), PairsMiner()]
+)
 def test_miners_reject_bad_batches(miner, bad) -> None:
     x = torch.randn(len(bad), 4)
     with pytest.raises(ValueError, match="label"):

@@ -101,7 +101,9 @@ def categories_for(labels: list[int], n_categories: int, seed: int) -> dict[int,
 def test_category_balance_sampler_properties(seed: int) -> None:
     labels = random_labels(seed)
     label2category = categories_for(labels, 3, seed)
-    sampler = CategoryBalanceSampler(labels, label2category, n_categories=2, n_labels=2, n_instances=3, seed=seed)
+    sampler = CategoryBalanceSampler(
+        labels, label2category, n_categories=2, n_labels=2, n_instances=3, seed=seed
+    )
     assert len(sampler) == math.ceil(len(set(labels)) / 2) and sampler.batch_size == 12
     for batch in sampler:
         assert len(batch) == 12
