@@ -13,8 +13,9 @@
 
 namespace oml_fast {
 
-inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::Tensor& labels, int64_t n_positive,
-                                       int64_t n_negative, c10::string_view metric,
+inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::Tensor& labels,
+                                       int64_t n_positive, int64_t n_negative,
+                                       c10::string_view metric,
                                        const std::optional<at::Tensor>& anchor_mask) {
   check_embeddings(embeddings, "embeddings", /*allow_half=*/true);
   const int64_t batch = embeddings.size(0);
@@ -23,12 +24,14 @@ inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::T
   TORCH_CHECK_VALUE(n_negative >= 0, "hard_mining: `n_negative` must be >= 0, got ", n_negative);
   if (anchor_mask.has_value()) {
     const at::Tensor& mask = *anchor_mask;
-    TORCH_CHECK(mask.scalar_type() == at::kBool, "hard_mining: `anchor_mask` must be bool, got ", mask.scalar_type());
-    TORCH_CHECK(mask.dim() == 1 && mask.size(0) == batch, "hard_mining: `anchor_mask` must be 1-D of length ", batch,
-                ", got shape ", mask.sizes());
+    TORCH_CHECK(mask.scalar_type() == at::kBool, "hard_mining: `anchor_mask` must be bool, got ",
+                mask.scalar_type());
+    TORCH_CHECK(mask.dim() == 1 && mask.size(0) == batch,
+                "hard_mining: `anchor_mask` must be 1-D of length ", batch, ", got shape ",
+                mask.sizes());
     TORCH_CHECK(mask.device() == embeddings.device(),
-                "hard_mining: `anchor_mask` must be on the device of `embeddings` (", embeddings.device(), "), got ",
-                mask.device());
+                "hard_mining: `anchor_mask` must be on the device of `embeddings` (",
+                embeddings.device(), "), got ", mask.device());
   }
   return parse_metric(metric);
 }
@@ -43,10 +46,12 @@ inline at::Tensor prepare_mining_embeddings(const at::Tensor& embeddings, Metric
 }
 
 // Rows per tile: the [rows, B] key buffer stays around 1M elements (4 MiB fp32, L2/L3-resident),
-// 32..256 rows so that each GEMM is still efficient, and small batches still give every thread work.
+// 32..256 rows so that each GEMM is still efficient, and small batches still give every thread
+// work.
 inline int64_t mining_tile_rows(int64_t batch, int64_t threads) {
   int64_t rows = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(batch, 1), 32, 256);
-  const int64_t per_thread = (batch + std::max<int64_t>(threads, 1) - 1) / std::max<int64_t>(threads, 1);
+  const int64_t per_thread =
+      (batch + std::max<int64_t>(threads, 1) - 1) / std::max<int64_t>(threads, 1);
   return std::max<int64_t>(std::min(rows, per_thread), 1);
 }
 

@@ -34,7 +34,8 @@ struct SortedTopN {
 
   void insert(scalar_t key, int64_t id) {
     int64_t pos = size < capacity ? size : capacity - 1;
-    // Shift worse entries down; stop at the first entry that is at least as hard (keeps ties stable).
+    // Shift worse entries down; stop at the first entry that is at least as hard (keeps ties
+    // stable).
     while (pos > 0 && better(key, keys[pos - 1])) {
       keys[pos] = keys[pos - 1];
       ids[pos] = ids[pos - 1];
@@ -58,7 +59,8 @@ void select_row(const scalar_t* row_keys, const int64_t* labels, int64_t batch, 
     const scalar_t key = row_keys[j];
     if (labels[j] == anchor_label) {
       // NaN fails `admits` once the list is full; the explicit test keeps it out while filling.
-      if (j != anchor && n_positive > 0 && key == key && positives.admits(key)) positives.insert(key, j);
+      if (j != anchor && n_positive > 0 && key == key && positives.admits(key))
+        positives.insert(key, j);
     } else if (n_negative > 0 && key == key && negatives.admits(key)) {
       negatives.insert(key, j);
     }
@@ -68,15 +70,16 @@ void select_row(const scalar_t* row_keys, const int64_t* labels, int64_t batch, 
 }
 
 template <typename scalar_t>
-void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels, const at::Tensor& anchor_mask,
-                        int64_t n_positive, int64_t n_negative, Metric metric, at::Tensor& positives,
-                        at::Tensor& negatives) {
+void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels,
+                        const at::Tensor& anchor_mask, int64_t n_positive, int64_t n_negative,
+                        Metric metric, at::Tensor& positives, at::Tensor& negatives) {
   const int64_t batch = x.size(0);
   // Keys are monotone in the distance, so no sqrt/clamp is needed for the selection:
   //   euclidean, sqeuclidean: |y|^2 - 2<x, y>   (|x|^2 is constant along the row)
   //   cosine: -<x/|x|, y/|y|>,  dot: -<x, y>
   at::Tensor sq_norms;
-  if (metric == Metric::Euclidean || metric == Metric::SqEuclidean) sq_norms = (x * x).sum(1).contiguous();
+  if (metric == Metric::Euclidean || metric == Metric::SqEuclidean)
+    sq_norms = (x * x).sum(1).contiguous();
   const scalar_t* norms_ptr = sq_norms.defined() ? sq_norms.data_ptr<scalar_t>() : nullptr;
   const int64_t* labels_ptr = labels.data_ptr<int64_t>();
   const bool* mask_ptr = anchor_mask.defined() ? anchor_mask.data_ptr<bool>() : nullptr;
@@ -113,8 +116,8 @@ void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels, const at:
         } else {
           for (int64_t j = 0; j < batch; ++j) keys[j] = -keys[j];
         }
-        select_row<scalar_t>(keys, labels_ptr, batch, anchor, n_positive, n_negative, pos_keys.data(),
-                             neg_keys.data(), row_pos, row_neg);
+        select_row<scalar_t>(keys, labels_ptr, batch, anchor, n_positive, n_negative,
+                             pos_keys.data(), neg_keys.data(), row_pos, row_neg);
       }
     }
   });
@@ -122,11 +125,12 @@ void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels, const at:
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor> hard_mining_cpu(const at::Tensor& embeddings, const at::Tensor& labels,
-                                                   int64_t n_positive, int64_t n_negative,
-                                                   c10::string_view metric,
+std::tuple<at::Tensor, at::Tensor> hard_mining_cpu(const at::Tensor& embeddings,
+                                                   const at::Tensor& labels, int64_t n_positive,
+                                                   int64_t n_negative, c10::string_view metric,
                                                    const std::optional<at::Tensor>& anchor_mask) {
-  const Metric parsed = check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
+  const Metric parsed =
+      check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
   const int64_t batch = embeddings.size(0);
   auto index_options = labels.options().dtype(at::kLong);
   at::Tensor positives = at::empty({batch, n_positive}, index_options);
@@ -139,7 +143,8 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cpu(const at::Tensor& embeddings,
   at::Tensor mask = anchor_mask.has_value() ? anchor_mask->contiguous() : at::Tensor();
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "hard_mining_cpu", [&] {
-    hard_mining_kernel<scalar_t>(x, labels64, mask, n_positive, n_negative, parsed, positives, negatives);
+    hard_mining_kernel<scalar_t>(x, labels64, mask, n_positive, n_negative, parsed, positives,
+                                 negatives);
   });
   return {positives, negatives};
 }

@@ -19,17 +19,21 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// (key, index) pairs with "smaller is harder"; positives use the negated key so both lists are minima.
+// (key, index) pairs with "smaller is harder"; positives use the negated key so both lists are
+// minima.
 template <typename key_t>
 __device__ __forceinline__ bool lex_less(key_t ka, int64_t ia, key_t kb, int64_t ib) {
   return ka < kb || (ka == kb && ia < ib);
 }
 
 template <typename scalar_t>
-__global__ void select_rows_kernel(const scalar_t* __restrict__ products, const scalar_t* __restrict__ sq_norms,
-                                   const int64_t* __restrict__ labels, const bool* __restrict__ anchor_mask,
-                                   int64_t batch, int64_t row0, int64_t n_positive, int64_t n_negative,
-                                   int64_t* __restrict__ positives, int64_t* __restrict__ negatives) {
+__global__ void select_rows_kernel(const scalar_t* __restrict__ products,
+                                   const scalar_t* __restrict__ sq_norms,
+                                   const int64_t* __restrict__ labels,
+                                   const bool* __restrict__ anchor_mask, int64_t batch,
+                                   int64_t row0, int64_t n_positive, int64_t n_negative,
+                                   int64_t* __restrict__ positives,
+                                   int64_t* __restrict__ negatives) {
   const int64_t r = blockIdx.x;
   const int64_t anchor = row0 + r;
   int64_t* out_pos = positives + anchor * n_positive;
@@ -78,7 +82,8 @@ __global__ void select_rows_kernel(const scalar_t* __restrict__ products, const 
       for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
         if (threadIdx.x < stride) {
           const int other = threadIdx.x + stride;
-          if (lex_less(shared_keys[other], shared_ids[other], shared_keys[threadIdx.x], shared_ids[threadIdx.x])) {
+          if (lex_less(shared_keys[other], shared_ids[other], shared_keys[threadIdx.x],
+                       shared_ids[threadIdx.x])) {
             shared_keys[threadIdx.x] = shared_keys[other];
             shared_ids[threadIdx.x] = shared_ids[other];
           }
@@ -96,11 +101,12 @@ __global__ void select_rows_kernel(const scalar_t* __restrict__ products, const 
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings, const at::Tensor& labels,
-                                                    int64_t n_positive, int64_t n_negative,
-                                                    c10::string_view metric,
+std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings,
+                                                    const at::Tensor& labels, int64_t n_positive,
+                                                    int64_t n_negative, c10::string_view metric,
                                                     const std::optional<at::Tensor>& anchor_mask) {
-  const Metric parsed = check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
+  const Metric parsed =
+      check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
   const c10::cuda::CUDAGuard guard(embeddings.device());
   const int64_t batch = embeddings.size(0);
   auto index_options = labels.options().dtype(at::kLong);
@@ -112,10 +118,12 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings
   at::Tensor labels64 = labels.contiguous();
   at::Tensor mask = anchor_mask.has_value() ? anchor_mask->contiguous() : at::Tensor();
   at::Tensor sq_norms;
-  if (parsed == Metric::Euclidean || parsed == Metric::SqEuclidean) sq_norms = (x * x).sum(1).contiguous();
+  if (parsed == Metric::Euclidean || parsed == Metric::SqEuclidean)
+    sq_norms = (x * x).sum(1).contiguous();
 
   // A tile of at most ~32M keys (128 MiB fp32) bounds the memory for any B; B = 16k is 2048 rows.
-  const int64_t tile_rows = std::max<int64_t>(1, std::min<int64_t>(batch, (int64_t{1} << 25) / batch));
+  const int64_t tile_rows =
+      std::max<int64_t>(1, std::min<int64_t>(batch, (int64_t{1} << 25) / batch));
   at::Tensor products = at::empty({tile_rows, batch}, x.options());
   const at::Tensor x_t = x.t();
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
@@ -127,8 +135,9 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "hard_mining_cuda", [&] {
       select_rows_kernel<scalar_t><<<static_cast<unsigned int>(rows), kThreads, 0, stream>>>(
           out.data_ptr<scalar_t>(), sq_norms.defined() ? sq_norms.data_ptr<scalar_t>() : nullptr,
-          labels64.data_ptr<int64_t>(), mask.defined() ? mask.data_ptr<bool>() : nullptr, batch, row0, n_positive,
-          n_negative, positives.data_ptr<int64_t>(), negatives.data_ptr<int64_t>());
+          labels64.data_ptr<int64_t>(), mask.defined() ? mask.data_ptr<bool>() : nullptr, batch,
+          row0, n_positive, n_negative, positives.data_ptr<int64_t>(),
+          negatives.data_ptr<int64_t>());
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
