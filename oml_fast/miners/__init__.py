@@ -1,7 +1,13 @@
 """Miners: pick triplets or pairs inside a batch (OML names and semantics)."""
 
 from .all_triplets import AllTripletsMiner
-from .base import InBatchTripletsMiner, ITripletsMiner, check_batch_labels, labels_to_tensor
+from .base import (
+    InBatchTripletsMiner,
+    ITripletsMiner,
+    ITripletsMinerInBatch,
+    check_batch_labels,
+    labels_to_tensor,
+)
 from .cross_batch import TripletMinerWithMemory
 from .hard_cluster import HardClusterMiner
 from .hard_triplets import HardTripletsMiner
@@ -12,6 +18,7 @@ from .pairs import PairsMiner
 __all__ = [
     "ITripletsMiner",
     "InBatchTripletsMiner",
+    "ITripletsMinerInBatch",
     "AllTripletsMiner",
     "HardTripletsMiner",
     "NHardTripletsMiner",

@@ -92,7 +92,10 @@ class InBatchTripletsMiner(ITripletsMiner):
         return gather_rows(features, ids_a), gather_rows(features, ids_p), gather_rows(features, ids_n)
 
 
+ITripletsMinerInBatch = InBatchTripletsMiner  # OML's newer name for the same interface
+
 __all__ = [
+    "ITripletsMinerInBatch",
     "TTriplets",
     "TTripletsIds",
     "TLabels",
