@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -90,13 +91,19 @@ void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels,
   const int64_t n_tiles = (batch + tile_rows - 1) / tile_rows;
   const at::Tensor x_t = x.t();
 
-  at::parallel_for(0, n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end) {
-    // One buffer per thread for its whole range of tiles; at::mm_out inside a parallel region runs
-    // single-threaded, which is what we want (threads are already busy with other tiles).
+  // Tiles are handed out dynamically (a shared counter) rather than split statically: on a shared
+  // machine a thread that loses its core for a while no longer holds back a fixed share of the
+  // work.
+  std::atomic<int64_t> next_tile{0};
+  const int64_t n_workers = std::min<int64_t>(std::max<int64_t>(at::get_num_threads(), 1), n_tiles);
+  at::parallel_for(0, n_workers, 1, [&](int64_t worker_begin, int64_t worker_end) {
+    // One buffer per thread for all its tiles; at::mm_out inside a parallel region runs
+    // single-threaded, which is what we want (the other threads are busy with other tiles).
     at::Tensor products = at::empty({tile_rows, batch}, x.options());
     std::vector<scalar_t> pos_keys(std::max<int64_t>(n_positive, 1));
     std::vector<scalar_t> neg_keys(std::max<int64_t>(n_negative, 1));
-    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+    if (worker_begin >= worker_end) return;
+    for (int64_t tile = next_tile.fetch_add(1); tile < n_tiles; tile = next_tile.fetch_add(1)) {
       const int64_t row0 = tile * tile_rows;
       const int64_t rows = std::min(tile_rows, batch - row0);
       at::Tensor out = products.narrow(0, 0, rows);
