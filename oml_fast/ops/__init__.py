@@ -4,5 +4,6 @@ Importing this package registers the Python side of every op; ``import oml_fast`
 """
 
 from .distance import pairwise_distance
+from .mining import hard_mining
 
-__all__ = ["pairwise_distance"]
+__all__ = ["pairwise_distance", "hard_mining"]

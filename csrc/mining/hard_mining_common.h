@@ -1,0 +1,58 @@
+// Input checks and preparation shared by the CPU and CUDA hard_mining kernels.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/checks.h"
+#include "common/metric.h"
+
+namespace oml_fast {
+
+inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::Tensor& labels,
+                                       int64_t n_positive, int64_t n_negative,
+                                       c10::string_view metric,
+                                       const std::optional<at::Tensor>& anchor_mask) {
+  check_embeddings(embeddings, "embeddings", /*allow_half=*/true);
+  const int64_t batch = embeddings.size(0);
+  check_index_vector(labels, "labels", batch, embeddings.device());
+  TORCH_CHECK_VALUE(n_positive >= 0, "hard_mining: `n_positive` must be >= 0, got ", n_positive);
+  TORCH_CHECK_VALUE(n_negative >= 0, "hard_mining: `n_negative` must be >= 0, got ", n_negative);
+  if (anchor_mask.has_value()) {
+    const at::Tensor& mask = *anchor_mask;
+    TORCH_CHECK(mask.scalar_type() == at::kBool, "hard_mining: `anchor_mask` must be bool, got ",
+                mask.scalar_type());
+    TORCH_CHECK(mask.dim() == 1 && mask.size(0) == batch,
+                "hard_mining: `anchor_mask` must be 1-D of length ", batch, ", got shape ",
+                mask.sizes());
+    TORCH_CHECK(mask.device() == embeddings.device(),
+                "hard_mining: `anchor_mask` must be on the device of `embeddings` (",
+                embeddings.device(), "), got ", mask.device());
+  }
+  return parse_metric(metric);
+}
+
+// Contiguous fp32/fp64 copy of the embeddings; rows are unit-normalised for the cosine metric (with
+// the eps of torch.nn.functional.normalize, so a zero row has distance 1 to everything).
+inline at::Tensor prepare_mining_embeddings(const at::Tensor& embeddings, Metric metric) {
+  at::Tensor x = embeddings;
+  if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble) x = x.to(at::kFloat);
+  if (metric == Metric::Cosine) x = x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(kCosineEps);
+  return x.contiguous();
+}
+
+// Rows per tile: the [rows, B] key buffer stays around 1M elements (4 MiB fp32, L2/L3-resident),
+// 32..256 rows so that each GEMM is still efficient, and small batches still give every thread
+// work.
+inline int64_t mining_tile_rows(int64_t batch, int64_t threads) {
+  int64_t rows = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(batch, 1), 32, 256);
+  const int64_t per_thread =
+      (batch + std::max<int64_t>(threads, 1) - 1) / std::max<int64_t>(threads, 1);
+  return std::max<int64_t>(std::min(rows, per_thread), 1);
+}
+
+}  // namespace oml_fast

@@ -1,0 +1,107 @@
+"""Miner interfaces and the label checks every in-batch miner shares."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+TTriplets = tuple[Tensor, Tensor, Tensor]
+TTripletsIds = tuple[Tensor, Tensor, Tensor]
+TLabels = Tensor | Sequence[int]
+
+
+def labels_to_tensor(labels: TLabels, device: torch.device | str | None = None) -> Tensor:
+    """Labels as a 1-D int64 tensor (a list, a tuple, a numpy array or a tensor of any int shape [B] / [B, 1]).
+
+    >>> labels_to_tensor([3, 1, 3]).tolist()
+    [3, 1, 3]
+    """
+    if isinstance(labels, Tensor):
+        tensor = labels.reshape(-1) if labels.dim() > 1 else labels
+    else:
+        tensor = torch.as_tensor(list(labels) if not hasattr(labels, "__array__") else labels)
+        tensor = tensor.reshape(-1)
+    if tensor.is_floating_point() or tensor.dtype == torch.bool:
+        raise TypeError(f"`labels` must be integers, got {tensor.dtype}")
+    tensor = tensor.long()
+    return tensor if device is None else tensor.to(device)
+
+
+def check_batch_labels(labels: Tensor, n_features: int | None = None) -> None:
+    """Raises ``ValueError`` unless the batch has >= 2 labels and every label has >= 2 items.
+
+    >>> check_batch_labels(torch.tensor([0, 0, 1, 1]))
+    >>> check_batch_labels(torch.tensor([0, 0, 1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: every label in the batch needs at least 2 items; label 1 has 1 (use BalanceSampler with n_instances >= 2)
+    """
+    if n_features is not None and labels.numel() != n_features:
+        raise ValueError(f"`labels` has {labels.numel()} entries but `features` has {n_features} rows")
+    unique, counts = torch.unique(labels, return_counts=True)
+    if unique.numel() < 2:
+        raise ValueError(
+            f"the batch needs at least 2 distinct labels to form triplets, got {unique.numel()} "
+            "(use BalanceSampler with n_labels >= 2)"
+        )
+    if bool((counts < 2).any()):
+        bad = int(torch.nonzero(counts < 2)[0, 0])
+        raise ValueError(
+            f"every label in the batch needs at least 2 items; label {int(unique[bad])} has {int(counts[bad])} "
+            "(use BalanceSampler with n_instances >= 2)"
+        )
+
+
+def gather_rows(features: Tensor, ids: Tensor) -> Tensor:
+    """``features[ids]`` through ``index_select``: its backward is an ``index_add`` (fast on CPU), while
+    advanced indexing goes through ``index_put`` with accumulation. When ``ids`` is ``0..B-1`` (every
+    item an anchor, as in batch-hard mining) the features are returned as they are, without a copy.
+    """
+    if ids.numel() == len(features) and bool((ids == torch.arange(len(ids), device=ids.device)).all()):
+        return features
+    return features.index_select(0, ids.to(features.device))
+
+
+class ITripletsMiner(ABC):
+    """Anything that turns a batch of features and labels into ``(anchor, positive, negative)`` features."""
+
+    @abstractmethod
+    def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
+        """Returns the features of the triplets: three ``Tensor[T, D]``."""
+
+
+class InBatchTripletsMiner(ITripletsMiner):
+    """A miner that picks triplets among the items of the batch by their indices.
+
+    Subclasses implement :meth:`_sample`, which returns three int64 index tensors of equal length.
+    :meth:`sample` checks the labels (>= 2 labels, >= 2 items each) and gathers the features, so the
+    gradient flows to every selected item.
+    """
+
+    @abstractmethod
+    def _sample(self, features: Tensor, labels: Tensor) -> TTripletsIds:
+        """Indices ``(anchors, positives, negatives)`` as ``Tensor[T]`` int64."""
+
+    def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
+        labels_t = labels_to_tensor(labels, features.device)
+        check_batch_labels(labels_t, len(features))
+        ids_a, ids_p, ids_n = self._sample(features, labels=labels_t)
+        return gather_rows(features, ids_a), gather_rows(features, ids_p), gather_rows(features, ids_n)
+
+
+ITripletsMinerInBatch = InBatchTripletsMiner  # OML's newer name for the same interface
+
+__all__ = [
+    "ITripletsMinerInBatch",
+    "TTriplets",
+    "TTripletsIds",
+    "TLabels",
+    "labels_to_tensor",
+    "gather_rows",
+    "check_batch_labels",
+    "ITripletsMiner",
+    "InBatchTripletsMiner",
+]

@@ -1,0 +1,41 @@
+"""Batch-hard mining: for every anchor, its farthest positive and its nearest negative."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..ops.mining import hard_mining
+from .base import InBatchTripletsMiner, TTripletsIds, labels_to_tensor
+
+
+class HardTripletsMiner(InBatchTripletsMiner):
+    """Every item of the batch is an anchor once, with its hardest positive (largest Euclidean
+    distance, same label) and hardest negative (smallest distance, other label).
+
+    Runs on the compiled :func:`oml_fast.ops.hard_mining` op: no ``B x B`` matrix is kept.
+    Ties are broken by the smaller index.
+
+    Difference from OML: OML counts the anchor itself among its positives, so when all the other
+    items of its label are exact duplicates of the anchor, OML may return ``positive == anchor``.
+    Here the anchor is never its own positive (an exact duplicate at another index still is one).
+
+    >>> x = torch.tensor([[0.0], [1.0], [3.0], [5.0]])
+    >>> a, p, n = HardTripletsMiner()._sample(x, labels=torch.tensor([0, 0, 1, 1]))
+    >>> a.tolist(), p.tolist(), n.tolist()
+    ([0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1])
+    """
+
+    def _sample(self, features: Tensor, labels: Tensor | list[int]) -> TTripletsIds:  # type: ignore[override]
+        labels_t = labels_to_tensor(labels, features.device)
+        positives, negatives = hard_mining(features, labels_t, 1, 1, "euclidean")
+        ids_a = torch.arange(len(features), device=features.device)
+        ids_p, ids_n = positives[:, 0], negatives[:, 0]
+        # Only reachable without the label check of `sample` (a label with one item, or one label).
+        valid = (ids_p >= 0) & (ids_n >= 0)
+        if not bool(valid.all()):
+            ids_a, ids_p, ids_n = ids_a[valid], ids_p[valid], ids_n[valid]
+        return ids_a, ids_p, ids_n
+
+
+__all__ = ["HardTripletsMiner"]
