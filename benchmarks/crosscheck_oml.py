@@ -479,7 +479,10 @@ def compare_retrieval_results(
         if not r.equal(len(i_a), len(i_b), f"query {q}: list length"):
             return
         if exact is None or bound is None:
-            if not (r.close(d_a, d_b, f"query {q}: distances", tol) and r.equal(i_a.tolist(), i_b.tolist(), f"query {q}: ids")):
+            if not (
+                r.close(d_a, d_b, f"query {q}: distances", tol)
+                and r.equal(i_a.tolist(), i_b.tolist(), f"query {q}: ids")
+            ):
                 return
             continue
         if not r.close(d_a, exact[q, i_a], f"query {q}: our distances vs exact float64", tol):
@@ -581,13 +584,18 @@ def check_retrieval_results_qg(n_cases: int, seed: int) -> Result:
 
 def check_embedding_metrics(n_cases: int, seed: int) -> Result:
     from oml.metrics.embeddings import EmbeddingMetrics as OmlEM
+    from oml.retrieval.postprocessors.algo import AdaptiveThresholding as OmlAdaptive
+    from oml.retrieval.postprocessors.algo import ConstantThresholding as OmlConstant
 
     from oml_fast.metrics import EmbeddingMetrics
+    from oml_fast.retrieval import AdaptiveThresholding, ConstantThresholding
 
     result = Result(
         "EmbeddingMetrics",
         note="end to end: categories, sequences, 1-vs-rest / disjoint / overlapping q-g, fnmr@fmr "
-        "(OML retrieves whole galleries for it, so both use all pairs), pcf, batches in random order",
+        "(OML retrieves whole galleries for it, so both use all pairs), pcf, batches in random order, "
+        "no post-processor / ConstantThresholding / AdaptiveThresholding (FNMR then off: OML computes it on "
+        "the post-processed lists, ours on all pairs)",
     )
 
     def body(rng: np.random.RandomState, r: Result) -> str:
@@ -602,13 +610,30 @@ def check_embedding_metrics(n_cases: int, seed: int) -> Result:
             "return_only_overall_category": bool(rng.rand() < 0.2),
             "verbose": False,
         }
+        post = int(rng.randint(0, 4))  # 0, 1: none; 2: constant; 3: adaptive thresholding
+        if post >= 2:
+            kwargs["fmr_vals"] = ()  # OML computes FNMR on the post-processed lists; ours on all pairs
         n = len(data.labels)
-        calc_oml = OmlEM(make_oml_dataset(data), **kwargs)
+        oml_kwargs, our_kwargs = dict(kwargs), dict(kwargs)
+        if post == 2:
+            th = float(rng.uniform(0.5, 3.0))
+            oml_kwargs["postprocessor"], our_kwargs["postprocessor"] = (
+                OmlConstant(th),
+                ConstantThresholding(th),
+            )
+        elif post == 3:
+            n_std = float(rng.uniform(0.5, 3.0))
+            oml_kwargs["postprocessor"], our_kwargs["postprocessor"] = (
+                OmlAdaptive(n_std),
+                AdaptiveThresholding(n_std),
+            )
+        kwargs["postprocessor"] = oml_kwargs.get("postprocessor")
+        calc_oml = OmlEM(make_oml_dataset(data), **oml_kwargs)
         calc_oml.setup(n)
         calc_oml.update(data.embeddings, torch.arange(n))
         theirs = oml_call(calc_oml.compute_metrics)
 
-        calc = EmbeddingMetrics(make_our_dataset(data), **kwargs)
+        calc = EmbeddingMetrics(make_our_dataset(data), **our_kwargs)
         calc.setup(n)
         order = torch.from_numpy(rng.permutation(n))
         for chunk in torch.split(order, int(rng.randint(1, n + 1))):
@@ -640,7 +665,11 @@ def check_thresholding(n_cases: int, seed: int) -> Result:
         data = random_qg_data(rng)
         n_items = int(rng.randint(1, len(data.labels) + 3))
         theirs_rr = _oml_retrieval(data, n_items)
-        lists = {"distances": theirs_rr.distances, "retrieved_ids": theirs_rr.retrieved_ids, "gt_ids": theirs_rr.gt_ids}
+        lists = {
+            "distances": theirs_rr.distances,
+            "retrieved_ids": theirs_rr.retrieved_ids,
+            "gt_ids": theirs_rr.gt_ids,
+        }
         theirs_rr = OmlRR(**lists)
         ours_rr = RetrievalResults(**lists)
         values = np.unique(torch.cat([*theirs_rr.distances, torch.zeros(1)]).numpy())
@@ -741,7 +770,10 @@ def _triplet_ids(features: torch.Tensor, triplets: tuple[torch.Tensor, ...]) -> 
     """Maps the rows of (anchors, positives, negatives) back to batch indices (rows are unique)."""
     index = {tuple(row.tolist()): i for i, row in enumerate(features)}
     a, p, n = triplets
-    return [(index[tuple(x.tolist())], index[tuple(y.tolist())], index[tuple(z.tolist())]) for x, y, z in zip(a, p, n)]
+    return [
+        (index[tuple(x.tolist())], index[tuple(y.tolist())], index[tuple(z.tolist())])
+        for x, y, z in zip(a, p, n)
+    ]
 
 
 def check_hard_miner(n_cases: int, seed: int) -> Result:
@@ -783,8 +815,12 @@ def check_all_miner(n_cases: int, seed: int) -> Result:
         ours = sorted(_triplet_ids(features, AllTripletsMiner().sample(features, labels)))
         r.equal(ours, theirs, "all triplets")
         limit = int(rng.randint(1, len(theirs) + 10))
-        theirs_limited = _triplet_ids(features, oml_call(OmlAll(max_output_triplets=limit).sample, features, labels))
-        ours_limited = _triplet_ids(features, AllTripletsMiner(max_output_triplets=limit).sample(features, labels))
+        theirs_limited = _triplet_ids(
+            features, oml_call(OmlAll(max_output_triplets=limit).sample, features, labels)
+        )
+        ours_limited = _triplet_ids(
+            features, AllTripletsMiner(max_output_triplets=limit).sample(features, labels)
+        )
         r.equal(len(ours_limited), len(theirs_limited), f"count with max_output_triplets={limit}")
         r.equal(len(set(ours_limited)), len(ours_limited), "no repeated triplet")
         r.equal(set(ours_limited) <= set(theirs), True, "limited triplets are valid triplets")
@@ -878,7 +914,13 @@ def check_arcface(n_cases: int, seed: int) -> Result:
         if eps and rng.rand() < 0.5:
             label2category = {i: ["a", "b", "c"][int(rng.randint(0, 3))] for i in range(n_classes)}
         reduction = ["mean", "sum", "none"][rng.randint(0, 3)]
-        kwargs = {"m": m, "s": s, "smoothing_epsilon": eps, "label2category": label2category, "reduction": reduction}
+        kwargs = {
+            "m": m,
+            "s": s,
+            "smoothing_epsilon": eps,
+            "label2category": label2category,
+            "reduction": reduction,
+        }
         theirs = OmlArcFace(dim, n_classes, **kwargs)
         ours = ArcFaceLoss(dim, n_classes, **kwargs)
         with torch.no_grad():
@@ -935,7 +977,9 @@ def check_surrogate_precision(n_cases: int, seed: int) -> Result:
     return case_loop(result, n_cases, seed, body)
 
 
-def _batch_structure(batches: list[list[int]], labels: np.ndarray, n_labels: int, n_instances: int) -> list[str]:
+def _batch_structure(
+    batches: list[list[int]], labels: np.ndarray, n_labels: int, n_instances: int
+) -> list[str]:
     problems = []
     seen: set[Any] = set()
     counts = Counter(labels.tolist())
@@ -1011,7 +1055,9 @@ TRAINING_CHECKS: dict[str, Callable[[int, int], Result]] = {
 
 
 def print_table(results: list[Result]) -> None:
-    header = f"| {'check':<36} | {'status':<6} | {'cases':>5} | {'failed':>6} | {'skipped':>7} | {'max diff':>9} |"
+    header = (
+        f"| {'check':<36} | {'status':<6} | {'cases':>5} | {'failed':>6} | {'skipped':>7} | {'max diff':>9} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for res in results:
@@ -1034,7 +1080,9 @@ def print_table(results: list[Result]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=200, help="random cases per check")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated check names (see --list)")
@@ -1059,7 +1107,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import oml_fast
 
-    print(f"torch {torch.__version__}; oml_fast from {Path(oml_fast.__file__).parent}; OML 4.0; {args.cases} cases")
+    print(
+        f"torch {torch.__version__}; oml_fast from {Path(oml_fast.__file__).parent}; OML 4.0; {args.cases} cases"
+    )
     training_skip = _training_available()
     results = []
     for name in selected:

@@ -204,9 +204,23 @@ class EmbeddingMetrics:
     # ----- computation -----
 
     def _max_k(self) -> int:
+        """Length of the retrieved lists: the largest ``k``, or more for the post-processor.
+
+        As in OML, a post-processor with ``top_n`` gets lists of at least ``top_n`` items, and one
+        without it gets whole galleries (e.g. AdaptiveThresholding averages the gaps between
+        consecutive distances over every retrieved item, so its cuts depend on the list length).
+        Post-processors whose effect on the metrics does not depend on the list length say so with
+        ``needs_whole_gallery = False`` (ConstantThresholding, k-reciprocal re-ranking).
+        """
         max_k = max([*self.cmc_top_k, *self.precision_top_k, *self.map_top_k])
-        if self.postprocessor is not None:
-            max_k = max(max_k, int(getattr(self.postprocessor, "top_n", 0) or 0))
+        if self.postprocessor is None:
+            return max_k
+        top_n = getattr(self.postprocessor, "top_n", None)
+        if top_n is not None:
+            return max(max_k, int(top_n))
+        if getattr(self.postprocessor, "needs_whole_gallery", True):
+            assert self.dataset is not None
+            return max(max_k, len(self.dataset.get_gallery_ids()))
         return max_k
 
     def _compute_retrieval_results(self, embeddings: Tensor) -> None:
