@@ -268,47 +268,9 @@ def random_qg_data(
 
 
 def make_oml_dataset(data: QGData) -> Any:
-    """An OML 4.0 query/gallery dataset built from tensors, as OML's own tests do
-    (``EmbeddingsQueryGalleryLabeledDataset``: labels, is_query, is_gallery, optional category and
-    sequence columns in ``extra_data``)."""
-    from oml.interfaces.datasets import IQueryGalleryLabeledDataset
-
-    class EmbeddingsQueryGalleryLabeledDataset(IQueryGalleryLabeledDataset):
-        input_tensors_key = "input_tensors"
-        index_key = "idx"
-        labels_key = "labels"
-
-        def __init__(self) -> None:
-            self._embeddings = data.embeddings
-            self._labels = torch.from_numpy(data.labels).long()
-            self._is_query = torch.from_numpy(data.is_query)
-            self._is_gallery = torch.from_numpy(data.is_gallery)
-            self.extra_data: dict[str, Any] = {}
-            if data.categories is not None:
-                self.extra_data["category"] = data.categories
-            if data.sequences is not None:
-                self.extra_data["sequence"] = data.sequences
-
-        def __len__(self) -> int:
-            return len(self._embeddings)
-
-        def __getitem__(self, item: int) -> dict[str, Any]:
-            return {
-                self.input_tensors_key: self._embeddings[item],
-                self.index_key: item,
-                self.labels_key: self._labels[item],
-            }
-
-        def get_labels(self) -> np.ndarray:
-            return np.array(self._labels)
-
-        def get_query_ids(self) -> torch.Tensor:
-            return self._is_query.nonzero().view(-1)
-
-        def get_gallery_ids(self) -> torch.Tensor:
-            return self._is_gallery.nonzero().view(-1)
-
-    return EmbeddingsQueryGalleryLabeledDataset()
+    return peers.make_oml_query_gallery_dataset(
+        data.labels, data.is_query, data.is_gallery, data.categories, data.sequences, data.embeddings
+    )
 
 
 def make_our_dataset(data: QGData) -> Any:

@@ -137,6 +137,67 @@ def import_oml() -> types.ModuleType | None:
     return oml
 
 
+def make_oml_query_gallery_dataset(
+    labels: Any,
+    is_query: Any = None,
+    is_gallery: Any = None,
+    categories: Any = None,
+    sequences: Any = None,
+    embeddings: Any = None,
+) -> Any:
+    """An OML 4.x ``IQueryGalleryLabeledDataset`` built from arrays (as OML's own tests build one:
+    labels, ``is_query``, ``is_gallery``, optional ``category`` / ``sequence`` columns in
+    ``extra_data``). OML's EmbeddingMetrics and RetrievalResults read relevance from it only when it
+    is an instance of OML's interface, so oml_fast's in-memory dataset cannot stand in for it.
+
+    Requires :func:`import_oml` to have succeeded. ``is_query`` / ``is_gallery`` default to all items.
+    """
+    import numpy as np
+    import torch
+    from oml.interfaces.datasets import IQueryGalleryLabeledDataset
+
+    labels_t = torch.as_tensor(np.asarray(labels)).long()
+    n = len(labels_t)
+    query = (
+        torch.ones(n, dtype=torch.bool) if is_query is None else torch.as_tensor(np.asarray(is_query)).bool()
+    )
+    gallery = (
+        torch.ones(n, dtype=torch.bool)
+        if is_gallery is None
+        else torch.as_tensor(np.asarray(is_gallery)).bool()
+    )
+
+    class EmbeddingsQueryGalleryLabeledDataset(IQueryGalleryLabeledDataset):
+        input_tensors_key = "input_tensors"
+        index_key = "idx"
+        labels_key = "labels"
+
+        def __init__(self) -> None:
+            self.extra_data: dict[str, Any] = {}
+            if categories is not None:
+                self.extra_data["category"] = np.asarray(categories)
+            if sequences is not None:
+                self.extra_data["sequence"] = np.asarray(sequences)
+
+        def __len__(self) -> int:
+            return n
+
+        def __getitem__(self, item: int) -> dict[str, Any]:
+            tensors = embeddings[item] if embeddings is not None else torch.tensor(item)
+            return {self.input_tensors_key: tensors, self.index_key: item, self.labels_key: labels_t[item]}
+
+        def get_labels(self) -> np.ndarray:
+            return labels_t.numpy()
+
+        def get_query_ids(self) -> torch.Tensor:
+            return query.nonzero().view(-1)
+
+        def get_gallery_ids(self) -> torch.Tensor:
+            return gallery.nonzero().view(-1)
+
+    return EmbeddingsQueryGalleryLabeledDataset()
+
+
 def _import_plain(name: str) -> types.ModuleType | None:
     if name in _import_errors:
         return None
