@@ -101,7 +101,12 @@ def _group_positions(categories: np.ndarray) -> list[tuple[Hashable, Tensor]]:
     counts = np.bincount(codes.reshape(-1), minlength=len(uniques))
     groups = np.split(order, np.cumsum(counts)[:-1])
     appearance = np.argsort(first_index, kind="stable")
-    return [(uniques[i].item(), torch.from_numpy(groups[i])) for i in appearance]
+    # numpy scalars become Python values; object arrays (e.g. pandas string columns) already hold them.
+    return [(_python_value(uniques[i]), torch.from_numpy(groups[i])) for i in appearance]
+
+
+def _python_value(value: Any) -> Hashable:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def per_query_retrieval_metrics(
