@@ -562,12 +562,14 @@ def check_embedding_metrics(n_cases: int, seed: int) -> Result:
 
     def body(rng: np.random.RandomState, r: Result) -> str:
         data = random_qg_data(rng)
+        if rng.rand() < 0.25:
+            data.embeddings = data.embeddings.double()
         ng = int(data.is_gallery.sum())
         kwargs: dict[str, Any] = {
             "cmc_top_k": random_top_k(rng, ng + 3),
             "precision_top_k": random_top_k(rng, ng + 3),
             "map_top_k": random_top_k(rng, ng + 3),
-            "fmr_vals": (0.1, 0.5) if rng.rand() < 0.3 else (),
+            "fmr_vals": [(0.1, 0.5), (0.0, float(rng.rand()), 1.0), ()][rng.randint(0, 3)],
             "pcf_variance": [(0.5,), (0.2, 0.9), ()][rng.randint(0, 3)],
             "return_only_overall_category": bool(rng.rand() < 0.2),
             "verbose": False,
@@ -604,20 +606,71 @@ def check_embedding_metrics(n_cases: int, seed: int) -> Result:
         # PCF on categories with one or two items is ill-defined (variance over n - 1 = 0 items):
         # compared separately below, where both are defined.
         compare_metric_dicts(r, ours, theirs, tol=1e-5)
+        compare_metric_dicts(r, calc.metrics_unreduced, calc_oml.metrics_unreduced, tol=1e-5)
         return f"{data.describe()} {kwargs}"
 
     return case_loop(result, n_cases, seed, body)
 
 
+def check_embedding_metrics_fnmr(n_cases: int, seed: int) -> Result:
+    from oml.metrics.embeddings import EmbeddingMetrics as OmlEM
+
+    from oml_fast.metrics import EmbeddingMetrics
+
+    result = Result(
+        "EmbeddingMetrics fnmr@fmr (large)",
+        note="N up to 1500 (up to 2.2M pairs, our streamed histogram path), tied distances from "
+        "duplicated / integer embeddings, fmr incl. 0 and 1; a tenth of --cases",
+    )
+
+    def body(rng: np.random.RandomState, r: Result) -> str:
+        n = int(rng.randint(200, 1500))
+        dim = int(rng.randint(1, 16))
+        labels = rng.randint(0, max(2, n // int(rng.randint(2, 20))), n)
+        if rng.rand() < 0.4:
+            embeddings = torch.from_numpy(rng.randint(0, 3, (n, dim)).astype(np.float32))
+        else:
+            embeddings = torch.from_numpy(rng.randn(n, dim).astype(np.float32))
+        is_query = rng.rand(n) < 0.7 if rng.rand() < 0.5 else np.ones(n, bool)
+        is_gallery = np.ones(n, bool)
+        is_query[0] = True
+        data = QGData(embeddings, labels, is_query, is_gallery, None, None)
+        fmr = tuple(sorted({0.0, 1.0, *(float(v) for v in rng.rand(3)), 0.001}))
+        kwargs = {
+            "cmc_top_k": (1,),
+            "precision_top_k": (1,),
+            "map_top_k": (1,),
+            "fmr_vals": fmr,
+            "pcf_variance": (),
+            "verbose": False,
+        }
+        calc_oml = OmlEM(make_oml_dataset(data), **kwargs)
+        calc_oml.setup(n)
+        calc_oml.update(embeddings, torch.arange(n))
+        theirs = oml_call(calc_oml.compute_metrics)
+        calc = EmbeddingMetrics(make_our_dataset(data), **kwargs)
+        calc.setup(n)
+        calc.update(embeddings, torch.arange(n))
+        ours = calc.compute_metrics()
+        key = "OVERALL"
+        for v in fmr:
+            r.close(ours[key]["fnmr@fmr"][v], theirs[key]["fnmr@fmr"][v], f"fnmr@fmr={v}", 1e-6)
+        return f"N={n} D={dim} nq={int(is_query.sum())} fmr={fmr}"
+
+    return case_loop(result, max(1, n_cases // 10), seed, body)
+
+
 def check_thresholding(n_cases: int, seed: int) -> Result:
+    from oml.metrics.embeddings import calc_fnmr_at_fmr_rr as oml_fnmr_rr
     from oml.retrieval.postprocessors.algo import AdaptiveThresholding as OmlAdaptive
     from oml.retrieval.postprocessors.algo import ConstantThresholding as OmlConstant
     from oml.retrieval.retrieval_results import RetrievalResults as OmlRR
 
+    from oml_fast.metrics import calc_fnmr_at_fmr_rr
     from oml_fast.retrieval import AdaptiveThresholding, ConstantThresholding, RetrievalResults
 
     result = Result(
-        "Constant/AdaptiveThresholding",
+        "Thresholding, calc_fnmr_at_fmr_rr",
         note="both sides process the same lists (OML's retrieval results of random datasets, copied "
         "into ours); OML's AdaptiveThresholding raises ZeroDivisionError when the first list has "
         "< 2 items (skipped)",
@@ -649,6 +702,9 @@ def check_thresholding(n_cases: int, seed: int) -> Result:
             (AdaptiveThresholding(n_std), OmlAdaptive(n_std)),
         ):
             compare_retrieval_results(r, post_ours.process(ours_rr), oml_call(post_theirs.process, theirs_rr))
+        fmr = (0.0, float(rng.rand()), 1.0)
+        theirs_fnmr = oml_call(oml_fnmr_rr, theirs_rr, fmr)  # OML raises IndexError without negatives
+        compare_metric_dicts(r, calc_fnmr_at_fmr_rr(ours_rr, fmr), theirs_fnmr)
         return f"{data.describe()} n_items={n_items} th={th:.6g} th_on={th_on:.6g} n_std={n_std:.3g}"
 
     return case_loop(result, n_cases, seed, body)
@@ -899,7 +955,22 @@ def check_arcface(n_cases: int, seed: int) -> Result:
         r.close(ours.weight.grad, theirs.weight.grad, "grad weight", 1e-4)
         return f"B={b} D={dim} C={n_classes} {kwargs}"
 
-    return case_loop(result, n_cases, seed, body)
+    result = case_loop(result, n_cases, seed, body)
+    result.start("label2category with smoothing_epsilon=0 (OML accepts and ignores it)")
+    label2category = {0: "a", 1: "b", 2: "a"}
+    theirs = OmlArcFace(4, 3, label2category=label2category)
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    try:
+        ours = ArcFaceLoss(4, 3, label2category=label2category)
+        with torch.no_grad():
+            ours.weight.copy_(theirs.weight)
+        result.close(ours(x, y), theirs(x, y), "loss", 1e-5)
+    except Exception as error:  # noqa: BLE001
+        result.fail(
+            f"ours raises {type(error).__name__}: {error}; OML returns {float(theirs(x, y).detach()):.4f}"
+        )
+    result.end()
+    return result
 
 
 def check_surrogate_precision(n_cases: int, seed: int) -> Result:
@@ -991,6 +1062,89 @@ def check_balance_sampler(n_cases: int, seed: int) -> Result:
     return case_loop(result, n_cases, seed, body)
 
 
+def _category_structure(
+    batches: list[list[int]],
+    labels: np.ndarray,
+    label2category: dict[Any, Any],
+    n_categories: int,
+    n_labels: int,
+    n_instances: int,
+    distinct_labels: bool,
+) -> list[str]:
+    problems = []
+    for batch in batches:
+        if len(batch) != n_categories * n_labels * n_instances:
+            problems.append(f"batch of {len(batch)} items")
+        per_category = Counter(label2category[labels[i]] for i in batch)
+        if len(per_category) != n_categories or any(
+            v != n_labels * n_instances for v in per_category.values()
+        ):
+            problems.append(f"categories x counts {dict(per_category)}")
+        per_label = Counter(labels[batch].tolist())
+        if any(v % n_instances for v in per_label.values()):
+            problems.append(f"label counts not multiples of n_instances: {dict(per_label)}")
+        if distinct_labels and (
+            any(v != n_instances for v in per_label.values()) or len(per_label) != n_categories * n_labels
+        ):
+            problems.append(f"labels x counts {dict(per_label)}")
+    return problems
+
+
+def check_category_samplers(n_cases: int, seed: int) -> Result:
+    from oml.samplers.category_balance import CategoryBalanceSampler as OmlCategory
+    from oml.samplers.distinct_category_balance import DistinctCategoryBalanceSampler as OmlDistinct
+
+    from oml_fast.samplers import CategoryBalanceSampler, DistinctCategoryBalanceSampler
+
+    result = Result(
+        "Category/DistinctCategoryBalanceSampler",
+        note="len, batch size and structure (categories x labels x instances) on both sides",
+    )
+
+    def body(rng: np.random.RandomState, r: Result) -> str:
+        n_cat = int(rng.randint(1, 5))
+        n_labels = int(rng.randint(2, 5))
+        label2category: dict[int, int] = {}
+        label = 0
+        for category in range(n_cat):
+            for _ in range(int(rng.randint(n_labels, n_labels + 4))):
+                label2category[label] = category
+                label += 1
+        labels = np.repeat(np.arange(label), rng.randint(2, 7, label))
+        labels = labels[rng.permutation(len(labels))]
+        n_categories, n_instances = int(rng.randint(1, n_cat + 1)), int(rng.randint(2, 5))
+        resample, weight = bool(rng.rand() < 0.5), bool(rng.rand() < 0.5)
+        epoch_size = int(rng.randint(1, 12))
+        args = (labels.tolist(), label2category, n_categories, n_labels, n_instances)
+        pairs = [
+            (
+                oml_call(OmlCategory, *args, resample_labels=resample, weight_categories=weight),
+                CategoryBalanceSampler(*args, resample_labels=resample, weight_categories=weight),
+                not resample,
+            ),
+            (
+                oml_call(OmlDistinct, *args, epoch_size=epoch_size),
+                DistinctCategoryBalanceSampler(*args, epoch_size=epoch_size),
+                True,
+            ),
+        ]
+        for theirs, ours, distinct in pairs:
+            name = type(ours).__name__
+            r.equal(len(ours), len(theirs), f"{name} len")
+            r.equal(ours.batch_size, theirs.batch_size, f"{name} batch_size")
+            batches_b, batches_a = list(theirs), list(ours)
+            r.equal(len(batches_a), len(batches_b), f"{name} batches per epoch")
+            struct = (labels, label2category, n_categories, n_labels, n_instances, distinct)
+            r.equal(_category_structure(batches_b, *struct), [], f"OML {name} structure")
+            r.equal(_category_structure(batches_a, *struct), [], f"our {name} structure")
+        return (
+            f"n_cat={n_cat} n_categories={n_categories} n_labels={n_labels} n_instances={n_instances} "
+            f"resample={resample} weight={weight} epoch_size={epoch_size}"
+        )
+
+    return case_loop(result, n_cases, seed, body)
+
+
 # --------------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------------
@@ -1002,6 +1156,7 @@ VALIDATION_CHECKS: dict[str, Callable[[int, int], Result]] = {
     "retrieval_results": check_retrieval_results,
     "retrieval_results_qg": check_retrieval_results_qg,
     "embedding_metrics": check_embedding_metrics,
+    "embedding_metrics_fnmr": check_embedding_metrics_fnmr,
     "thresholding": check_thresholding,
 }
 TRAINING_CHECKS: dict[str, Callable[[int, int], Result]] = {
@@ -1013,18 +1168,19 @@ TRAINING_CHECKS: dict[str, Callable[[int, int], Result]] = {
     "arcface": check_arcface,
     "surrogate_precision": check_surrogate_precision,
     "balance_sampler": check_balance_sampler,
+    "category_samplers": check_category_samplers,
 }
 
 
 def print_table(results: list[Result]) -> None:
     header = (
-        f"| {'check':<36} | {'status':<6} | {'cases':>5} | {'failed':>6} | {'skipped':>7} | {'max diff':>9} |"
+        f"| {'check':<40} | {'status':<6} | {'cases':>5} | {'failed':>6} | {'skipped':>7} | {'max diff':>9} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for res in results:
         print(
-            f"| {res.name:<36} | {res.status:<6} | {res.cases:>5} | {res.failed_cases:>6} | "
+            f"| {res.name:<40} | {res.status:<6} | {res.cases:>5} | {res.failed_cases:>6} | "
             f"{res.skipped_cases:>7} | {res.max_diff:>9.2g} |"
         )
     print()
