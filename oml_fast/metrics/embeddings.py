@@ -125,6 +125,8 @@ class EmbeddingMetrics:
 
     metric_name = ""
     overall_categories_key = OVERALL_CATEGORIES_KEY
+    # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
+    knn_function: Any = None
 
     def __init__(
         self,
@@ -252,7 +254,11 @@ class EmbeddingMetrics:
     def _compute_retrieval_results(self, embeddings: Tensor) -> None:
         assert self.dataset is not None
         rr = RetrievalResults.from_embeddings(
-            embeddings, self.dataset, n_items=self._max_k(), metric=self.metric
+            embeddings,
+            self.dataset,
+            n_items=self._max_k(),
+            metric=self.metric,
+            knn_function=self.knn_function,
         )
         if self.postprocessor is not None:
             candidates = {"rr": rr, "dataset": self.dataset, "embeddings": embeddings}

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "precision": 32,  # 32, "16-mixed", "bf16-mixed" (Lightning's values); mixed needs a supporting device
     "accelerator": "auto",
     "devices": 1,
+    # Lightning's strategy: "auto", "ddp" (one process per device; gloo on CPU), "ddp_spawn", ...
+    # With devices > 1 each rank gets whole batches of the sampler and validation is gathered.
+    "strategy": "auto",
     # data
     "dataset_root": "data/digits",
     "dataframe_name": "df.csv",

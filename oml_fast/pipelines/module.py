@@ -75,8 +75,6 @@ class ExtractorModule(pl.LightningModule):
         ] = {}  # epoch -> metrics, of the validations during fit
         self.saved_pictures: list[Path] = []
         self._metrics: Any = None
-        self._embeddings: list[torch.Tensor] = []
-        self._indices: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -130,26 +128,25 @@ class ExtractorModule(pl.LightningModule):
         dataset = self._val_dataset()
         self._metrics = self.metrics_factory(dataset)
         self._metrics.setup(num_samples=len(dataset))
-        self._embeddings, self._indices = [], []
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         embeddings = self.model(batch[INPUT_TENSORS_KEY]).float()
         indices = torch.as_tensor(batch[INDEX_KEY]).long()
         self._metrics.update(embeddings.detach().cpu(), indices.cpu())
-        self._embeddings.append(embeddings.detach().cpu())
-        self._indices.append(indices.cpu())
 
     def on_validation_epoch_end(self) -> None:
+        # Under DDP the metrics object gathers every rank's embeddings (EmbeddingMetricsDDP): a
+        # collective, so every rank computes, and every rank gets the same numbers.
         metrics = self._metrics.compute_metrics()
         self.last_metrics = metrics
         if self.trainer.state.fn == "fit":
             self.metrics_history[self.current_epoch] = metrics
         flat = flatten_metrics(metrics)
-        self.log_dict(flat, on_epoch=True, prog_bar=False, batch_size=1)
-        if self.images_dir is not None and self._embeddings:
+        # The values are equal on every rank; "max" keeps them exact where "mean" could round.
+        self.log_dict(flat, on_epoch=True, prog_bar=False, batch_size=1, sync_dist=True, reduce_fx="max")
+        if self.images_dir is not None and self.trainer.is_global_zero:
             dataset = self._val_dataset()
-            order = torch.cat(self._indices).argsort()
-            embeddings = torch.cat(self._embeddings)[order]
+            embeddings = self._metrics.embeddings  # [N, D] in dataset order (gathered under DDP)
             epoch = self.current_epoch if self.trainer.state.fn == "fit" else None
             name = (
                 f"epoch_{epoch:03d}_worst_queries.png"
@@ -162,7 +159,7 @@ class ExtractorModule(pl.LightningModule):
             if path is not None:
                 self.saved_pictures.append(path)
                 self._log_picture(path)
-        self._embeddings, self._indices, self._metrics = [], [], None
+        self._metrics = None
 
     def _log_picture(self, path: Path) -> None:
         for logger in self.loggers:

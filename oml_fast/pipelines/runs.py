@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from oml_fast.distributed import DDPBatchSamplerWrapper, RankShardSampler
 from oml_fast.pipelines.config import load_config, to_container
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
 from oml_fast.pipelines.registry import RegistryError, build, check_block_args
@@ -68,8 +72,15 @@ def _as_cfg(config: Any, overrides: list[str] | None, job: str) -> DictConfig:
     return cfg
 
 
+# Under DDP, Lightning starts the other ranks by re-running the command; they inherit the environment,
+# so the first process publishes its (time-stamped) run folder here and the others write to the same one.
+RUN_FOLDER_ENV = "OML_FAST_RUN_FOLDER"
+
+
 def _run_dir(cfg: DictConfig, kind: str) -> Path:
-    folder = cfg.logs_folder or f"{datetime.now().strftime('%Y-%m-%d_%H-%M-%S')}_{kind}"
+    folder = cfg.logs_folder or os.environ.get(RUN_FOLDER_ENV)
+    if not folder:
+        folder = f"{datetime.now().strftime('%Y-%m-%d_%H-%M-%S')}_{kind}"
     run_dir = Path(cfg.logs_root) / str(folder)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
@@ -86,7 +97,21 @@ def _extractor(cfg: DictConfig) -> torch.nn.Module:
     return extractor
 
 
+@contextmanager
+def _run_folder_shared_with_ranks(run_dir: Path) -> Iterator[None]:
+    """Publishes ``run_dir``'s name to the ranks Lightning starts inside the block (they inherit it)."""
+    if RUN_FOLDER_ENV in os.environ:  # we are such a rank
+        yield
+        return
+    os.environ[RUN_FOLDER_ENV] = run_dir.name
+    try:
+        yield
+    finally:
+        os.environ.pop(RUN_FOLDER_ENV, None)
+
+
 def _metrics_factory(cfg: DictConfig):
+    from oml_fast.distributed import EmbeddingMetricsDDP
     from oml_fast.metrics import EmbeddingMetrics
 
     metric_args = dict(to_container(cfg)["metric_args"] or {})
@@ -101,7 +126,8 @@ def _metrics_factory(cfg: DictConfig):
         metric_args.setdefault("verbose", False)
 
     def factory(dataset: Any) -> Any:
-        return EmbeddingMetrics(dataset, **metric_args)
+        # EmbeddingMetrics itself in a single process; under DDP it gathers the ranks' embeddings.
+        return EmbeddingMetricsDDP(dataset, **metric_args)
 
     return factory
 
@@ -114,6 +140,7 @@ def _trainer(
     return pl.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
+        strategy=cfg.strategy,
         precision=cfg.precision,
         default_root_dir=str(run_dir),
         logger=loggers,
@@ -121,6 +148,8 @@ def _trainer(
         enable_progress_bar=bool(cfg.progress_bar),
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        # Our loaders split themselves across ranks (RankShardSampler, DDPBatchSamplerWrapper).
+        use_distributed_sampler=False,
         **kwargs,
     )
 
@@ -148,7 +177,13 @@ def _loggers(cfg: DictConfig, run_dir: Path) -> list:
 
 
 def _val_loader(cfg: DictConfig, dataset: Any) -> DataLoader:
-    return DataLoader(dataset, batch_size=int(cfg.bs_val), shuffle=False, num_workers=int(cfg.num_workers))
+    # Under DDP each rank embeds its share (padded with duplicates; items carry their index).
+    return DataLoader(
+        dataset,
+        batch_size=int(cfg.bs_val),
+        sampler=RankShardSampler(dataset),
+        num_workers=int(cfg.num_workers),
+    )
 
 
 def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
@@ -185,7 +220,12 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
         labels=train_set.get_labels(),
         label2category=train_set.get_label2category(),
     )
-    train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=int(cfg.num_workers))
+    # Under DDP each rank takes whole batches of the sampler (the same count on every rank).
+    train_loader = DataLoader(
+        train_set,
+        batch_sampler=DDPBatchSamplerWrapper(sampler, seed=int(cfg.seed)),
+        num_workers=int(cfg.num_workers),
+    )
     extractor = _extractor(cfg)
     n_classes = len(set(train_set.get_labels().tolist()))
     criterion = build(
@@ -224,9 +264,9 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
         limit_train_batches=cfg.limit_train_batches,
         gradient_clip_val=cfg.gradient_clip_val,
         log_every_n_steps=max(1, min(50, len(sampler) // 2)),
-        use_distributed_sampler=False,  # batches come from our batch sampler
     )
-    trainer.fit(module, train_loader, _val_loader(cfg, valid_set))
+    with _run_folder_shared_with_ranks(run_dir):
+        trainer.fit(module, train_loader, _val_loader(cfg, valid_set))
 
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     history = module.metrics_history
@@ -243,7 +283,8 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
         pictures=list(module.saved_pictures),
         best_score=float(score) if score is not None else None,
     )
-    (run_dir / "metrics.json").write_text(json.dumps(result.flat_metrics, indent=2))
+    if trainer.is_global_zero:
+        (run_dir / "metrics.json").write_text(json.dumps(result.flat_metrics, indent=2))
     return result
 
 
@@ -273,9 +314,11 @@ def validate(config: Any = None, overrides: list[str] | None = None) -> RunResul
         n_retrieved_to_show=int(cfg.n_retrieved_to_show),
     )
     trainer = _trainer(cfg, run_dir)
-    trainer.validate(module, _val_loader(cfg, valid_set), verbose=False)
+    with _run_folder_shared_with_ranks(run_dir):
+        trainer.validate(module, _val_loader(cfg, valid_set), verbose=False)
     result = RunResult(run_dir=run_dir, metrics=module.last_metrics, pictures=list(module.saved_pictures))
-    (run_dir / "metrics.json").write_text(json.dumps(result.flat_metrics, indent=2))
+    if trainer.is_global_zero:
+        (run_dir / "metrics.json").write_text(json.dumps(result.flat_metrics, indent=2))
     return result
 
 
@@ -314,6 +357,10 @@ def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
         module, DataLoader(dataset, batch_size=int(cfg.bs_val), num_workers=int(cfg.num_workers))
     )
     embeddings = torch.cat(batches)  # type: ignore[arg-type]
+    if not trainer.is_global_zero:
+        # Under DDP the loader is not split (use_distributed_sampler=False): every rank embedded every
+        # image, in order, and rank 0 writes them.
+        return save_path
     save_path.parent.mkdir(parents=True, exist_ok=True)
     names = [str(p) for p in paths]
     if save_path.suffix == ".pt":

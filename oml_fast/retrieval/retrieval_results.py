@@ -236,6 +236,7 @@ class RetrievalResults:
         n_items: int = 100,
         verbose: bool = False,
         metric: str = "euclidean",
+        knn_function: Callable[..., tuple[Tensor, Tensor]] | None = None,
     ) -> RetrievalResults:
         """Retrieves the ``n_items`` nearest gallery items for every query of ``dataset``.
 
@@ -245,6 +246,8 @@ class RetrievalResults:
                 an item never retrieves itself, nor items of its ``sequence``.
             n_items: list length (clipped to the gallery size; shorter when candidates run out).
             metric: ``euclidean`` (OML's), ``sqeuclidean``, ``cosine`` or ``dot``.
+            knn_function: the search, with the signature of the ``knn`` op (default: ``knn``); e.g.
+                ``oml_fast.distributed.distributed_knn`` to split it across ranks.
         """
         if len(embeddings) != len(dataset):
             raise ValueError(
@@ -269,6 +272,7 @@ class RetrievalResults:
             None if sequences is None else sequences[0][gallery_ids],
             None if labels is None else labels[query_ids],
             None if labels is None else labels[gallery_ids],
+            knn_function=knn_function,
         )
 
     @classmethod
@@ -324,6 +328,7 @@ class RetrievalResults:
         gallery_groups: Tensor | None,
         query_labels: Tensor | None,
         gallery_labels: Tensor | None,
+        knn_function: Callable[..., tuple[Tensor, Tensor]] | None = None,
     ) -> RetrievalResults:
         if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
             raise ValueError(f"`n_items` must be a positive integer, got {n_items!r}")
@@ -339,7 +344,7 @@ class RetrievalResults:
             return None if x is None else x.to(device).contiguous()
 
         k = min(int(n_items), len(gallery))
-        distances, retrieved = _backend.knn(
+        distances, retrieved = (knn_function or _backend.knn)(
             queries.contiguous(),
             gallery.to(device).contiguous(),
             k,
