@@ -951,9 +951,16 @@ def check_arcface(n_cases: int, seed: int) -> Result:
         loss_b.sum().backward()
         loss_a.sum().backward()
         r.close(loss_a, loss_b, "loss", 1e-4)
+        desc = f"B={b} D={dim} C={n_classes} {kwargs}"
+        if bool(torch.isnan(x.grad).any() or torch.isnan(theirs.weight.grad).any()):
+            # |cos| rounded to 1 (likely in low dimension): OML's sqrt(1 - cos^2) has a NaN gradient,
+            # ours is clamped (documented deviation). Ours must stay finite.
+            r.equal(bool(torch.isfinite(x2.grad).all()), True, "our grad x finite where OML's is NaN")
+            r.equal(bool(torch.isfinite(ours.weight.grad).all()), True, "our grad weight finite")
+            return desc + " (OML gradient NaN at |cos| = 1)"
         r.close(x2.grad, x.grad, "grad x", 1e-4)
         r.close(ours.weight.grad, theirs.weight.grad, "grad weight", 1e-4)
-        return f"B={b} D={dim} C={n_classes} {kwargs}"
+        return desc
 
     result = case_loop(result, n_cases, seed, body)
     result.start("label2category with smoothing_epsilon=0 (OML accepts and ignores it)")
