@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 # Run from a source checkout: make `import oml_fast` find this repository.
@@ -74,20 +73,24 @@ def _run_oml_fast(n: int, dim: int, fmr: bool) -> dict:
 
 
 def _install_oml_stand_ins() -> None:
-    # OML 4.0 imports these at module level; the metric code paths never call them (docs/peers.md).
-    for name in ("torchvision", "torchvision.transforms", "albumentations", "albumentations.pytorch", "cv2"):
-        sys.modules.setdefault(name, types.ModuleType(name))
+    # OML 4.0 imports torchvision/albumentations/cv2 at module level; the metric code paths never call
+    # them (docs/peers.md). benchmarks/peers.py registers inert stand-ins for them.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import peers
+
+    if peers.import_oml() is None:
+        raise ImportError(peers.unavailable_reason("oml"))
 
 
 def _run_oml(n: int, dim: int, fmr: bool) -> dict:
     _install_oml_stand_ins()
+    import peers
     import torch
     from oml.metrics.embeddings import EmbeddingMetrics  # type: ignore[import-not-found]
 
-    from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
-
     embeddings, labels = _data(n, dim)
-    dataset = InMemoryQueryGalleryDataset(labels)
+    # OML reads labels only from datasets implementing its own interface.
+    dataset = peers.make_oml_query_gallery_dataset(labels)
     calc = EmbeddingMetrics(
         dataset,
         cmc_top_k=(1, 5),
@@ -143,10 +146,9 @@ def main() -> None:
         return
     try:
         _install_oml_stand_ins()
-        import oml  # type: ignore[import-not-found]  # noqa: F401
-
         has_oml = True
-    except Exception:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001
+        print(f"OML 4.x column skipped: {error}")
         has_oml = False
     print(f"N={args.n} D={args.dim}, every item query and gallery, 5 per label, median of {args.repeats}")
     print(f"{'configuration':<44} {'oml_fast':>18} {'OML 4.x':>18} {'speed-up':>9}")

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..functional.metrics import (
     TMetricsDict,
+    calc_fnmr_at_fmr,
     calc_topological_metrics,
     check_in_unit_range,
     check_top_k,
@@ -63,6 +64,30 @@ def calc_retrieval_metrics_rr(
     return reduce_metrics(metrics) if reduce else metrics
 
 
+def calc_fnmr_at_fmr_rr(rr: RetrievalResults, fmr_vals: Sequence[float] = (0.1,)) -> TMetricsDict:
+    """FNMR@FMR over the pairs in the retrieved lists only (OML's function of the same name).
+
+    Positive distances are those of retrieved relevant items, negative ones those of the others.
+    This is what OML's EmbeddingMetrics reports, after retrieving whole galleries for it; ours
+    computes FNMR@FMR over all query-gallery pairs without retrieving them
+    (:func:`~oml_fast.metrics.fnmr.calc_fnmr_at_fmr_all_pairs`).
+
+    Returns:
+        ``{"fnmr@fmr": {fmr: value}}`` (``{}`` when ``fmr_vals`` is empty).
+
+    >>> rr = RetrievalResults([torch.tensor([0.1, 0.5, 0.9])], [torch.tensor([0, 1, 2])], [torch.tensor([0, 2])])
+    >>> calc_fnmr_at_fmr_rr(rr, fmr_vals=(0.5,))
+    {'fnmr@fmr': {0.5: tensor(0.5000)}}
+    """
+    if not fmr_vals:
+        return {}
+    valid = rr.retrieved_ids_dense >= 0
+    relevant = rr.is_relevant & valid
+    distances = rr.distances_dense
+    values = calc_fnmr_at_fmr(distances[relevant], distances[valid & ~relevant], fmr_vals)
+    return {"fnmr@fmr": dict(zip(fmr_vals, values))}
+
+
 def _accepted_kwargs(function: Any, candidates: dict[str, Any]) -> dict[str, Any]:
     parameters = inspect.signature(function).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
@@ -99,6 +124,7 @@ class EmbeddingMetrics:
     """
 
     metric_name = ""
+    overall_categories_key = OVERALL_CATEGORIES_KEY
     # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
     knn_function: Any = None
 
@@ -206,9 +232,23 @@ class EmbeddingMetrics:
     # ----- computation -----
 
     def _max_k(self) -> int:
+        """Length of the retrieved lists: the largest ``k``, or more for the post-processor.
+
+        As in OML, a post-processor with ``top_n`` gets lists of at least ``top_n`` items, and one
+        without it gets whole galleries (e.g. AdaptiveThresholding averages the gaps between
+        consecutive distances over every retrieved item, so its cuts depend on the list length).
+        Post-processors whose effect on the metrics does not depend on the list length say so with
+        ``needs_whole_gallery = False`` (ConstantThresholding, k-reciprocal re-ranking).
+        """
         max_k = max([*self.cmc_top_k, *self.precision_top_k, *self.map_top_k])
-        if self.postprocessor is not None:
-            max_k = max(max_k, int(getattr(self.postprocessor, "top_n", 0) or 0))
+        if self.postprocessor is None:
+            return max_k
+        top_n = getattr(self.postprocessor, "top_n", None)
+        if top_n is not None:
+            return max(max_k, int(top_n))
+        if getattr(self.postprocessor, "needs_whole_gallery", True):
+            assert self.dataset is not None
+            return max(max_k, len(self.dataset.get_gallery_ids()))
         return max_k
 
     def _compute_retrieval_results(self, embeddings: Tensor) -> None:
@@ -356,4 +396,4 @@ class EmbeddingMetrics:
         return figures, titles
 
 
-__all__ = ["EmbeddingMetrics", "calc_retrieval_metrics_rr"]
+__all__ = ["EmbeddingMetrics", "calc_retrieval_metrics_rr", "calc_fnmr_at_fmr_rr"]

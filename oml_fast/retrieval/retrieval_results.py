@@ -33,6 +33,15 @@ from ..interfaces import (
     TColor,
 )
 
+
+class InvalidRetrievalResultsError(ValueError, RuntimeError):
+    """Inconsistent lists given to :class:`RetrievalResults` (unsorted distances, repeated ids, lengths).
+
+    A ``ValueError``, and also a ``RuntimeError`` as OML 4.x raises there, so that code written for
+    either catches it.
+    """
+
+
 # How many ground-truth items a visualisation shows after the retrieved ones (OML's default).
 N_GT_SHOW = 2
 
@@ -141,19 +150,21 @@ class RetrievalResults:
         gt_ids: Sequence[Tensor] | None = None,
     ):
         if len(distances) != len(retrieved_ids):
-            raise ValueError(
+            raise InvalidRetrievalResultsError(
                 f"`distances` and `retrieved_ids` must have one entry per query, got {len(distances)} and "
                 f"{len(retrieved_ids)}"
             )
         for d, r in zip(distances, retrieved_ids):
             if d.ndim != 1 or r.ndim != 1:
-                raise ValueError("`distances` and `retrieved_ids` must hold 1-D tensors")
+                raise InvalidRetrievalResultsError("`distances` and `retrieved_ids` must hold 1-D tensors")
             if len(d) != len(r):
-                raise ValueError(
+                raise InvalidRetrievalResultsError(
                     f"Number of distances and retrieved items must match, got {len(d)} and {len(r)}"
                 )
         if gt_ids is not None and len(gt_ids) != len(distances):
-            raise ValueError(f"`gt_ids` must have one entry per query ({len(distances)}), got {len(gt_ids)}")
+            raise InvalidRetrievalResultsError(
+                f"`gt_ids` must have one entry per query ({len(distances)}), got {len(gt_ids)}"
+            )
         ids_dense, lengths = pad_ids(retrieved_ids)
         dist_dtype = (
             distances[0].dtype if len(distances) and distances[0].is_floating_point() else torch.float32
@@ -190,13 +201,15 @@ class RetrievalResults:
         if self._distances_dense.shape[1] > 1:
             both_valid = valid[:, 1:] & valid[:, :-1]
             if bool(((self._distances_dense[:, 1:] < self._distances_dense[:, :-1]) & both_valid).any()):
-                raise ValueError("Distances must be sorted in ascending order for every query")
+                raise InvalidRetrievalResultsError(
+                    "Distances must be sorted in ascending order for every query"
+                )
         head = self._retrieved_dense[:, :100]
         if head.shape[1] > 1:
             # Checking all ids would be expensive; as OML, look at the first 100 of every list.
             sorted_head = torch.sort(head, dim=1).values
             if bool(((sorted_head[:, 1:] == sorted_head[:, :-1]) & (sorted_head[:, 1:] >= 0)).any()):
-                raise ValueError("Retrieved ids must be unique within a query")
+                raise InvalidRetrievalResultsError("Retrieved ids must be unique within a query")
 
     @classmethod
     def from_dense(
@@ -581,4 +594,4 @@ class RetrievalResults:
         return fig
 
 
-__all__ = ["RetrievalResults", "factorize_sequences"]
+__all__ = ["RetrievalResults", "InvalidRetrievalResultsError", "factorize_sequences"]

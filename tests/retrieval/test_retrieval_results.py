@@ -203,3 +203,20 @@ def test_visualize_writes_png(tmp_path):
     path = tmp_path / "worst.png"
     calc.retrieval_results.visualize([0, 4], ds, n_galleries_to_show=2, save_path=str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "distances, retrieved_ids",
+    [
+        ([torch.tensor([0.5, 0.1])], [torch.tensor([0, 1])]),  # not sorted
+        ([torch.tensor([0.1, 0.5])], [torch.tensor([1, 1])]),  # repeated id
+        ([torch.tensor([0.1, 0.5])], [torch.tensor([1])]),  # lengths differ
+    ],
+)
+def test_invalid_lists_raise_what_oml_and_our_users_catch(distances, retrieved_ids):
+    # OML 4.x raises RuntimeError here; ours is also a ValueError.
+    from oml_fast.retrieval.retrieval_results import InvalidRetrievalResultsError
+
+    for expected in (RuntimeError, ValueError, InvalidRetrievalResultsError):
+        with pytest.raises(expected):
+            RetrievalResults(distances, retrieved_ids)

@@ -68,6 +68,9 @@ class KReciprocalReranker(IRetrievalPostprocessor):
         metric: distance of the retrieval the results came from.
     """
 
+    # Re-ranks the lists it is given (of the largest k in EmbeddingMetrics), never whole galleries.
+    needs_whole_gallery = False
+
     def __init__(self, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, metric: str = "euclidean"):
         if k1 < 1 or k2 < 1:
             raise ValueError(f"`k1` and `k2` must be positive, got {k1} and {k2}")

@@ -24,6 +24,11 @@ class ConstantThresholding(IRetrievalPostprocessor):
     (tensor([2, 0]),)
     """
 
+    # Metrics at k read the first k items, which this cut keeps or drops whatever the list length, so
+    # EmbeddingMetrics need not retrieve whole galleries for it (OML does; its stored lists are then
+    # longer than ours, the metrics are the same).
+    needs_whole_gallery = False
+
     def __init__(self, th: float):
         self.th = float(th)
 
@@ -42,6 +47,10 @@ class AdaptiveThresholding(IRetrievalPostprocessor):
     >>> AdaptiveThresholding(n_std=1.5).process(rr).retrieved_ids
     (tensor([0, 1, 2]),)
     """
+
+    # The average gap is taken over every retrieved item, so the cuts depend on the list length:
+    # EmbeddingMetrics retrieves whole galleries for it, as OML (memory: n_query x n_gallery).
+    needs_whole_gallery = True
 
     def __init__(self, n_std: float):
         self.n_std = float(n_std)
