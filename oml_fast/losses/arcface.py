@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,7 +84,11 @@ class ArcFaceLoss(nn.Module):
         if not 0 <= smoothing_epsilon < 1:
             raise ValueError(f"`smoothing_epsilon` must be in [0, 1), got {smoothing_epsilon}")
         if label2category is not None and not smoothing_epsilon:
-            raise ValueError("`label2category` is only used for label smoothing: set `smoothing_epsilon` > 0")
+            # OML accepts this combination and ignores the mapping; so do we, but say so.
+            warnings.warn(
+                "`label2category` only restricts label smoothing, which is off (`smoothing_epsilon=0`): it is ignored",
+                stacklevel=2,
+            )
         self.reduction = check_reduction(reduction)
         self.criterion = nn.CrossEntropyLoss(reduction=reduction)
         self.num_classes = num_classes

@@ -221,3 +221,13 @@ def test_surrogate_precision_loss_and_batch_512() -> None:
     assert 0 <= loss.item() <= 1 and torch.isfinite(x.grad).all()
     with pytest.raises(ValueError, match="k"):
         SurrogatePrecision(k=0)
+
+
+def test_arcface_label2category_without_smoothing_is_ignored_like_oml():
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="ignored"):
+        with_mapping = ArcFaceLoss(4, 3, label2category={0: "a", 1: "b", 2: "a"})
+    plain = ArcFaceLoss(4, 3)
+    plain.load_state_dict(with_mapping.state_dict())
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    torch.testing.assert_close(with_mapping(x, y), plain(x, y))
