@@ -31,7 +31,9 @@ def _want_cuda() -> tuple[bool, str]:
         return False, "USE_CUDA=0"
     if torch.version.cuda is None:
         if _env_flag("FORCE_CUDA"):
-            sys.exit("FORCE_CUDA=1 but the installed torch is a CPU-only build; install a CUDA build of torch")
+            sys.exit(
+                "FORCE_CUDA=1 but the installed torch is a CPU-only build; install a CUDA build of torch"
+            )
         return False, f"torch {torch.__version__} has no CUDA"
     if _env_flag("FORCE_CUDA"):
         return True, "FORCE_CUDA=1"
@@ -60,22 +62,24 @@ def _write_build_info(with_cuda: bool) -> None:
 def extensions():
     debug = _env_flag("DEBUG")
     with_cuda, why = _want_cuda()
-    print(f"[oml_fast] torch {torch.__version__}, CUDA kernels: {'ON' if with_cuda else 'OFF'} ({why}), "
-          f"DEBUG={int(debug)}, TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', '<torch default>')}",
-          flush=True)
+    print(
+        f"[oml_fast] torch {torch.__version__}, CUDA kernels: {'ON' if with_cuda else 'OFF'} ({why}), "
+        f"DEBUG={int(debug)}, TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', '<torch default>')}",
+        flush=True,
+    )
     _write_build_info(with_cuda)
 
-    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/**/cpu/*.cpp", recursive=True)
-                     + glob.glob("csrc/common/*.cpp"))
+    # Every .cpp (CPU kernels and device-independent code); .cu files only for CUDA builds.
+    sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx_flags = [*opt, "-std=c++17", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
+    cxx_flags = [*opt, "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-function", "-fno-math-errno"]
     extra = {"cxx": cxx_flags}
     define_macros = [] if debug else [("NDEBUG", None)]
     include_dirs = [os.path.join(ROOT, "csrc")]
     if with_cuda:
         sources += sorted(glob.glob("csrc/**/cuda/*.cu", recursive=True))
         define_macros.append(("OML_FAST_WITH_CUDA", None))
-        extra["nvcc"] = [*opt, "-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        extra["nvcc"] = [*opt, "--expt-relaxed-constexpr", "-lineinfo"]
         include_dirs += _cuda_include_dirs()
         ext_cls = CUDAExtension
     else:

@@ -39,7 +39,9 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
         # Direct differences: exact for identical rows, no GEMM-expansion cancellation.
         # Row chunks keep the [rows, M, D] difference tensor small.
         rows = max(1, (1 << 24) // max(1, b.shape[0] * b.shape[1]))
-        parts = [((a[i : i + rows, None, :] - b[None, :, :]) ** 2).sum(-1) for i in range(0, a.shape[0], rows)]
+        parts = [
+            ((a[i : i + rows, None, :] - b[None, :, :]) ** 2).sum(-1) for i in range(0, a.shape[0], rows)
+        ]
         squared = torch.cat(parts) if parts else a.new_zeros(0, b.shape[0])
         dist = squared if metric == "sqeuclidean" else squared.sqrt()
     return dist.to(x1.dtype)

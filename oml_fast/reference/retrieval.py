@@ -148,7 +148,11 @@ def retrieval_metrics(
         ``(cmc, precision, map)``, float32 ``[Nq, len(top_k)]`` each; precision is NaN where ``L > 0``
         and ``n_gt == 0``.
     """
-    for name, top_k in (("cmc_top_k", cmc_top_k), ("precision_top_k", precision_top_k), ("map_top_k", map_top_k)):
+    for name, top_k in (
+        ("cmc_top_k", cmc_top_k),
+        ("precision_top_k", precision_top_k),
+        ("map_top_k", map_top_k),
+    ):
         _check_top_k(name, top_k)
     n_query = is_relevant.shape[0]
     cmc = torch.zeros(n_query, len(cmc_top_k), dtype=torch.float64)

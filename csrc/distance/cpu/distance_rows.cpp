@@ -1,0 +1,78 @@
+#include "distance/cpu/distance_rows.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/simd.h"
+
+namespace oml_fast::cpu {
+namespace {
+
+template <typename T>
+__attribute__((always_inline)) inline int64_t sq_euclidean_from_dot_impl(const T* dot, T sq_norm_a,
+                                                                          const T* sq_norm_b,
+                                                                          int64_t n, T* out) {
+  // Counting with an integer sum (rather than branching) keeps the loop vectorisable.
+  int64_t flagged = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const T norms = sq_norm_a + sq_norm_b[j];
+    const T sq = std::max(norms - T(2) * dot[j], T(0));
+    flagged += sq <= kRecomputeRatio<T> * norms;
+    out[j] = sq;
+  }
+  return flagged;
+}
+
+template <typename T>
+__attribute__((always_inline)) inline T exact_sq_euclidean_impl(const T* a, const T* b,
+                                                                int64_t dim) {
+  T sum = 0;
+  for (int64_t d = 0; d < dim; ++d) {
+    const T diff = a[d] - b[d];
+    sum += diff * diff;
+  }
+  return sum;
+}
+
+}  // namespace
+
+OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a,
+                                                    const float* sq_norm_b, int64_t n,
+                                                    float* out) {
+  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, out);
+}
+OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const double* dot, double sq_norm_a,
+                                                    const double* sq_norm_b, int64_t n,
+                                                    double* out) {
+  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, out);
+}
+
+float exact_sq_euclidean(const float* a, const float* b, int64_t dim) {
+  return exact_sq_euclidean_impl(a, b, dim);
+}
+double exact_sq_euclidean(const double* a, const double* b, int64_t dim) {
+  return exact_sq_euclidean_impl(a, b, dim);
+}
+
+OML_FAST_MULTIVERSION void sqrt_inplace(float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = std::sqrt(x[j]);
+}
+OML_FAST_MULTIVERSION void sqrt_inplace(double* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = std::sqrt(x[j]);
+}
+
+OML_FAST_MULTIVERSION void cosine_from_dot_inplace(float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = std::min(std::max(1.0f - x[j], 0.0f), 2.0f);
+}
+OML_FAST_MULTIVERSION void cosine_from_dot_inplace(double* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = std::min(std::max(1.0 - x[j], 0.0), 2.0);
+}
+
+OML_FAST_MULTIVERSION void negate_inplace(float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = -x[j];
+}
+OML_FAST_MULTIVERSION void negate_inplace(double* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = -x[j];
+}
+
+}  // namespace oml_fast::cpu

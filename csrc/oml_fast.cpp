@@ -1,0 +1,42 @@
+// The oml_fast op library: every operator schema of the `oml_fast` namespace, and the Python module
+// stub that lets `from . import _C` load this shared library.
+//
+// Kernels live beside their family (csrc/<family>/{cpu,cuda}/) and register themselves with
+// TORCH_LIBRARY_IMPL at the bottom of their own file; fake kernels and autograd formulas are
+// registered from Python (oml_fast/ops/).
+
+#include <Python.h>
+#include <torch/library.h>
+
+// Loading the library runs the static TORCH_LIBRARY registrations below; Python only needs a module
+// object to import. No functions are exposed through pybind11: every entry point is a torch op.
+PyMODINIT_FUNC PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}
+
+TORCH_LIBRARY(oml_fast, m) {
+  // ---- distance (csrc/distance) ----
+  m.def("pairwise_distance(Tensor x1, Tensor x2, str metric=\"euclidean\") -> Tensor");
+  m.def(
+      "_pairwise_distance_backward(Tensor grad, Tensor x1, Tensor x2, Tensor dist, str metric)"
+      " -> (Tensor, Tensor)");
+
+  // ---- retrieval (csrc/retrieval) ----
+  m.def(
+      "knn(Tensor queries, Tensor gallery, int k, str metric=\"euclidean\", Tensor? query_ids=None,"
+      " Tensor? gallery_ids=None, Tensor? query_groups=None, Tensor? gallery_groups=None)"
+      " -> (Tensor, Tensor)");
+  m.def(
+      "retrieval_relevance(Tensor retrieved, Tensor query_labels, Tensor gallery_labels,"
+      " Tensor? query_ids=None, Tensor? gallery_ids=None, Tensor? query_groups=None,"
+      " Tensor? gallery_groups=None) -> (Tensor, Tensor)");
+  m.def(
+      "retrieval_metrics(Tensor is_relevant, Tensor n_gt, Tensor n_retrieved, int[] cmc_top_k,"
+      " int[] precision_top_k, int[] map_top_k) -> (Tensor, Tensor, Tensor)");
+
+  // ---- mining (csrc/mining) ----
+  m.def(
+      "hard_mining(Tensor embeddings, Tensor labels, int n_positive, int n_negative,"
+      " str metric=\"euclidean\", Tensor? anchor_mask=None) -> (Tensor, Tensor)");
+}

@@ -1,0 +1,76 @@
+"""``pairwise_distance``: typed wrapper, fake kernel and autograd formula of the compiled op."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["pairwise_distance"]
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tensor:
+    """Distances between every row of ``x1`` and every row of ``x2`` (smaller is closer).
+
+    Args:
+        x1 (Tensor[N, D]): float32 or float64 (float16 / bfloat16 on CUDA, with fp32 accumulation).
+        x2 (Tensor[M, D]): same dtype and device as ``x1``.
+        metric: ``"euclidean"`` (default, ``|a - b|``), ``"sqeuclidean"`` (``|a - b|^2``),
+            ``"cosine"`` (``1 - cos(a, b)``; the cosine with a zero vector is 0) or ``"dot"``
+            (``-<a, b>``).
+
+    Returns:
+        Tensor[N, M] of the input dtype. Identical rows give exactly 0 for the euclidean metrics:
+        entries that are small relative to the norms are recomputed from the differences rather than
+        taken from the GEMM expansion ``|a|^2 + |b|^2 - 2<a, b>``. Empty inputs give an empty output.
+
+    Differentiable in ``x1`` and ``x2``; the euclidean gradient at zero distance is 0 (no NaN).
+    NaN or inf inputs propagate to the entries they touch.
+
+    >>> x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    >>> pairwise_distance(x, x)
+    tensor([[0., 5.],
+            [5., 0.]])
+    >>> pairwise_distance(x, x, "sqeuclidean")[0, 1].item()
+    25.0
+    """
+    return torch.ops.oml_fast.pairwise_distance.default(x1, x2, metric)
+
+
+@torch.library.register_fake("oml_fast::pairwise_distance")
+def _pairwise_distance_fake(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tensor:
+    # The same checks as the C++ kernels, so that tracing reports bad input the same way.
+    torch._check_value(x1.dim() == 2, lambda: f"`x1` must be a 2-D tensor [N, D], got {tuple(x1.shape)}")
+    torch._check_value(x2.dim() == 2, lambda: f"`x2` must be a 2-D tensor [M, D], got {tuple(x2.shape)}")
+    torch._check_value(
+        x1.device == x2.device,
+        lambda: f"`x1` and `x2` must be on the same device, got {x1.device} and {x2.device}",
+    )
+    torch._check_type(x1.dtype == x2.dtype, lambda: "`x1` and `x2` must have the same dtype")
+    torch._check_value(
+        x1.shape[1] == x2.shape[1], lambda: "`x1` and `x2` must have the same number of columns D"
+    )
+    return x1.new_empty((x1.shape[0], x2.shape[0]))
+
+
+@torch.library.register_fake("oml_fast::_pairwise_distance_backward")
+def _pairwise_distance_backward_fake(
+    grad: Tensor, x1: Tensor, x2: Tensor, dist: Tensor, metric: str
+) -> tuple[Tensor, Tensor]:
+    return torch.empty_like(x1), torch.empty_like(x2)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x1, x2, metric = inputs
+    ctx.save_for_backward(x1, x2, output)
+    ctx.metric = metric
+
+
+def _backward(ctx, grad: Tensor):
+    x1, x2, dist = ctx.saved_tensors
+    grad_x1, grad_x2 = torch.ops.oml_fast._pairwise_distance_backward.default(
+        grad.contiguous(), x1, x2, dist, ctx.metric
+    )
+    return grad_x1, grad_x2, None
+
+
+torch.library.register_autograd("oml_fast::pairwise_distance", _backward, setup_context=_setup_context)
