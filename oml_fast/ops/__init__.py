@@ -6,3 +6,6 @@ Importing this package registers the Python side of every op; ``import oml_fast`
 from .distance import pairwise_distance
 
 __all__ = ["pairwise_distance"]
+from .retrieval import knn, retrieval_metrics, retrieval_relevance  # noqa: E402
+
+__all__ += ["knn", "retrieval_relevance", "retrieval_metrics"]

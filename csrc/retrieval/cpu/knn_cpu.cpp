@@ -31,7 +31,6 @@
 namespace oml_fast {
 namespace {
 
-using retrieval::KnnMetric;
 
 // Tile sizes: the [kQueryTile, kGalleryTile] float tile (512 KiB) stays in L2 between the GEMM
 // that writes it and the epilogue that reads it; tiles this size keep MKL near its peak at D=128.
@@ -123,7 +122,7 @@ struct KnnProblem {
   const T* queries;
   const T* gallery;
   int64_t n_query, n_gallery, dim, k;
-  KnnMetric metric;
+  Metric metric;
   Exclusions exclusions;
   std::vector<double> query_norm, gallery_norm;  // L2 norms, float64
   std::vector<T> bias, scale;                    // ranking value = bias[j] + scale[j] * <q, g_j>
@@ -136,17 +135,17 @@ double exact_distance(const KnnProblem<T>& p, int64_t q, int64_t g) {
   const T* a = p.queries + q * p.dim;
   const T* b = p.gallery + g * p.dim;
   double acc = 0;
-  if (p.metric == KnnMetric::Euclidean || p.metric == KnnMetric::SqEuclidean) {
+  if (p.metric == Metric::Euclidean || p.metric == Metric::SqEuclidean) {
     for (int64_t d = 0; d < p.dim; ++d) {
       const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
       acc += diff * diff;
     }
-    return p.metric == KnnMetric::Euclidean ? std::sqrt(acc) : acc;
+    return p.metric == Metric::Euclidean ? std::sqrt(acc) : acc;
   }
   for (int64_t d = 0; d < p.dim; ++d) acc += static_cast<double>(a[d]) * static_cast<double>(b[d]);
-  if (p.metric == KnnMetric::Dot) return -acc;
-  const double cos = acc / (std::max(p.query_norm[q], retrieval::kCosineEps) *
-                            std::max(p.gallery_norm[g], retrieval::kCosineEps));
+  if (p.metric == Metric::Dot) return -acc;
+  const double cos = acc / (std::max(p.query_norm[q], kCosineEps) *
+                            std::max(p.gallery_norm[g], kCosineEps));
   return std::min(2.0, std::max(0.0, 1.0 - cos));
 }
 
@@ -221,14 +220,14 @@ class QueryTileSearch {
     const double nq = p_.query_norm[q], gm = p_.gallery_norm_max;
     double magnitude = 0;
     switch (p_.metric) {
-      case KnnMetric::Euclidean:
-      case KnnMetric::SqEuclidean:
+      case Metric::Euclidean:
+      case Metric::SqEuclidean:
         magnitude = gm * gm + 2.0 * nq * gm;  // |g|^2 - 2 <q, g>
         break;
-      case KnnMetric::Cosine:
+      case Metric::Cosine:
         magnitude = nq;  // <q, g> / |g|
         break;
-      case KnnMetric::Dot:
+      case Metric::Dot:
         magnitude = nq * gm;
         break;
     }
@@ -240,13 +239,13 @@ class QueryTileSearch {
   // exact distance of a candidate is known.
   T ranking_value(int64_t q, double distance) const {
     switch (p_.metric) {
-      case KnnMetric::Euclidean:
+      case Metric::Euclidean:
         return static_cast<T>(distance * distance - p_.query_norm[q] * p_.query_norm[q]);
-      case KnnMetric::SqEuclidean:
+      case Metric::SqEuclidean:
         return static_cast<T>(distance - p_.query_norm[q] * p_.query_norm[q]);
-      case KnnMetric::Cosine:
-        return static_cast<T>((distance - 1.0) * std::max(p_.query_norm[q], retrieval::kCosineEps));
-      case KnnMetric::Dot:
+      case Metric::Cosine:
+        return static_cast<T>((distance - 1.0) * std::max(p_.query_norm[q], kCosineEps));
+      case Metric::Dot:
         return static_cast<T>(distance);
     }
     return 0;
@@ -352,15 +351,15 @@ void knn_search(KnnProblem<T>& p, T* out_dist, int64_t* out_idx) {
   p.scale.assign(p.n_gallery, T(-1));
   for (int64_t j = 0; j < p.n_gallery; ++j) {
     switch (p.metric) {
-      case KnnMetric::Euclidean:
-      case KnnMetric::SqEuclidean:  // |q - g|^2 - |q|^2 = |g|^2 - 2 <q, g>
+      case Metric::Euclidean:
+      case Metric::SqEuclidean:  // |q - g|^2 - |q|^2 = |g|^2 - 2 <q, g>
         p.bias[j] = static_cast<T>(p.gallery_norm[j] * p.gallery_norm[j]);
         p.scale[j] = T(-2);
         break;
-      case KnnMetric::Cosine:  // (1 - cos) |q| - |q| = -<q, g> / |g|
-        p.scale[j] = static_cast<T>(-1.0 / std::max(p.gallery_norm[j], retrieval::kCosineEps));
+      case Metric::Cosine:  // (1 - cos) |q| - |q| = -<q, g> / |g|
+        p.scale[j] = static_cast<T>(-1.0 / std::max(p.gallery_norm[j], kCosineEps));
         break;
-      case KnnMetric::Dot:
+      case Metric::Dot:
         break;
     }
   }
@@ -375,13 +374,12 @@ void knn_search(KnnProblem<T>& p, T* out_dist, int64_t* out_idx) {
 }
 
 std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::Tensor& gallery, int64_t k,
-                                           c10::string_view metric, const c10::optional<at::Tensor>& query_ids,
-                                           const c10::optional<at::Tensor>& gallery_ids,
-                                           const c10::optional<at::Tensor>& query_groups,
-                                           const c10::optional<at::Tensor>& gallery_groups) {
-  const KnnMetric parsed = retrieval::check_knn_inputs(queries, gallery, k, metric, query_ids, gallery_ids,
-                                                       query_groups, gallery_groups);
-  TORCH_CHECK(queries.device().is_cpu(), "knn_cpu: `queries` must be on the CPU, got ", queries.device());
+                                           c10::string_view metric, const std::optional<at::Tensor>& query_ids,
+                                           const std::optional<at::Tensor>& gallery_ids,
+                                           const std::optional<at::Tensor>& query_groups,
+                                           const std::optional<at::Tensor>& gallery_groups) {
+  const Metric parsed = retrieval::check_knn_inputs(queries, gallery, k, metric, query_ids, gallery_ids,
+                                                    query_groups, gallery_groups);
   // Half inputs are searched in float32 (and their distances returned as float32).
   const auto compute_type = queries.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   const at::Tensor q = queries.to(compute_type).contiguous();
@@ -389,8 +387,8 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::
   const int64_t n_query = q.size(0), n_gallery = g.size(0), dim = q.size(1);
   at::Tensor out_dist = at::empty({n_query, k}, q.options());
   at::Tensor out_idx = at::empty({n_query, k}, q.options().dtype(at::kLong));
-  auto contiguous_key = [](const c10::optional<at::Tensor>& t) {
-    return t.has_value() ? c10::optional<at::Tensor>(t->contiguous()) : c10::nullopt;
+  auto contiguous_key = [](const std::optional<at::Tensor>& t) {
+    return t.has_value() ? std::optional<at::Tensor>(t->contiguous()) : std::nullopt;
   };
   const auto qid = contiguous_key(query_ids), gid = contiguous_key(gallery_ids);
   const auto qgr = contiguous_key(query_groups), ggr = contiguous_key(gallery_groups);
@@ -404,10 +402,10 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::
     exclusions.gallery_groups = ggr->data_ptr<int64_t>();
   }
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "knn_cpu", [&] {
-    TORCH_CHECK(all_finite(q.data_ptr<scalar_t>(), q.numel()),
-                "`queries` contains NaN or inf values; knn needs finite embeddings");
-    TORCH_CHECK(all_finite(g.data_ptr<scalar_t>(), g.numel()),
-                "`gallery` contains NaN or inf values; knn needs finite embeddings");
+    TORCH_CHECK_VALUE(all_finite(q.data_ptr<scalar_t>(), q.numel()), "`queries` contains NaN or inf values (",
+                      describe(queries), "); knn needs finite embeddings");
+    TORCH_CHECK_VALUE(all_finite(g.data_ptr<scalar_t>(), g.numel()), "`gallery` contains NaN or inf values (",
+                      describe(gallery), "); knn needs finite embeddings");
     if (n_query == 0) return;
     if (n_gallery == 0) {  // nothing to retrieve: all padding
       out_dist.fill_(std::numeric_limits<scalar_t>::infinity());

@@ -20,16 +20,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cpu(const at::T
                                                                      at::IntArrayRef precision_top_k,
                                                                      at::IntArrayRef map_top_k) {
   retrieval::check_metrics_inputs(is_relevant, n_gt, n_retrieved, cmc_top_k, precision_top_k, map_top_k);
-  TORCH_CHECK(is_relevant.device().is_cpu(), "retrieval_metrics_cpu: `is_relevant` must be on the CPU, got ",
-              is_relevant.device());
   const int64_t n_query = is_relevant.size(0), width = is_relevant.size(1);
   const at::Tensor rel = is_relevant.contiguous(), gt = n_gt.contiguous(), length = n_retrieved.contiguous();
   const int64_t* gt_p = gt.data_ptr<int64_t>();
   const int64_t* length_p = length.data_ptr<int64_t>();
   for (int64_t q = 0; q < n_query; ++q) {
-    TORCH_CHECK(length_p[q] >= 0 && length_p[q] <= width, "`n_retrieved` must be in [0, ", width,
+    TORCH_CHECK_VALUE(length_p[q] >= 0 && length_p[q] <= width, "`n_retrieved` must be in [0, ", width,
                 "] (the width of `is_relevant`), got ", length_p[q], " for query ", q);
-    TORCH_CHECK(gt_p[q] >= 0, "`n_gt` must be non-negative, got ", gt_p[q], " for query ", q);
+    TORCH_CHECK_VALUE(gt_p[q] >= 0, "`n_gt` must be non-negative, got ", gt_p[q], " for query ", q);
   }
   const std::vector<int64_t> cmc_k(cmc_top_k.begin(), cmc_top_k.end());
   const std::vector<int64_t> precision_k(precision_top_k.begin(), precision_top_k.end());

@@ -44,23 +44,13 @@ int64_t count_of(const KeyCounts<N>& counts, const std::array<int64_t, N>& key) 
 
 std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(const at::Tensor& retrieved, const at::Tensor& query_labels,
                                                            const at::Tensor& gallery_labels,
-                                                           const c10::optional<at::Tensor>& query_ids,
-                                                           const c10::optional<at::Tensor>& gallery_ids,
-                                                           const c10::optional<at::Tensor>& query_groups,
-                                                           const c10::optional<at::Tensor>& gallery_groups) {
-  using retrieval::describe;
-  TORCH_CHECK(retrieved.dim() == 2 && retrieved.scalar_type() == at::kLong,
-              "`retrieved` must be a 2-D int64 tensor [Nq, k], got ", describe(retrieved));
-  const auto device = retrieved.device();
-  TORCH_CHECK(device.is_cpu(), "retrieval_relevance_cpu: `retrieved` must be on the CPU, got ", device);
-  const int64_t n_query = retrieved.size(0), width = retrieved.size(1);
-  retrieval::check_labels(query_labels, "query_labels", n_query, device);
-  retrieval::check_labels(gallery_labels, "gallery_labels", -1, device);
-  const int64_t n_gallery = gallery_labels.size(0);
-  const bool has_ids =
-      retrieval::check_key_pair(query_ids, gallery_ids, n_query, n_gallery, device, "query_ids", "gallery_ids");
-  const bool has_groups = retrieval::check_key_pair(query_groups, gallery_groups, n_query, n_gallery, device,
-                                                    "query_groups", "gallery_groups");
+                                                           const std::optional<at::Tensor>& query_ids,
+                                                           const std::optional<at::Tensor>& gallery_ids,
+                                                           const std::optional<at::Tensor>& query_groups,
+                                                           const std::optional<at::Tensor>& gallery_groups) {
+  const auto [has_ids, has_groups] = retrieval::check_relevance_inputs(
+      retrieved, query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups);
+  const int64_t n_query = retrieved.size(0), width = retrieved.size(1), n_gallery = gallery_labels.size(0);
 
   const at::Tensor ret = retrieved.contiguous();
   const at::Tensor ql = query_labels.contiguous(), gl = gallery_labels.contiguous();
@@ -112,7 +102,7 @@ std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(const at::Tensor& ret
       n_gt_p[q] = count;
     }
   });
-  TORCH_CHECK(!has_bad_index.load(), "`retrieved` must hold gallery indices in [0, ", n_gallery,
+  TORCH_CHECK_INDEX(!has_bad_index.load(), "`retrieved` must hold gallery indices in [0, ", n_gallery,
               ") or -1 for padding, got ", bad_index.load());
   return {is_relevant, n_gt};
 }
