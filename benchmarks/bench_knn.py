@@ -165,7 +165,9 @@ def run_in_fresh_process(method: str, n: int, dim: int, k: int, repeats: int, th
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, nargs="+", default=[5000, 10000, 20000, 40000])
     parser.add_argument("--dim", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--k", type=int, nargs="+", default=[10, 100])

@@ -110,7 +110,7 @@ def retrieval_relevance(
         ``(is_relevant, n_gt)``: bool ``[Nq, k]`` (False on padding) and int64 ``[Nq]``, the number of
         non-excluded gallery items with the query's label.
 
-    >>> retrieved = torch.tensor([[1, 2, -1], [0, 2, 1]])
+    >>> retrieved = torch.tensor([[1, 2, -1], [0, 2, -1]])
     >>> labels = torch.tensor([7, 7, 8])
     >>> retrieval_relevance(retrieved, labels[:2], labels, torch.arange(2), torch.arange(3))
     (tensor([[ True, False, False],
@@ -183,7 +183,9 @@ def retrieval_metrics(
     cmc_k = _check_top_k("cmc_top_k", cmc_top_k)
     precision_k = _check_top_k("precision_top_k", precision_top_k)
     map_k = _check_top_k("map_top_k", map_top_k)
-    return torch.ops.oml_fast.retrieval_metrics.default(is_relevant, n_gt, n_retrieved, cmc_k, precision_k, map_k)
+    return torch.ops.oml_fast.retrieval_metrics.default(
+        is_relevant, n_gt, n_retrieved, cmc_k, precision_k, map_k
+    )
 
 
 @torch.library.register_fake("oml_fast::retrieval_metrics")

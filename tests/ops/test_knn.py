@@ -40,7 +40,9 @@ def assert_knn_equal(dist, idx, ref_dist, ref_idx, queries, gallery, metric, rto
     assert torch.equal(idx.cpu() < 0, ref_idx.cpu() < 0)
     torch.testing.assert_close(dist.cpu().double(), ref_dist.cpu().double(), rtol=rtol, atol=atol)
     # The distances we return are those of the indices we return.
-    torch.testing.assert_close(dist.cpu().double(), distance_of(queries, gallery, idx, metric), rtol=rtol, atol=atol)
+    torch.testing.assert_close(
+        dist.cpu().double(), distance_of(queries, gallery, idx, metric), rtol=rtol, atol=atol
+    )
     # Ascending rows, no index twice in a row.
     finite = dist.cpu().double().masked_fill(idx.cpu() < 0, float("inf"))
     assert (finite[:, 1:] >= finite[:, :-1]).all()
@@ -53,7 +55,9 @@ def exclusions(kind: str, n_query: int, n_gallery: int) -> dict:
     """Keys of the exclusion protocols: queries overlap the gallery (ids), sequences (groups), both."""
     keys: dict = {}
     if kind in ("ids", "both"):
-        keys["query_ids"] = torch.randperm(n_gallery)[:n_query] if n_query <= n_gallery else torch.arange(n_query)
+        keys["query_ids"] = (
+            torch.randperm(n_gallery)[:n_query] if n_query <= n_gallery else torch.arange(n_query)
+        )
         keys["gallery_ids"] = torch.arange(n_gallery)
     if kind in ("groups", "both"):
         keys["query_groups"] = torch.randint(0, 7, (n_query,))
@@ -127,7 +131,9 @@ def test_knn_k_equal_and_above_gallery_size(k):
     queries, gallery = sample_inputs(6, 10, 5)
     for kk in (10, 13, k):
         dist, idx = knn(queries, gallery, kk, query_ids=torch.arange(6), gallery_ids=torch.arange(10))
-        ref_dist, ref_idx = reference.knn(queries, gallery, kk, query_ids=torch.arange(6), gallery_ids=torch.arange(10))
+        ref_dist, ref_idx = reference.knn(
+            queries, gallery, kk, query_ids=torch.arange(6), gallery_ids=torch.arange(10)
+        )
         assert_knn_equal(dist, idx, ref_dist, ref_idx, queries, gallery, "euclidean")
         n_valid = min(kk, 9)  # 10 items, the query itself excluded
         assert (idx[:, n_valid:] == -1).all() and torch.isinf(dist[:, n_valid:]).all()
@@ -212,15 +218,31 @@ def test_knn_under_torch_compile():
         (lambda q, g: knn(q, g, 2, "manhattan"), ValueError, "metric"),
         (lambda q, g: knn(q, g, 2, query_ids=torch.arange(4)), ValueError, "gallery_ids"),
         (lambda q, g: knn(q, g, 2, query_groups=torch.arange(4)), ValueError, "gallery_groups"),
-        (lambda q, g: knn(q, g, 2, query_ids=torch.arange(3), gallery_ids=torch.arange(6)), ValueError, "query_ids"),
-        (lambda q, g: knn(q, g, 2, query_ids=torch.arange(4), gallery_ids=torch.arange(6.0)), TypeError, "gallery_ids"),
+        (
+            lambda q, g: knn(q, g, 2, query_ids=torch.arange(3), gallery_ids=torch.arange(6)),
+            ValueError,
+            "query_ids",
+        ),
+        (
+            lambda q, g: knn(q, g, 2, query_ids=torch.arange(4), gallery_ids=torch.arange(6.0)),
+            TypeError,
+            "gallery_ids",
+        ),
         (
             lambda q, g: knn(q, g, 2, query_groups=torch.zeros(4, 1).long(), gallery_groups=torch.arange(6)),
             ValueError,
             "query_groups",
         ),
-        (lambda q, g: knn(q.index_fill(0, torch.tensor([1]), float("nan")), g, 2), ValueError, "queries.*NaN"),
-        (lambda q, g: knn(q, g.index_fill(0, torch.tensor([5]), float("inf")), g, 2), ValueError, "gallery.*inf"),
+        (
+            lambda q, g: knn(q.index_fill(0, torch.tensor([1]), float("nan")), g, 2),
+            ValueError,
+            "queries.*NaN",
+        ),
+        (
+            lambda q, g: knn(q, g.index_fill(0, torch.tensor([5]), float("inf")), 2),
+            ValueError,
+            "gallery.*inf",
+        ),
     ],
 )
 def test_knn_bad_input(call, error, match):
