@@ -134,15 +134,30 @@ template <typename T>
 double exact_distance(const KnnProblem<T>& p, int64_t q, int64_t g) {
   const T* a = p.queries + q * p.dim;
   const T* b = p.gallery + g * p.dim;
-  double acc = 0;
-  if (p.metric == Metric::Euclidean || p.metric == Metric::SqEuclidean) {
-    for (int64_t d = 0; d < p.dim; ++d) {
-      const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
-      acc += diff * diff;
+  // Four partial sums: independent dependency chains run ~4x faster than one (this runs for every
+  // kept candidate). The order is fixed, so equal rows still give bitwise equal distances.
+  double part[4] = {0, 0, 0, 0};
+  const int64_t dim4 = p.dim - p.dim % 4;
+  const bool euclidean = p.metric == Metric::Euclidean || p.metric == Metric::SqEuclidean;
+  if (euclidean) {
+    for (int64_t d = 0; d < dim4; d += 4) {
+      for (int u = 0; u < 4; ++u) {
+        const double diff = static_cast<double>(a[d + u]) - static_cast<double>(b[d + u]);
+        part[u] += diff * diff;
+      }
     }
-    return p.metric == Metric::Euclidean ? std::sqrt(acc) : acc;
+    for (int64_t d = dim4; d < p.dim; ++d) {
+      const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
+      part[0] += diff * diff;
+    }
+  } else {
+    for (int64_t d = 0; d < dim4; d += 4) {
+      for (int u = 0; u < 4; ++u) part[u] += static_cast<double>(a[d + u]) * static_cast<double>(b[d + u]);
+    }
+    for (int64_t d = dim4; d < p.dim; ++d) part[0] += static_cast<double>(a[d]) * static_cast<double>(b[d]);
   }
-  for (int64_t d = 0; d < p.dim; ++d) acc += static_cast<double>(a[d]) * static_cast<double>(b[d]);
+  const double acc = (part[0] + part[1]) + (part[2] + part[3]);
+  if (euclidean) return p.metric == Metric::Euclidean ? std::sqrt(acc) : acc;
   if (p.metric == Metric::Dot) return -acc;
   const double cos = acc / (std::max(p.query_norm[q], kCosineEps) *
                             std::max(p.gallery_norm[g], kCosineEps));
@@ -209,7 +224,8 @@ class QueryTileSearch {
         }
       }
     }
-    for (int64_t r = 0; r < n_rows; ++r) finish(q_begin + r, buffers_[r], out_dist + r * p_.k, out_idx + r * p_.k);
+    for (int64_t r = 0; r < n_rows; ++r)
+      finish(q_begin + r, buffers_[r], band_[r], out_dist + r * p_.k, out_idx + r * p_.k);
   }
 
  private:
@@ -253,7 +269,7 @@ class QueryTileSearch {
 
   // The buffer is full: keep only candidates within 2 * band of the k-th best ranking value, which
   // still contain the exact top k. If near-ties keep it nearly full, resolve exactly instead.
-  void compact(int64_t q, CandidateBuffer<T>& buffer, T band) {
+  void compact(int64_t q, CandidateBuffer<T>& buffer, T band, bool resolve_if_full = true) {
     std::copy(buffer.value, buffer.value + buffer.size, scratch_value_.begin());
     std::nth_element(scratch_value_.begin(), scratch_value_.begin() + (k_eff_ - 1),
                      scratch_value_.begin() + buffer.size);
@@ -269,7 +285,7 @@ class QueryTileSearch {
     }
     buffer.size = kept;
     buffer.threshold = std::min(buffer.threshold, threshold);
-    if (kept > capacity_ - capacity_ / 4) resolve_exactly(q, buffer, band);
+    if (resolve_if_full && kept > capacity_ - capacity_ / 4) resolve_exactly(q, buffer, band);
   }
 
   // Sorts the candidates by (exact distance, index) into order_[0..size).
@@ -298,7 +314,9 @@ class QueryTileSearch {
     if (kept == k_eff_) buffer.threshold = std::min<T>(buffer.threshold, kept_value[kept - 1] + 2 * band);
   }
 
-  void finish(int64_t q, const CandidateBuffer<T>& buffer, T* out_dist, int64_t* out_idx) {
+  void finish(int64_t q, CandidateBuffer<T>& buffer, T band, T* out_dist, int64_t* out_idx) {
+    // Drop what the final band rules out before paying for exact distances.
+    if (buffer.size > k_eff_) compact(q, buffer, band, /*resolve_if_full=*/false);
     sort_exactly(q, buffer);
     const int64_t n_out = std::min(p_.k, buffer.size);
     for (int64_t t = 0; t < n_out; ++t) {
