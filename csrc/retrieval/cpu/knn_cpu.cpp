@@ -26,15 +26,17 @@
 #define OML_FAST_X86 1
 #endif
 
+#include "common/simd.h"
 #include "retrieval/retrieval_checks.h"
 
 namespace oml_fast {
 namespace {
 
 
-// Tile sizes: the [kQueryTile, kGalleryTile] float tile (512 KiB) stays in L2 between the GEMM
-// that writes it and the epilogue that reads it; tiles this size keep MKL near its peak at D=128.
-constexpr int64_t kQueryTile = 128;
+// Tile sizes: the [kQueryTile, kGalleryTile] float tile (1 MiB) stays in L2 (or close by) between
+// the GEMM that writes it and the epilogue that reads it; MKL repacks the gallery tile once per
+// GEMM call, so taller query tiles make that cost smaller.
+constexpr int64_t kQueryTile = 256;
 constexpr int64_t kGalleryTile = 1024;
 
 // Exclusion keys for one query: a gallery item with an equal id or an equal group is skipped.
@@ -129,38 +131,64 @@ struct KnnProblem {
   double gallery_norm_max = 0;
 };
 
+// Squared difference norm / inner product in float64 with four partial sums: independent chains
+// (and, with the multiversioned clones, one AVX2 register of four doubles) instead of one serial
+// chain. The order is fixed, so equal rows still give bitwise equal results.
+template <typename T>
+inline double squared_distance_f64(const T* a, const T* b, int64_t dim) {
+  double part[4] = {0, 0, 0, 0};
+  const int64_t dim4 = dim - dim % 4;
+  for (int64_t d = 0; d < dim4; d += 4) {
+    for (int u = 0; u < 4; ++u) {
+      const double diff = static_cast<double>(a[d + u]) - static_cast<double>(b[d + u]);
+      part[u] += diff * diff;
+    }
+  }
+  for (int64_t d = dim4; d < dim; ++d) {
+    const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
+    part[0] += diff * diff;
+  }
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+template <typename T>
+inline double dot_f64(const T* a, const T* b, int64_t dim) {
+  double part[4] = {0, 0, 0, 0};
+  const int64_t dim4 = dim - dim % 4;
+  for (int64_t d = 0; d < dim4; d += 4) {
+    for (int u = 0; u < 4; ++u) part[u] += static_cast<double>(a[d + u]) * static_cast<double>(b[d + u]);
+  }
+  for (int64_t d = dim4; d < dim; ++d) part[0] += static_cast<double>(a[d]) * static_cast<double>(b[d]);
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+OML_FAST_MULTIVERSION double squared_distance_float(const float* a, const float* b, int64_t dim) {
+  return squared_distance_f64(a, b, dim);
+}
+
+OML_FAST_MULTIVERSION double dot_float(const float* a, const float* b, int64_t dim) { return dot_f64(a, b, dim); }
+
+inline double squared_distance(const float* a, const float* b, int64_t dim) {
+  return squared_distance_float(a, b, dim);
+}
+inline double squared_distance(const double* a, const double* b, int64_t dim) {
+  return squared_distance_f64(a, b, dim);
+}
+inline double dot(const float* a, const float* b, int64_t dim) { return dot_float(a, b, dim); }
+inline double dot(const double* a, const double* b, int64_t dim) { return dot_f64(a, b, dim); }
+
 // The exact distance between query q and gallery item g, in float64.
 template <typename T>
 double exact_distance(const KnnProblem<T>& p, int64_t q, int64_t g) {
   const T* a = p.queries + q * p.dim;
   const T* b = p.gallery + g * p.dim;
-  // Four partial sums: independent dependency chains run ~4x faster than one (this runs for every
-  // kept candidate). The order is fixed, so equal rows still give bitwise equal distances.
-  double part[4] = {0, 0, 0, 0};
-  const int64_t dim4 = p.dim - p.dim % 4;
-  const bool euclidean = p.metric == Metric::Euclidean || p.metric == Metric::SqEuclidean;
-  if (euclidean) {
-    for (int64_t d = 0; d < dim4; d += 4) {
-      for (int u = 0; u < 4; ++u) {
-        const double diff = static_cast<double>(a[d + u]) - static_cast<double>(b[d + u]);
-        part[u] += diff * diff;
-      }
-    }
-    for (int64_t d = dim4; d < p.dim; ++d) {
-      const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
-      part[0] += diff * diff;
-    }
-  } else {
-    for (int64_t d = 0; d < dim4; d += 4) {
-      for (int u = 0; u < 4; ++u) part[u] += static_cast<double>(a[d + u]) * static_cast<double>(b[d + u]);
-    }
-    for (int64_t d = dim4; d < p.dim; ++d) part[0] += static_cast<double>(a[d]) * static_cast<double>(b[d]);
+  if (p.metric == Metric::Euclidean || p.metric == Metric::SqEuclidean) {
+    const double squared = squared_distance(a, b, p.dim);
+    return p.metric == Metric::Euclidean ? std::sqrt(squared) : squared;
   }
-  const double acc = (part[0] + part[1]) + (part[2] + part[3]);
-  if (euclidean) return p.metric == Metric::Euclidean ? std::sqrt(acc) : acc;
-  if (p.metric == Metric::Dot) return -acc;
-  const double cos = acc / (std::max(p.query_norm[q], kCosineEps) *
-                            std::max(p.gallery_norm[g], kCosineEps));
+  const double inner = dot(a, b, p.dim);
+  if (p.metric == Metric::Dot) return -inner;
+  const double cos = inner / (std::max(p.query_norm[q], kCosineEps) * std::max(p.gallery_norm[g], kCosineEps));
   return std::min(2.0, std::max(0.0, 1.0 - cos));
 }
 
@@ -211,6 +239,8 @@ class QueryTileSearch {
       at::mm_out(products, query_tile, gallery_tile.t());
       for (int64_t r = 0; r < n_rows; ++r) {
         CandidateBuffer<T>& buffer = buffers_[r];
+        if (buffer.threshold == std::numeric_limits<T>::infinity() && n_cols > k_eff_)
+          seed_threshold(q_begin + r, buffer, band_[r], tile_.data() + r * n_cols, g_begin, n_cols);
         const int64_t n_pass =
             scan_row<T>(tile_.data() + r * n_cols, p_.bias.data() + g_begin, p_.scale.data() + g_begin, n_cols,
                         buffer.threshold, g_begin, pass_index_.data(), pass_value_.data());
@@ -249,6 +279,23 @@ class QueryTileSearch {
     }
     // Tiny absolute floor so that the band never rounds to 0 for all-zero data.
     return static_cast<T>(band_factor_ * magnitude + std::numeric_limits<T>::min());
+  }
+
+  // Before a query has any threshold, every value would pass and be copied into the buffer. Instead,
+  // take the k-th smallest non-excluded value of this first tile row: k candidates are known to be at
+  // least that close, so (k-th + 2 band) is already a valid threshold.
+  void seed_threshold(int64_t q, CandidateBuffer<T>& buffer, T band, const T* products, int64_t g_begin,
+                      int64_t n_cols) {
+    const int64_t n_all = scan_row<T>(products, p_.bias.data() + g_begin, p_.scale.data() + g_begin, n_cols,
+                                      std::numeric_limits<T>::infinity(), g_begin, pass_index_.data(),
+                                      pass_value_.data());
+    int64_t n_kept = 0;
+    for (int64_t t = 0; t < n_all; ++t) {
+      if (!p_.exclusions.excluded(q, pass_index_[t])) pass_value_[n_kept++] = pass_value_[t];
+    }
+    if (n_kept < k_eff_) return;
+    std::nth_element(pass_value_.begin(), pass_value_.begin() + (k_eff_ - 1), pass_value_.begin() + n_kept);
+    buffer.threshold = pass_value_[k_eff_ - 1] + 2 * band;
   }
 
   // Ranking value of an exact distance (the inverse of the epilogue's monotone map), used once the
