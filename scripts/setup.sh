@@ -12,5 +12,5 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 # torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
-.venv/bin/python -m pip install -q "$TORCH_SPEC" ninja setuptools wheel
+.venv/bin/python -m pip install -q "$TORCH_SPEC" numpy ninja setuptools wheel
 .venv/bin/python -m pip install -q --no-build-isolation -e ".[${EXTRAS}]"

@@ -41,8 +41,7 @@ void check_index_vector(const at::Tensor& t, const char* name, int64_t length,
                         const at::Device& device) {
   TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == length, "`", name,
                     "` must be a 1-D tensor of length ", length, ", got ", describe(t));
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kLong, "`", name, "` must be int64, got ",
-                   describe(t));
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kLong, "`", name, "` must be int64, got ", describe(t));
   TORCH_CHECK_VALUE(t.device() == device, "`", name, "` must be on ", device, ", got ",
                     describe(t));
 }
@@ -61,9 +60,8 @@ void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_nam
 
 void check_finite(const at::Tensor& t, const char* name) {
   if (t.numel() == 0) return;
-  TORCH_CHECK_VALUE(at::isfinite(t).all().item<bool>(), "`", name,
-                    "` contains NaN or inf values (", describe(t),
-                    "); distances to them are undefined");
+  TORCH_CHECK_VALUE(at::isfinite(t).all().item<bool>(), "`", name, "` contains NaN or inf values (",
+                    describe(t), "); distances to them are undefined");
 }
 
 Metric parse_metric(c10::string_view name) {

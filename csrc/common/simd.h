@@ -1,4 +1,5 @@
-// Runtime CPU dispatch for the hand-written elementwise loops (distance epilogues, threshold tests).
+// Runtime CPU dispatch for the hand-written elementwise loops (distance epilogues, threshold
+// tests).
 //
 // The extension is built without -march flags so that one wheel runs on any x86-64 CPU; functions
 // marked OML_FAST_MULTIVERSION are compiled once per target below and the best one is picked at

@@ -17,8 +17,8 @@ void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2, 
 // dot metric of unit vectors.
 at::Tensor unit_rows(const at::Tensor& x);
 
-// Gradients of sum(grad * pairwise_distance(x1, x2)) with respect to x1 and x2, written with ATen ops
-// so that one implementation serves every device. `dist` is the forward output. The euclidean
+// Gradients of sum(grad * pairwise_distance(x1, x2)) with respect to x1 and x2, written with ATen
+// ops so that one implementation serves every device. `dist` is the forward output. The euclidean
 // gradient at zero distance is 0 (a subgradient), never NaN.
 std::tuple<at::Tensor, at::Tensor> pairwise_distance_backward(const at::Tensor& grad,
                                                               const at::Tensor& x1,

@@ -1,1 +1,36 @@
-"""oml_fast.datasets"""
+"""oml_fast.datasets: OML's dataframe format, its validator, image datasets and the built-in digits dataset."""
+
+from oml_fast.datasets.dataframe import (
+    DataFrameFormatError,
+    check_retrieval_dataframe_format,
+    find_dataframe_problems,
+)
+from oml_fast.datasets.digits import make_digits_dataset
+from oml_fast.datasets.images import (
+    ImageBaseDataset,
+    ImageLabeledDataset,
+    ImageQueryGalleryLabeledDataset,
+    ImageReadError,
+    get_retrieval_images_datasets,
+    get_validation_images_dataset,
+    read_image,
+)
+from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
+from oml_fast.datasets.transforms import ImageAugmentation, ImageNormalisation
+
+__all__ = [
+    "DataFrameFormatError",
+    "ImageAugmentation",
+    "ImageBaseDataset",
+    "ImageLabeledDataset",
+    "ImageNormalisation",
+    "ImageQueryGalleryLabeledDataset",
+    "ImageReadError",
+    "InMemoryQueryGalleryDataset",
+    "check_retrieval_dataframe_format",
+    "find_dataframe_problems",
+    "get_retrieval_images_datasets",
+    "get_validation_images_dataset",
+    "make_digits_dataset",
+    "read_image",
+]

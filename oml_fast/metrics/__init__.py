@@ -1,1 +1,6 @@
-"""oml_fast.metrics"""
+"""EmbeddingMetrics: validation metrics of embeddings (OML 4.x API)."""
+
+from .embeddings import EmbeddingMetrics, calc_retrieval_metrics_rr
+from .fnmr import calc_fnmr_at_fmr_all_pairs
+
+__all__ = ["EmbeddingMetrics", "calc_retrieval_metrics_rr", "calc_fnmr_at_fmr_all_pairs"]

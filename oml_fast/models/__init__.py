@@ -1,1 +1,19 @@
-"""oml_fast.models"""
+"""oml_fast.models: extractors (images -> embeddings) and weights loading."""
+
+from oml_fast.models.backbones import ResnetExtractor, ViTExtractor
+from oml_fast.models.base import Extractor, normalise
+from oml_fast.models.mlp import ExtractorWithMLP
+from oml_fast.models.small_cnn import SmallCNNExtractor
+from oml_fast.models.weights import WeightsLoadingError, load_state_dict, load_weights_into
+
+__all__ = [
+    "Extractor",
+    "ExtractorWithMLP",
+    "ResnetExtractor",
+    "SmallCNNExtractor",
+    "ViTExtractor",
+    "WeightsLoadingError",
+    "load_state_dict",
+    "load_weights_into",
+    "normalise",
+]

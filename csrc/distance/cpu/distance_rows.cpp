@@ -10,8 +10,8 @@ namespace {
 
 template <typename T>
 __attribute__((always_inline)) inline int64_t sq_euclidean_from_dot_impl(const T* dot, T sq_norm_a,
-                                                                          const T* sq_norm_b,
-                                                                          int64_t n, T* out) {
+                                                                         const T* sq_norm_b,
+                                                                         int64_t n, T* out) {
   // Counting with an integer sum (rather than branching) keeps the loop vectorisable.
   int64_t flagged = 0;
   for (int64_t j = 0; j < n; ++j) {
@@ -37,8 +37,7 @@ __attribute__((always_inline)) inline T exact_sq_euclidean_impl(const T* a, cons
 }  // namespace
 
 OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a,
-                                                    const float* sq_norm_b, int64_t n,
-                                                    float* out) {
+                                                    const float* sq_norm_b, int64_t n, float* out) {
   return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, out);
 }
 OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const double* dot, double sq_norm_a,

@@ -17,8 +17,8 @@ constexpr double kRecomputeRatio<double> = 1e-8;
 
 // out[j] = max(sq_norm_a + sq_norm_b[j] - 2 dot[j], 0) for j < n (`out` may alias `dot`).
 // Returns how many entries need the exact recompute (see kRecomputeRatio).
-int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a, const float* sq_norm_b,
-                              int64_t n, float* out);
+int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a, const float* sq_norm_b, int64_t n,
+                              float* out);
 int64_t sq_euclidean_from_dot(const double* dot, double sq_norm_a, const double* sq_norm_b,
                               int64_t n, double* out);
 
@@ -32,7 +32,8 @@ inline bool needs_recompute(T sq_distance, T sq_norm_a, T sq_norm_b) {
 float exact_sq_euclidean(const float* a, const float* b, int64_t dim);
 double exact_sq_euclidean(const double* a, const double* b, int64_t dim);
 
-// Recomputes the entries of one row flagged by needs_recompute: row[j] for gallery rows b + j * dim.
+// Recomputes the entries of one row flagged by needs_recompute: row[j] for gallery rows b + j *
+// dim.
 template <typename T>
 inline void recompute_small_sq_euclidean(T* row, const T* a, T sq_norm_a, const T* b,
                                          const T* sq_norm_b, int64_t n, int64_t dim) {

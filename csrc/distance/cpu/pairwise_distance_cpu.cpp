@@ -14,8 +14,8 @@ namespace oml_fast {
 namespace {
 
 // Output tiles of kTileRows x kTileCols: 128 x 512 float32 is 256 KiB, which stays in a 1 MiB L2
-// between the GEMM that writes it and the epilogue that converts it. Each tile re-packs its slice of
-// x2 inside the BLAS call; that costs 1 / (2 kTileRows) of the GEMM's flops.
+// between the GEMM that writes it and the epilogue that converts it. Each tile re-packs its slice
+// of x2 inside the BLAS call; that costs 1 / (2 kTileRows) of the GEMM's flops.
 constexpr int64_t kTileRows = 128;
 constexpr int64_t kTileCols = 512;
 
@@ -30,7 +30,8 @@ void convert_tile(Metric metric, scalar_t* out, int64_t ld, int64_t rows, int64_
       case Metric::SqEuclidean: {
         const int64_t flagged = cpu::sq_euclidean_from_dot(row, sq_norm_a[i], sq_norm_b, cols, row);
         if (flagged > 0) {
-          cpu::recompute_small_sq_euclidean(row, a + i * dim, sq_norm_a[i], b, sq_norm_b, cols, dim);
+          cpu::recompute_small_sq_euclidean(row, a + i * dim, sq_norm_a[i], b, sq_norm_b, cols,
+                                            dim);
         }
         if (metric == Metric::Euclidean) cpu::sqrt_inplace(row, cols);
         break;

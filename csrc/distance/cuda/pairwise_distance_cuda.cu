@@ -78,15 +78,15 @@ at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
   constexpr int kThreads = 256;
   const int64_t blocks = (n * m + kThreads - 1) / kThreads;
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x1.scalar_type(),
-                                  "pairwise_distance_cuda", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    distance_epilogue_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
-        dot.const_data_ptr<acc_t>(), sq_norm_a.const_data_ptr<acc_t>(),
-        sq_norm_b.const_data_ptr<acc_t>(), a.const_data_ptr<acc_t>(), b.const_data_ptr<acc_t>(),
-        out.mutable_data_ptr<scalar_t>(), n, m, dim, static_cast<int>(metric));
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x1.scalar_type(), "pairwise_distance_cuda", [&] {
+        using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+        distance_epilogue_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
+            dot.const_data_ptr<acc_t>(), sq_norm_a.const_data_ptr<acc_t>(),
+            sq_norm_b.const_data_ptr<acc_t>(), a.const_data_ptr<acc_t>(), b.const_data_ptr<acc_t>(),
+            out.mutable_data_ptr<scalar_t>(), n, m, dim, static_cast<int>(metric));
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
   return out;
 }
 

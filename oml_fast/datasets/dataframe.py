@@ -1,0 +1,287 @@
+"""OML's dataframe (CSV) format for retrieval datasets, and a validator that reports every problem.
+
+Columns (one row per image):
+
+============== ======== =====================================================================
+column         required meaning
+============== ======== =====================================================================
+``label``      yes      integer class / identity id
+``path``       yes      image path, absolute or relative to ``dataset_root``
+``split``      yes      ``train`` or ``validation``
+``is_query``   yes      bool for validation rows, empty for train rows
+``is_gallery`` yes      bool for validation rows, empty for train rows
+``category``   no       any hashable value; metrics are also reported per category
+``sequence``   no       group id; gallery items of the query's sequence are excluded
+``x_1`` ...    no       bounding box ``x_1, y_1, x_2, y_2`` in pixels (all four columns or
+                        none); a row may leave all four empty to use the whole image
+============== ======== =====================================================================
+
+Rows are reported by their 0-based position in the dataframe and by the CSV line they come
+from (line 1 is the header), so that a user can jump straight to them in an editor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+LABELS_COLUMN = "label"
+PATHS_COLUMN = "path"
+SPLIT_COLUMN = "split"
+IS_QUERY_COLUMN = "is_query"
+IS_GALLERY_COLUMN = "is_gallery"
+CATEGORIES_COLUMN = "category"
+SEQUENCE_COLUMN = "sequence"
+X1_COLUMN, Y1_COLUMN, X2_COLUMN, Y2_COLUMN = "x_1", "y_1", "x_2", "y_2"
+BBOX_COLUMNS = (X1_COLUMN, Y1_COLUMN, X2_COLUMN, Y2_COLUMN)
+REQUIRED_COLUMNS = (LABELS_COLUMN, PATHS_COLUMN, SPLIT_COLUMN, IS_QUERY_COLUMN, IS_GALLERY_COLUMN)
+OPTIONAL_COLUMNS = (CATEGORIES_COLUMN, SEQUENCE_COLUMN, *BBOX_COLUMNS)
+TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+
+_TRUE = {"true", "1", "1.0", "yes"}
+_FALSE = {"false", "0", "0.0", "no"}
+# How many offending rows one problem line lists before it says "and N more".
+_MAX_ROWS_LISTED = 10
+
+
+class DataFrameFormatError(ValueError):
+    """A dataframe breaks the format; ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, problems: list[str], source: str = "dataframe"):
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} has {len(problems)} problem(s):\n{listing}")
+
+
+def _rows(positions: Iterable[int]) -> str:
+    positions = list(positions)
+    shown = ", ".join(f"{i} (line {i + 2})" for i in positions[:_MAX_ROWS_LISTED])
+    more = f" and {len(positions) - _MAX_ROWS_LISTED} more" if len(positions) > _MAX_ROWS_LISTED else ""
+    return f"row{'s' if len(positions) > 1 else ''} {shown}{more}"
+
+
+def _is_empty(value: object) -> bool:
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
+def parse_bool(value: object) -> bool | None:
+    """``True``/``False`` for bool-like values (bools, 0/1, "true"/"false"), ``None`` otherwise.
+
+    >>> parse_bool("True"), parse_bool(0), parse_bool(1.0), parse_bool("maybe")
+    (True, False, True, None)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer, float, np.floating)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    return None
+
+
+def _as_int(value: object) -> int | None:
+    """The integer value of ``value`` if it is integral (``3``, ``3.0``, ``"3"``), else ``None``."""
+    if isinstance(value, (bool, np.bool_)) or _is_empty(value):
+        return None
+    try:
+        as_float = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(as_float) if np.isfinite(as_float) and as_float == int(as_float) else None
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header only
+            return image.size
+    except Exception:
+        return None
+
+
+def find_dataframe_problems(
+    df: pd.DataFrame, dataset_root: str | Path | None = None, check_files: bool = True
+) -> list[str]:
+    """Every format problem of ``df``, one human-readable line each (empty list: the dataframe is fine).
+
+    Checks: required columns; integer labels; split values; ``is_query`` / ``is_gallery`` empty on
+    train rows and bool on validation rows; every query label present among gallery items;
+    bounding boxes (all four columns or none, each row all four values or none, integers,
+    ``0 <= x_1 < x_2``, ``0 <= y_1 < y_2``, inside the image); with ``check_files``, that every
+    ``path`` exists (relative paths are joined to ``dataset_root``).
+
+    >>> df = pd.DataFrame({"label": [0, 1.5], "path": ["a.png", "b.png"], "split": ["train", "test"],
+    ...                    "is_query": [None, True], "is_gallery": [None, True]})
+    >>> for problem in find_dataframe_problems(df, check_files=False):
+    ...     print(problem)
+    column 'label': not an integer at row 1 (line 3)
+    column 'split': value not in ['train', 'validation'] at row 1 (line 3)
+    """
+    problems: list[str] = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        problems.append(f"missing required column(s) {missing}; the columns found are {list(df.columns)}")
+    if len(df) == 0:
+        problems.append("the dataframe has no rows")
+        return problems
+    df = df.reset_index(drop=True)
+
+    if LABELS_COLUMN in df.columns:
+        bad = [i for i, v in enumerate(df[LABELS_COLUMN]) if _as_int(v) is None]
+        if bad:
+            problems.append(f"column 'label': not an integer at {_rows(bad)}")
+
+    is_train = np.zeros(len(df), dtype=bool)
+    is_valid = np.zeros(len(df), dtype=bool)
+    if SPLIT_COLUMN in df.columns:
+        splits = df[SPLIT_COLUMN].astype(str).str.strip()
+        is_train, is_valid = (splits == TRAIN_SPLIT).to_numpy(), (splits == VALIDATION_SPLIT).to_numpy()
+        bad = np.flatnonzero(~is_train & ~is_valid)
+        if len(bad):
+            problems.append(f"column 'split': value not in {[TRAIN_SPLIT, VALIDATION_SPLIT]} at {_rows(bad)}")
+
+    flags: dict[str, list[bool | None]] = {}
+    for column in (IS_QUERY_COLUMN, IS_GALLERY_COLUMN):
+        if column not in df.columns:
+            continue
+        values = df[column].tolist()
+        flags[column] = [parse_bool(v) for v in values]
+        set_on_train = [i for i in np.flatnonzero(is_train) if not _is_empty(values[i])]
+        if set_on_train:
+            problems.append(
+                f"column '{column}': must be empty for train rows, but is set at {_rows(set_on_train)}"
+            )
+        not_bool = [i for i in np.flatnonzero(is_valid) if flags[column][i] is None]
+        if not_bool:
+            problems.append(f"column '{column}': not a bool (True/False/1/0) at {_rows(not_bool)}")
+
+    if len(flags) == 2 and LABELS_COLUMN in df.columns:
+        labels = [_as_int(v) for v in df[LABELS_COLUMN]]
+        valid_rows = np.flatnonzero(is_valid)
+        gallery_labels = {labels[i] for i in valid_rows if flags[IS_GALLERY_COLUMN][i]}
+        orphan = [i for i in valid_rows if flags[IS_QUERY_COLUMN][i] and labels[i] not in gallery_labels]
+        if orphan:
+            problems.append(f"query label(s) absent from the gallery at {_rows(orphan)}")
+        if len(valid_rows) and not any(flags[IS_QUERY_COLUMN][i] for i in valid_rows):
+            problems.append("the validation split has no query (no row with is_query=True)")
+
+    for column in (CATEGORIES_COLUMN, SEQUENCE_COLUMN):
+        if column in df.columns:
+            empty = [i for i in np.flatnonzero(is_valid) if _is_empty(df[column].iloc[i])]
+            if empty:
+                problems.append(f"column '{column}': empty on validation rows at {_rows(empty)}")
+
+    problems += _bbox_problems(df, dataset_root, check_files)
+
+    if check_files and PATHS_COLUMN in df.columns:
+        missing_files = [
+            i
+            for i, p in enumerate(df[PATHS_COLUMN])
+            if _is_empty(p) or not resolve_path(p, dataset_root).is_file()
+        ]
+        if missing_files:
+            example = resolve_path(df[PATHS_COLUMN].iloc[missing_files[0]], dataset_root)
+            problems.append(f"column 'path': file not found at {_rows(missing_files)} (first: {example})")
+    return problems
+
+
+def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_files: bool) -> list[str]:
+    present = [c for c in BBOX_COLUMNS if c in df.columns]
+    if not present:
+        return []
+    if len(present) != 4:
+        missing = [c for c in BBOX_COLUMNS if c not in df.columns]
+        return [f"bounding boxes need all four columns {list(BBOX_COLUMNS)}; missing {missing}"]
+    problems = []
+    partial, not_int, bad_order, outside = [], [], [], []
+    for i, raw in enumerate(df[list(BBOX_COLUMNS)].itertuples(index=False)):
+        empty = [_is_empty(v) for v in raw]
+        if all(empty):
+            continue  # a row without a box uses the whole image
+        if any(empty):
+            partial.append(i)
+            continue
+        box = [_as_int(v) for v in raw]
+        if any(v is None for v in box):
+            not_int.append(i)
+            continue
+        x1, y1, x2, y2 = box  # type: ignore[misc]
+        if not (0 <= x1 < x2 and 0 <= y1 < y2):
+            bad_order.append(i)
+            continue
+        if check_files and PATHS_COLUMN in df.columns:
+            size = _image_size(resolve_path(df[PATHS_COLUMN].iloc[i], dataset_root))
+            if size is not None and (x2 > size[0] or y2 > size[1]):
+                outside.append(i)
+    if partial:
+        problems.append(
+            f"bounding box: some but not all of {list(BBOX_COLUMNS)} are empty at {_rows(partial)}"
+        )
+    if not_int:
+        problems.append(f"bounding box: coordinates are not integers at {_rows(not_int)}")
+    if bad_order:
+        problems.append(f"bounding box: expected 0 <= x_1 < x_2 and 0 <= y_1 < y_2 at {_rows(bad_order)}")
+    if outside:
+        problems.append(
+            f"bounding box: extends beyond the image (x_2 > width or y_2 > height) at {_rows(outside)}"
+        )
+    return problems
+
+
+def resolve_path(path: object, dataset_root: str | Path | None) -> Path:
+    """``path`` joined to ``dataset_root`` when it is relative (and a root is given)."""
+    resolved = Path(str(path))
+    return resolved if resolved.is_absolute() or dataset_root is None else Path(dataset_root) / resolved
+
+
+def check_retrieval_dataframe_format(
+    df: pd.DataFrame | str | Path, dataset_root: str | Path | None = None, check_files: bool = True
+) -> pd.DataFrame:
+    """Reads (if a path) and validates a dataframe; raises :class:`DataFrameFormatError` listing every problem.
+
+    Returns the dataframe with normalised dtypes: ``label`` int64, ``is_query`` / ``is_gallery``
+    as bool on validation rows (``NaN`` on train rows, as in OML), box columns as nullable Int64.
+
+    >>> df = pd.DataFrame({"label": [0], "path": ["a.png"], "split": ["validation"],
+    ...                    "is_query": ["True"], "is_gallery": ["True"]})
+    >>> check_retrieval_dataframe_format(df, check_files=False)["is_query"].tolist()
+    [True]
+    """
+    source = "dataframe"
+    if not isinstance(df, pd.DataFrame):
+        source = f"CSV file {df}"
+        try:
+            df = pd.read_csv(df, index_col=False)
+        except Exception as error:
+            raise DataFrameFormatError([f"cannot be read as CSV: {error}"], source) from error
+    problems = find_dataframe_problems(df, dataset_root=dataset_root, check_files=check_files)
+    if problems:
+        raise DataFrameFormatError(problems, source)
+    return normalise_dataframe(df)
+
+
+def normalise_dataframe(df: pd.DataFrame) -> pd.DataFrame:
+    """Casts a (valid) dataframe's columns to their canonical dtypes; see :func:`check_retrieval_dataframe_format`."""
+    df = df.reset_index(drop=True).copy()
+    df[LABELS_COLUMN] = df[LABELS_COLUMN].map(_as_int).astype("int64")
+    df[SPLIT_COLUMN] = df[SPLIT_COLUMN].astype(str).str.strip()
+    for column in (IS_QUERY_COLUMN, IS_GALLERY_COLUMN):
+        df[column] = [
+            parse_bool(v) if s == VALIDATION_SPLIT else None for v, s in zip(df[column], df[SPLIT_COLUMN])
+        ]
+    if all(c in df.columns for c in BBOX_COLUMNS):
+        for column in BBOX_COLUMNS:
+            df[column] = pd.array([_as_int(v) for v in df[column]], dtype="Int64")
+    return df

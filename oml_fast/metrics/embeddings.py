@@ -1,0 +1,353 @@
+"""EmbeddingMetrics: accumulate embeddings batch by batch, then retrieve and compute the metrics."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
+from pprint import pprint
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..functional.metrics import (
+    TMetricsDict,
+    calc_topological_metrics,
+    check_in_unit_range,
+    check_top_k,
+    flatten_metrics,
+    per_query_retrieval_metrics,
+    reduce_metrics,
+    split_by_categories,
+)
+from ..interfaces import (
+    CATEGORIES_COLUMN,
+    EMBEDDINGS_KEY,
+    OVERALL_CATEGORIES_KEY,
+    ILabeledDataset,
+    IQueryGalleryLabeledDataset,
+    IRetrievalPostprocessor,
+)
+from ..retrieval.retrieval_results import RetrievalResults, factorize_sequences
+from .fnmr import calc_fnmr_at_fmr_all_pairs
+
+# Worst queries shown per metric, and retrieved items per query, when visualising.
+LOG_TOPK_ROWS_PER_METRIC = 5
+LOG_TOPK_IMAGES_PER_ROW = 5
+
+
+def calc_retrieval_metrics_rr(
+    rr: RetrievalResults,
+    query_categories: Any = None,
+    cmc_top_k: Sequence[int] = (5,),
+    precision_top_k: Sequence[int] = (5,),
+    map_top_k: Sequence[int] = (5,),
+    reduce: bool = True,
+    verbose: bool = True,
+) -> TMetricsDict:
+    """``calc_retrieval_metrics`` on :class:`RetrievalResults` (their dense form: no per-query loop).
+
+    >>> from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
+    >>> ds = InMemoryQueryGalleryDataset(labels=[0, 0, 1, 1])
+    >>> rr = RetrievalResults.from_embeddings(torch.tensor([[0.0], [0.1], [1.0], [3.0]]), ds, n_items=3)
+    >>> calc_retrieval_metrics_rr(rr, cmc_top_k=(1,), precision_top_k=(1,), map_top_k=(1,))["cmc"][1]
+    tensor(0.7500)
+    """
+    metrics = per_query_retrieval_metrics(
+        rr.is_relevant, rr.n_gt, rr.n_retrieved, cmc_top_k, precision_top_k, map_top_k, verbose=verbose
+    )
+    if query_categories is not None:
+        metrics = split_by_categories(metrics, query_categories)
+    return reduce_metrics(metrics) if reduce else metrics
+
+
+def _accepted_kwargs(function: Any, candidates: dict[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return candidates
+    return {name: value for name, value in candidates.items() if name in parameters}
+
+
+class EmbeddingMetrics:
+    """Retrieval metrics of a validation set, from embeddings that arrive batch by batch (OML's API).
+
+    Args:
+        dataset: query/gallery split with labels (``IQueryGalleryLabeledDataset``); optional
+            ``extra_data["category"]`` (per-category metrics) and ``["sequence"]`` (exclusions).
+        cmc_top_k, precision_top_k, map_top_k: ``k`` values (non-empty sequences of positive ints).
+        fmr_vals: false match rates for FNMR@FMR (empty: not computed). Computed exactly over all
+            non-excluded query-gallery pairs in bounded memory (OML retrieves whole galleries for it).
+        pcf_variance: explained-variance levels for PCF (empty: not computed).
+        postprocessor: applied to the retrieval results before the metrics (thresholding, re-ranking);
+            its ``process`` receives ``rr`` and, if it names them, ``dataset`` and ``embeddings``.
+        metrics_to_exclude_from_visualization: metric names not visualised.
+        return_only_overall_category: return only ``"OVERALL"``.
+        visualize_only_overall_category: visualise worst queries of ``"OVERALL"`` only.
+        verbose: print the metrics; warn about NaN precision.
+        metric: distance (``euclidean`` as OML; ``sqeuclidean``, ``cosine``, ``dot``).
+
+    >>> from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
+    >>> ds = InMemoryQueryGalleryDataset(labels=[0, 0, 1, 1])
+    >>> calc = EmbeddingMetrics(ds, cmc_top_k=(1,), precision_top_k=(1,), map_top_k=(2,), pcf_variance=(), verbose=False)
+    >>> calc.setup()
+    >>> calc.update(torch.tensor([[1.0], [3.0]]), indices=[2, 3])
+    >>> calc.update(torch.tensor([[0.0], [0.1]]), indices=[0, 1])
+    >>> calc.compute_metrics()["OVERALL"]["cmc"][1]
+    tensor(0.7500)
+    """
+
+    metric_name = ""
+
+    def __init__(
+        self,
+        dataset: IQueryGalleryLabeledDataset | None,
+        cmc_top_k: Sequence[int] = (5,),
+        precision_top_k: Sequence[int] = (5,),
+        map_top_k: Sequence[int] = (5,),
+        fmr_vals: Sequence[float] = (),
+        pcf_variance: Sequence[float] = (0.5,),
+        postprocessor: IRetrievalPostprocessor | None = None,
+        metrics_to_exclude_from_visualization: Iterable[str] = (),
+        return_only_overall_category: bool = False,
+        visualize_only_overall_category: bool = True,
+        verbose: bool = True,
+        metric: str = "euclidean",
+    ):
+        self.dataset = dataset
+        self.cmc_top_k = check_top_k("cmc_top_k", cmc_top_k)
+        self.precision_top_k = check_top_k("precision_top_k", precision_top_k)
+        self.map_top_k = check_top_k("map_top_k", map_top_k)
+        self.fmr_vals = check_in_unit_range("fmr_vals", fmr_vals) if fmr_vals else ()
+        self.pcf_variance = check_in_unit_range("pcf_variance", pcf_variance) if pcf_variance else ()
+        self.postprocessor = postprocessor
+        self.metrics_to_exclude_from_visualization = [
+            "fnmr@fmr",
+            "pcf",
+            *metrics_to_exclude_from_visualization,
+        ]
+        self.return_only_overall_category = return_only_overall_category
+        self.visualize_only_overall_category = visualize_only_overall_category
+        self.verbose = verbose
+        self.metric = metric
+
+        self.retrieval_results: RetrievalResults | None = None
+        self.metrics: TMetricsDict | None = None
+        self.metrics_unreduced: TMetricsDict | None = None
+        self._num_samples: int | None = None
+        self._embeddings: Tensor | None = None
+        self._collected: Tensor | None = None
+
+    # ----- accumulation -----
+
+    def setup(self, num_samples: int | None = None) -> None:
+        """Starts a new accumulation of ``num_samples`` items (default: ``len(dataset)``)."""
+        if num_samples is None:
+            if self.dataset is None:
+                raise ValueError("`num_samples` is required when no dataset is given")
+            num_samples = len(self.dataset)
+        self._num_samples = int(num_samples)
+        self._embeddings, self._collected = None, None
+        self.retrieval_results, self.metrics, self.metrics_unreduced = None, None, None
+
+    def update(self, embeddings: Tensor, indices: Any) -> None:
+        """Stores a batch. ``indices`` (dataset indices, any order) say where each row goes.
+
+        Args:
+            embeddings (Tensor[B, D]): the batch's embeddings.
+            indices (Tensor[B] or list of int): their dataset indices in ``0 .. num_samples - 1``.
+        """
+        if self._num_samples is None:
+            self.setup()
+        assert self._num_samples is not None
+        indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
+        if embeddings.ndim != 2 or len(embeddings) != len(indices):
+            raise ValueError(
+                f"`embeddings` must be [B, D] with one row per index ({len(indices)}), got {tuple(embeddings.shape)}"
+            )
+        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= self._num_samples):
+            raise ValueError(
+                f"`indices` must lie in [0, {self._num_samples - 1}], got values in "
+                f"[{int(indices.min())}, {int(indices.max())}]"
+            )
+        if self._embeddings is None:
+            self._embeddings = torch.zeros(
+                self._num_samples, embeddings.shape[1], dtype=embeddings.dtype, device=embeddings.device
+            )
+            self._collected = torch.zeros(self._num_samples, dtype=torch.bool)
+        elif embeddings.shape[1] != self._embeddings.shape[1]:
+            raise ValueError(
+                f"`embeddings` width changed: {self._embeddings.shape[1]} before, now {embeddings.shape[1]}"
+            )
+        assert self._collected is not None
+        self._embeddings[indices.to(self._embeddings.device)] = embeddings.detach().to(self._embeddings)
+        self._collected[indices] = True
+
+    def update_data(self, data: dict[str, Any], indices: Any) -> None:
+        self.update(embeddings=data[EMBEDDINGS_KEY], indices=indices)
+
+    @property
+    def embeddings(self) -> Tensor:
+        """The accumulated embeddings ``[num_samples, D]`` (raises if some items are missing)."""
+        if self._embeddings is None or self._collected is None:
+            raise ValueError("No embeddings were collected: call `setup()` and `update()` first")
+        if not bool(self._collected.all()):
+            missing = torch.nonzero(~self._collected).reshape(-1)
+            raise ValueError(
+                f"Metrics have to be calculated on fully collected data: we've collected "
+                f"{int(self._collected.sum())} out of {self._num_samples} items; missing indices "
+                f"(first ones): {missing[:10].tolist()}"
+            )
+        return self._embeddings
+
+    # ----- computation -----
+
+    def _max_k(self) -> int:
+        max_k = max([*self.cmc_top_k, *self.precision_top_k, *self.map_top_k])
+        if self.postprocessor is not None:
+            max_k = max(max_k, int(getattr(self.postprocessor, "top_n", 0) or 0))
+        return max_k
+
+    def _compute_retrieval_results(self, embeddings: Tensor) -> None:
+        assert self.dataset is not None
+        rr = RetrievalResults.from_embeddings(
+            embeddings, self.dataset, n_items=self._max_k(), metric=self.metric
+        )
+        if self.postprocessor is not None:
+            candidates = {"rr": rr, "dataset": self.dataset, "embeddings": embeddings}
+            rr = self.postprocessor.process(**_accepted_kwargs(self.postprocessor.process, candidates))
+        self.retrieval_results = rr
+
+    def _fnmr_at_fmr(self, embeddings: Tensor) -> TMetricsDict:
+        assert self.dataset is not None
+        query_ids = torch.as_tensor(self.dataset.get_query_ids()).long()
+        gallery_ids = torch.as_tensor(self.dataset.get_gallery_ids()).long()
+        labels = torch.as_tensor(np.asarray(self.dataset.get_labels())).long()
+        sequences = factorize_sequences(self.dataset)
+        device = embeddings.device
+        values = calc_fnmr_at_fmr_all_pairs(
+            embeddings[query_ids.to(device)],
+            embeddings[gallery_ids.to(device)],
+            labels[query_ids].to(device),
+            labels[gallery_ids].to(device),
+            self.fmr_vals,
+            query_ids.to(device),
+            gallery_ids.to(device),
+            None if sequences is None else sequences[0][query_ids].to(device),
+            None if sequences is None else sequences[0][gallery_ids].to(device),
+            metric=self.metric,
+        )
+        return {"fnmr@fmr": dict(zip(self.fmr_vals, values))}
+
+    def compute_metrics(self) -> TMetricsDict:
+        """Retrieves, post-processes and computes the metrics.
+
+        Returns:
+            ``{"OVERALL": {"cmc": {k: v}, "precision": {k: v}, "map": {k: v}, "pcf": {v: x},
+            "fnmr@fmr": {fmr: x}}, <category>: {...}}`` with 0-d tensors as values.
+        """
+        if self.dataset is None or not isinstance(self.dataset, ILabeledDataset):
+            raise ValueError(
+                "EmbeddingMetrics needs a labelled query/gallery dataset (IQueryGalleryLabeledDataset)"
+            )
+        embeddings = self.embeddings
+        if len(embeddings) != len(self.dataset):
+            raise ValueError(
+                f"collected {len(embeddings)} embeddings for a dataset of {len(self.dataset)} items"
+            )
+        self._compute_retrieval_results(embeddings)
+        assert self.retrieval_results is not None
+
+        categories = None
+        if CATEGORIES_COLUMN in self.dataset.extra_data:
+            categories = np.asarray(self.dataset.extra_data[CATEGORIES_COLUMN])
+        query_ids = torch.as_tensor(self.dataset.get_query_ids()).long().numpy()
+        metrics_r = calc_retrieval_metrics_rr(
+            self.retrieval_results,
+            query_categories=None if categories is None else categories[query_ids],
+            cmc_top_k=self.cmc_top_k,
+            precision_top_k=self.precision_top_k,
+            map_top_k=self.map_top_k,
+            reduce=False,
+            verbose=self.verbose,
+        )
+        metrics_t = calc_topological_metrics(embeddings.float(), self.pcf_variance, categories=categories)
+        if categories is None:
+            unreduced: TMetricsDict = {OVERALL_CATEGORIES_KEY: {**metrics_r, **metrics_t}}
+        else:
+            unreduced = {cat: {**metrics_r[cat], **metrics_t.get(cat, {})} for cat in metrics_r}
+        if self.fmr_vals:
+            unreduced[OVERALL_CATEGORIES_KEY].update(self._fnmr_at_fmr(embeddings))
+
+        self.metrics_unreduced = unreduced
+        self.metrics = reduce_metrics(unreduced)
+        if self.return_only_overall_category:
+            result = {OVERALL_CATEGORIES_KEY: deepcopy(self.metrics[OVERALL_CATEGORIES_KEY])}
+        else:
+            result = deepcopy(self.metrics)
+        if self.verbose:
+            print("\nMetrics:")
+            pprint(result)
+        return result
+
+    @property
+    def metrics_flat(self) -> dict[str, Any]:
+        """The last metrics with flattened names (``"OVERALL/cmc/1"``) for loggers."""
+        if self.metrics is None:
+            raise ValueError("No metrics yet: call `compute_metrics()` first")
+        return flatten_metrics(self.metrics)
+
+    # ----- worst queries and their pictures -----
+
+    def ready_to_visualize(self) -> bool:
+        return self.dataset is not None and callable(getattr(self.dataset, "visualize", None))
+
+    def get_worst_queries_ids(self, metric_name: str, n_queries: int) -> list[int]:
+        """Positions (``0 .. Nq - 1``) of the ``n_queries`` queries with the lowest ``metric_name``
+        (a flattened name such as ``"OVERALL/cmc/1"``), worst first; NaN values rank as worst."""
+        if self.metrics_unreduced is None:
+            raise ValueError("No metrics yet: call `compute_metrics()` first")
+        flat = flatten_metrics(self.metrics_unreduced)
+        if metric_name not in flat:
+            raise KeyError(f"unknown metric {metric_name!r}; known: {sorted(flat)}")
+        values = flat[metric_name]
+        if not isinstance(values, Tensor) or values.ndim != 1:
+            raise ValueError(f"{metric_name!r} has no per-query values")
+        values = torch.nan_to_num(values.double(), nan=-float("inf"))
+        order = torch.sort(values, stable=True).indices
+        return order[: min(n_queries, len(order))].tolist()
+
+    def get_plot_for_worst_queries(
+        self, metric_name: str, n_queries: int, n_instances: int, verbose: bool = False
+    ) -> Any:
+        query_ids = self.get_worst_queries_ids(metric_name=metric_name, n_queries=n_queries)
+        return self.get_plot_for_queries(query_ids=query_ids, n_instances=n_instances, verbose=verbose)
+
+    def get_plot_for_queries(self, query_ids: list[int], n_instances: int, verbose: bool = True) -> Any:
+        if self.retrieval_results is None or self.metrics_unreduced is None:
+            raise ValueError("Not ready to plot: call `compute_metrics()` first")
+        return self.retrieval_results.visualize(
+            query_ids=query_ids, n_galleries_to_show=n_instances, verbose=verbose, dataset=self.dataset
+        )
+
+    def visualize(self) -> tuple[list[Any], list[str]]:
+        """Figures of the worst queries for every (per-query) metric, with their titles."""
+        if self.metrics is None:
+            raise ValueError("No metrics yet: call `compute_metrics()` first")
+        figures, titles = [], []
+        for metric_name in flatten_metrics(
+            self.metrics, ignored_keys=self.metrics_to_exclude_from_visualization
+        ):
+            if self.visualize_only_overall_category and not metric_name.startswith(OVERALL_CATEGORIES_KEY):
+                continue
+            figures.append(
+                self.get_plot_for_worst_queries(
+                    metric_name, LOG_TOPK_ROWS_PER_METRIC, LOG_TOPK_IMAGES_PER_ROW
+                )
+            )
+            titles.append(f"top {LOG_TOPK_ROWS_PER_METRIC} worst by {metric_name}".replace("/", "_"))
+        return figures, titles
+
+
+__all__ = ["EmbeddingMetrics", "calc_retrieval_metrics_rr"]

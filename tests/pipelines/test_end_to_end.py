@@ -1,0 +1,67 @@
+"""A real run on the built-in digits: validate untrained, train a few epochs, validate the checkpoint."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from oml_fast.datasets import make_digits_dataset
+from oml_fast.pipelines import load_config, predict, train, validate
+
+
+@pytest.fixture(scope="module")
+def digits_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    make_digits_dataset(root)
+    return root
+
+
+def test_training_beats_untrained_and_writes_outputs(digits_root, tmp_path):
+    overrides = [
+        f"dataset_root={digits_root}",
+        f"logs_root={tmp_path}",
+        "accelerator=cpu",
+        "progress_bar=false",
+        "max_epochs=3",
+        "scheduling.scheduler.args.T_max=3",
+        "n_worst_queries=2",
+        "n_retrieved_to_show=3",
+    ]
+    untrained = validate(load_config("train_digits", [*overrides, "logs_folder=untrained"]))
+    trained_run = train(load_config("train_digits", [*overrides, "logs_folder=train"]))
+    ckpt = trained_run.best_checkpoint
+    trained = validate(load_config("train_digits", [*overrides, "logs_folder=trained", f"checkpoint={ckpt}"]))
+
+    before, after = untrained.flat_metrics["OVERALL/cmc/1"], trained.flat_metrics["OVERALL/cmc/1"]
+    assert after > before, (before, after)
+    # The validation of the best checkpoint reproduces the metric it was chosen by.
+    assert trained.flat_metrics["OVERALL/cmc/1"] == pytest.approx(trained_run.best_score, abs=1e-6)
+    assert {"OVERALL/precision/5", "OVERALL/map/5"} <= set(trained.flat_metrics)
+
+    assert ckpt is not None and ckpt.is_file() and trained_run.last_checkpoint.is_file()
+    assert "model.head.weight" in torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    rows = list(csv.DictReader(open(trained_run.run_dir / "csv" / "metrics.csv")))
+    assert sum(1 for r in rows if r.get("OVERALL/cmc/1")) == 3  # one validation per epoch
+    assert any(r.get("loss_epoch") for r in rows)
+    assert list((trained_run.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    pngs = sorted((trained_run.run_dir / "images").glob("*.png"))
+    assert len(pngs) == 3 and all(p.stat().st_size > 1000 for p in pngs)
+    assert (trained.run_dir / "images" / "validation_worst_queries.png").is_file()
+
+    # predict with the trained weights: one embedding per image, equal to what validation saw.
+    save_path = predict(
+        load_config(
+            "train_digits",
+            [
+                *overrides,
+                f"checkpoint={ckpt}",
+                f"data_dir={digits_root / 'images' / '9'}",
+                f"save_path={tmp_path / 'e.pt'}",
+            ],
+        )
+    )
+    saved = torch.load(save_path)
+    n_nines = len(list((digits_root / "images" / "9").glob("*.png")))
+    assert saved["embeddings"].shape == (n_nines, 64) and len(saved["paths"]) == n_nines
