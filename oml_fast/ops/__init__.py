@@ -5,5 +5,6 @@ Importing this package registers the Python side of every op; ``import oml_fast`
 
 from .distance import pairwise_distance
 from .mining import hard_mining
+from .retrieval import knn, retrieval_metrics, retrieval_relevance
 
-__all__ = ["pairwise_distance", "hard_mining"]
+__all__ = ["pairwise_distance", "knn", "retrieval_relevance", "retrieval_metrics", "hard_mining"]

@@ -24,7 +24,16 @@ def exclusion_mask(
     gallery_groups: Tensor | None,
     device: torch.device | None = None,
 ) -> Tensor:
-    """Bool ``[Nq, Ng]``: True where the pair is excluded (equal ids, or equal groups)."""
+    """Bool ``[Nq, Ng]``: True where the pair is excluded (equal ids, or equal groups).
+
+    Each pair of keys is given together or not at all (a lone key would silently exclude nothing).
+    """
+    for query_key, gallery_key, names in (
+        (query_ids, gallery_ids, "`query_ids` and `gallery_ids`"),
+        (query_groups, gallery_groups, "`query_groups` and `gallery_groups`"),
+    ):
+        if (query_key is None) != (gallery_key is None):
+            raise ValueError(f"{names} must be given together (or both left out)")
     mask = torch.zeros(n_query, n_gallery, dtype=torch.bool, device=device)
     if query_ids is not None and gallery_ids is not None:
         mask |= query_ids[:, None] == gallery_ids[None, :]

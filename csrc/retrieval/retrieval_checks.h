@@ -1,0 +1,91 @@
+// Input validation of the retrieval ops (knn, retrieval_relevance, retrieval_metrics), shared by the
+// CPU and the CUDA kernels so that bad input gives the same message on every device. Built on the
+// project-wide checks of common/checks.h.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+
+#include "common/checks.h"
+#include "common/metric.h"
+
+namespace oml_fast {
+namespace retrieval {
+
+// An optional pair of exclusion keys (query_ids with gallery_ids, ...): both or neither, each a 1-D
+// int64 vector of the right length. Returns whether the pair is given.
+inline bool check_key_pair(const std::optional<at::Tensor>& query_key, const char* query_name,
+                           const std::optional<at::Tensor>& gallery_key, const char* gallery_name,
+                           int64_t n_query, int64_t n_gallery, const at::Device& device) {
+  check_both_or_neither(query_key, query_name, gallery_key, gallery_name);
+  check_optional_index_vector(query_key, query_name, n_query, device);
+  check_optional_index_vector(gallery_key, gallery_name, n_gallery, device);
+  return query_key.has_value();
+}
+
+// Checks shared by the CPU and CUDA knn kernels. Returns the metric.
+inline Metric check_knn_inputs(const at::Tensor& queries, const at::Tensor& gallery, int64_t k,
+                               c10::string_view metric, const std::optional<at::Tensor>& query_ids,
+                               const std::optional<at::Tensor>& gallery_ids,
+                               const std::optional<at::Tensor>& query_groups,
+                               const std::optional<at::Tensor>& gallery_groups) {
+  check_embeddings(queries, "queries", /*allow_half=*/true);
+  check_embeddings(gallery, "gallery", /*allow_half=*/true);
+  check_embedding_pair(queries, "queries", gallery, "gallery");
+  TORCH_CHECK_VALUE(k >= 1, "`k` must be a positive integer, got ", k);
+  const Metric parsed = parse_metric(metric);
+  const auto n_query = queries.size(0), n_gallery = gallery.size(0);
+  check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", n_query, n_gallery, queries.device());
+  check_key_pair(query_groups, "query_groups", gallery_groups, "gallery_groups", n_query, n_gallery,
+                 queries.device());
+  return parsed;
+}
+
+// Checks shared by the CPU and CUDA retrieval_relevance kernels. Returns (has_ids, has_groups).
+inline std::pair<bool, bool> check_relevance_inputs(const at::Tensor& retrieved, const at::Tensor& query_labels,
+                                                    const at::Tensor& gallery_labels,
+                                                    const std::optional<at::Tensor>& query_ids,
+                                                    const std::optional<at::Tensor>& gallery_ids,
+                                                    const std::optional<at::Tensor>& query_groups,
+                                                    const std::optional<at::Tensor>& gallery_groups) {
+  TORCH_CHECK_VALUE(retrieved.dim() == 2, "`retrieved` must be a 2-D tensor [Nq, k], got ", describe(retrieved));
+  TORCH_CHECK_TYPE(retrieved.scalar_type() == at::kLong, "`retrieved` must be int64, got ", describe(retrieved));
+  const auto device = retrieved.device();
+  const int64_t n_query = retrieved.size(0);
+  check_index_vector(query_labels, "query_labels", n_query, device);
+  TORCH_CHECK_VALUE(gallery_labels.dim() == 1, "`gallery_labels` must be a 1-D tensor [Ng], got ",
+                    describe(gallery_labels));
+  const int64_t n_gallery = gallery_labels.size(0);
+  check_index_vector(gallery_labels, "gallery_labels", n_gallery, device);
+  const bool has_ids =
+      check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", n_query, n_gallery, device);
+  const bool has_groups = check_key_pair(query_groups, "query_groups", gallery_groups, "gallery_groups", n_query,
+                                         n_gallery, device);
+  return {has_ids, has_groups};
+}
+
+inline void check_top_k(at::IntArrayRef top_k, const char* name) {
+  bool valid = !top_k.empty();
+  for (int64_t k : top_k) valid = valid && k > 0;
+  TORCH_CHECK_VALUE(valid, "`", name, "` must be a non-empty sequence of positive integers, got ", top_k);
+}
+
+// Checks shared by the CPU and CUDA retrieval_metrics kernels (value checks of n_gt / n_retrieved
+// need the data and are done by each kernel).
+inline void check_metrics_inputs(const at::Tensor& is_relevant, const at::Tensor& n_gt, const at::Tensor& n_retrieved,
+                                 at::IntArrayRef cmc_top_k, at::IntArrayRef precision_top_k,
+                                 at::IntArrayRef map_top_k) {
+  TORCH_CHECK_VALUE(is_relevant.dim() == 2, "`is_relevant` must be a 2-D tensor [Nq, K], got ",
+                    describe(is_relevant));
+  TORCH_CHECK_TYPE(is_relevant.scalar_type() == at::kBool, "`is_relevant` must be bool, got ",
+                   describe(is_relevant));
+  check_index_vector(n_gt, "n_gt", is_relevant.size(0), is_relevant.device());
+  check_index_vector(n_retrieved, "n_retrieved", is_relevant.size(0), is_relevant.device());
+  check_top_k(cmc_top_k, "cmc_top_k");
+  check_top_k(precision_top_k, "precision_top_k");
+  check_top_k(map_top_k, "map_top_k");
+}
+
+}  // namespace retrieval
+}  // namespace oml_fast
