@@ -16,7 +16,7 @@ _REBUILD_HINT = (
 )
 
 try:
-    from . import _C  # noqa: F401  (loading the library registers the ops with the dispatcher)
+    from . import _C  # type: ignore[attr-defined]  # noqa: F401  (loading the library registers the ops with the dispatcher)
 except ImportError as error:  # missing file, or undefined symbols of another torch's ABI
     raise ImportError(
         f"oml_fast's compiled library `oml_fast._C` could not be loaded: {error}. It is missing or was "

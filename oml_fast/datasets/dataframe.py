@@ -56,7 +56,7 @@ class DataFrameFormatError(ValueError):
         super().__init__(f"{source} has {len(problems)} problem(s):\n{listing}")
 
 
-def _rows(positions: Iterable[int]) -> str:
+def _rows(positions: Iterable[int | np.integer]) -> str:
     positions = list(positions)
     shown = ", ".join(f"{i} (line {i + 2})" for i in positions[:_MAX_ROWS_LISTED])
     more = f" and {len(positions) - _MAX_ROWS_LISTED} more" if len(positions) > _MAX_ROWS_LISTED else ""
@@ -148,9 +148,11 @@ def find_dataframe_problems(
     if SPLIT_COLUMN in df.columns:
         splits = df[SPLIT_COLUMN].astype(str).str.strip()
         is_train, is_valid = (splits == TRAIN_SPLIT).to_numpy(), (splits == VALIDATION_SPLIT).to_numpy()
-        bad = np.flatnonzero(~is_train & ~is_valid)
-        if len(bad):
-            problems.append(f"column 'split': value not in {[TRAIN_SPLIT, VALIDATION_SPLIT]} at {_rows(bad)}")
+        bad_split = np.flatnonzero(~is_train & ~is_valid)
+        if len(bad_split):
+            problems.append(
+                f"column 'split': value not in {[TRAIN_SPLIT, VALIDATION_SPLIT]} at {_rows(bad_split)}"
+            )
 
     flags: dict[str, list[bool | None]] = {}
     for column in (IS_QUERY_COLUMN, IS_GALLERY_COLUMN):
@@ -213,11 +215,11 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
         if any(empty):
             partial.append(i)
             continue
-        box = [_as_int(v) for v in raw]
-        if any(v is None for v in box):
+        box = [b for b in (_as_int(v) for v in raw) if b is not None]
+        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer
             not_int.append(i)
             continue
-        x1, y1, x2, y2 = box  # type: ignore[misc]
+        x1, y1, x2, y2 = box
         if not (0 <= x1 < x2 and 0 <= y1 < y2):
             bad_order.append(i)
             continue

@@ -42,7 +42,7 @@ class ImageNormalisation:
 
     def _to_tensor(self, image: Image.Image) -> torch.Tensor:
         if image.size != (self.im_size, self.im_size):
-            image = image.resize((self.im_size, self.im_size), Image.BILINEAR)
+            image = image.resize((self.im_size, self.im_size), Image.Resampling.BILINEAR)
         array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
         return (torch.from_numpy(array).permute(2, 0, 1) - self.mean) / self.std
 
@@ -86,12 +86,12 @@ class ImageAugmentation(ImageNormalisation):
         angle = (2 * u[0] - 1) * self.max_rotation
         scale = 1 + (2 * u[1] - 1) * self.max_scale
         # Work at the output size so that tiny images (8x8 digits) are jittered smoothly, not by whole pixels.
-        image = image.convert("RGB").resize((self.im_size, self.im_size), Image.BILINEAR)
+        image = image.convert("RGB").resize((self.im_size, self.im_size), Image.Resampling.BILINEAR)
         shift = [(2 * v - 1) * self.max_shift * self.im_size for v in u[2:]]
-        image = image.rotate(angle, resample=Image.BILINEAR, translate=(shift[0], shift[1]))
+        image = image.rotate(angle, resample=Image.Resampling.BILINEAR, translate=(shift[0], shift[1]))
         if scale != 1:
             side = max(1, round(self.im_size * scale))
-            scaled = image.resize((side, side), Image.BILINEAR)
+            scaled = image.resize((side, side), Image.Resampling.BILINEAR)
             canvas = Image.new("RGB", (self.im_size, self.im_size))
             offset = (self.im_size - side) // 2
             canvas.paste(scaled, (offset, offset))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -359,7 +359,7 @@ def calc_topological_metrics(
         return metrics
     array = _categories_to_numpy(categories, len(embeddings))
     output: TMetricsDict = {OVERALL_CATEGORIES_KEY: metrics}
-    for category, positions in sorted(_group_positions(array), key=lambda item: item[0]):
+    for category, positions in sorted(_group_positions(array), key=lambda item: cast(Any, item[0])):
         pcf = calc_pcf(embeddings[positions.to(embeddings.device)], pcf_variance)
         output[category] = {"pcf": dict(zip(pcf_variance, pcf))}
     return output

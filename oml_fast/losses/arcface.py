@@ -70,6 +70,8 @@ class ArcFaceLoss(nn.Module):
     torch.Size([])
     """
 
+    label2category: Tensor | None  # a non-persistent buffer (``None`` without ``label2category``)
+
     def __init__(
         self,
         in_features: int,

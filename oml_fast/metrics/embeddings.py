@@ -373,6 +373,7 @@ class EmbeddingMetrics:
     def get_plot_for_queries(self, query_ids: list[int], n_instances: int, verbose: bool = True) -> Any:
         if self.retrieval_results is None or self.metrics_unreduced is None:
             raise ValueError("Not ready to plot: call `compute_metrics()` first")
+        assert self.dataset is not None  # `compute_metrics()` needs it
         return self.retrieval_results.visualize(
             query_ids=query_ids, n_galleries_to_show=n_instances, verbose=verbose, dataset=self.dataset
         )

@@ -107,6 +107,11 @@ def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return result
 
 
+# The positional arguments of `_negative_tiles` before `metric`: queries, gallery, query_labels,
+# gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups.
+_TileArgs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None, Tensor | None]
+
+
 def _negative_tiles(
     queries: Tensor,
     gallery: Tensor,
@@ -165,7 +170,7 @@ def calc_fnmr_at_fmr_all_pairs(
     tensor([0.])
     """
     fmr_vals = check_in_unit_range("fmr_vals", fmr_vals)
-    args = (
+    args: _TileArgs = (
         queries,
         gallery,
         query_labels,
@@ -217,7 +222,7 @@ def _accumulate_histogram(window: _Window, values: Tensor) -> None:
     window.maxs.scatter_reduce_(0, bins, values, reduce="amax")
 
 
-def _resolve(root: _Window, ranks: list[int], args: tuple, metric: str) -> dict[int, float]:
+def _resolve(root: _Window, ranks: list[int], args: _TileArgs, metric: str) -> dict[int, float]:
     """Finds the negatives of the given ranks (0-based, ascending order), one streaming pass per level."""
     values: dict[int, float] = {}
     pending = [(root, ranks)]

@@ -7,7 +7,7 @@ import sys
 import torch
 from torch import Tensor
 
-from .base import InBatchTripletsMiner, TTripletsIds, labels_to_tensor
+from .base import InBatchTripletsMiner, TLabels, TTripletsIds, labels_to_tensor
 
 
 def all_triplet_ids(labels: Tensor) -> TTripletsIds:
@@ -43,7 +43,7 @@ class AllTripletsMiner(InBatchTripletsMiner):
             raise ValueError(f"`max_output_triplets` must be >= 1, got {max_output_triplets}")
         self._max_out_triplets = int(max_output_triplets)
 
-    def _sample(self, features: Tensor | None = None, labels: Tensor | list[int] = ()) -> TTripletsIds:  # type: ignore[override]
+    def _sample(self, features: Tensor | None = None, labels: TLabels = ()) -> TTripletsIds:
         labels_t = labels_to_tensor(labels)
         ids_a, ids_p, ids_n = all_triplet_ids(labels_t)
         if ids_a.numel() > self._max_out_triplets:

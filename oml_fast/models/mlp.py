@@ -39,7 +39,7 @@ class ExtractorWithMLP(Extractor):
                 f"`mlp_features` must be a non-empty list of positive ints, got {list(mlp_features)}"
             )
         self.extractor = extractor
-        sizes = [int(extractor.feat_dim), *map(int, mlp_features)]  # type: ignore[attr-defined]
+        sizes = [int(extractor.feat_dim), *map(int, mlp_features)]  # type: ignore[arg-type]
         layers: list[nn.Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(n_in, n_out))

@@ -87,17 +87,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "train":
         from oml_fast.pipelines.runs import train
 
-        result = train(args.config, args.overrides)
+        train_result = train(args.config, args.overrides)
         print(
-            f"best checkpoint: {result.best_checkpoint}\nrun folder: {result.run_dir}\nmetrics of the best epoch:"
+            f"best checkpoint: {train_result.best_checkpoint}\nrun folder: {train_result.run_dir}\n"
+            "metrics of the best epoch:"
         )
-        _print_metrics(result.flat_metrics)
+        _print_metrics(train_result.flat_metrics)
     elif args.command == "validate":
         from oml_fast.pipelines.runs import validate
 
-        result = validate(args.config, args.overrides)
-        print(f"run folder: {result.run_dir}\nmetrics:")
-        _print_metrics(result.flat_metrics)
+        validate_result = validate(args.config, args.overrides)
+        print(f"run folder: {validate_result.run_dir}\nmetrics:")
+        _print_metrics(validate_result.flat_metrics)
     elif args.command == "predict":
         from oml_fast.pipelines.runs import predict
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -105,7 +105,7 @@ def _check_keys(cfg: DictConfig, source: str) -> None:
         if key not in DEFAULTS and key not in IGNORED_KEYS:
             close = difflib.get_close_matches(str(key), valid, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config key '{key}' in {source}{hint}; valid keys: {valid}")
+            raise ConfigError(f"unknown config key '{key!s}' in {source}{hint}; valid keys: {valid}")
 
 
 def parse_overrides(overrides: list[str]) -> DictConfig:
@@ -141,6 +141,7 @@ def load_config(
     _register_resolvers()
     cfg = OmegaConf.create(DEFAULTS)
     if config is not None:
+        user: DictConfig | ListConfig
         if isinstance(config, (dict, DictConfig)):
             user, source = OmegaConf.create(config), "the config"
         else:
@@ -179,9 +180,11 @@ def _merge_replacing_blocks(base: DictConfig, update: DictConfig, from_overrides
         ):
             base[key] = new
         else:
-            base = OmegaConf.merge(
+            merged = OmegaConf.merge(
                 base, OmegaConf.create({key: new}) if not isinstance(new, DictConfig) else {key: new}
             )
+            assert isinstance(merged, DictConfig)  # merging into a DictConfig gives a DictConfig
+            base = merged
     return base
 
 

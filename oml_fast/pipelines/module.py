@@ -120,6 +120,7 @@ class ExtractorModule(pl.LightningModule):
     def _val_dataset(self) -> Any:
         loaders = self.trainer.val_dataloaders
         loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        assert loader is not None  # validation runs only with a validation loader
         return loader.dataset
 
     def on_validation_epoch_start(self) -> None:
@@ -164,7 +165,7 @@ class ExtractorModule(pl.LightningModule):
     def _log_picture(self, path: Path) -> None:
         for logger in self.loggers:
             experiment = getattr(logger, "experiment", None)
-            if hasattr(experiment, "add_image"):
+            if experiment is not None and hasattr(experiment, "add_image"):
                 import numpy as np
                 from PIL import Image
 

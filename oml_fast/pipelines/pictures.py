@@ -23,8 +23,8 @@ def nearest_gallery_items(
     gallery_ids = dataset.get_gallery_ids().long()
     sequences = dataset.extra_data.get("sequence") if hasattr(dataset, "extra_data") else None
     if sequences is not None:
-        _, seq_codes = np.unique(np.asarray(sequences).astype(str), return_inverse=True)
-        seq_codes = torch.from_numpy(seq_codes)
+        _, seq_inverse = np.unique(np.asarray(sequences).astype(str), return_inverse=True)
+        seq_codes = torch.from_numpy(seq_inverse)
     k = min(k, len(gallery_ids))
     all_dist, all_idx = [], []
     gallery = embeddings[gallery_ids]

@@ -93,7 +93,7 @@ def _suggest(name: str, options: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def get_class(registry: str, name: str) -> type:
+def get_class(registry: str, name: str) -> type[Any]:
     """The class registered as ``name`` in ``registry`` (imported now)."""
     if registry not in REGISTRIES:
         raise RegistryError(f"unknown registry '{registry}'; valid: {sorted(REGISTRIES)}")
@@ -112,7 +112,7 @@ def get_class(registry: str, name: str) -> type:
         ) from error
 
 
-def accepted_args(cls: type) -> list[str] | None:
+def accepted_args(cls: type[Any]) -> list[str] | None:
     """Names of the constructor arguments of ``cls`` (``None`` when it takes ``**kwargs``)."""
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

@@ -359,8 +359,8 @@ class RetrievalResults:
         if query_labels is not None and gallery_labels is not None:
             is_relevant, n_gt = _backend.retrieval_relevance(
                 retrieved.to(device),
-                on_device(query_labels),
-                on_device(gallery_labels),
+                query_labels.to(device).contiguous(),
+                gallery_labels.to(device).contiguous(),
                 on_device(query_ids),
                 on_device(gallery_ids),
                 on_device(query_groups),

@@ -47,7 +47,7 @@ class BalanceSampler(IBatchSampler):
             raise ValueError(f"every label needs at least 2 items; {len(small)} have one, e.g. {small[:5]}")
         self._labels = np.asarray(labels_list)
         self._unq_labels = sorted(counts, key=lambda v: (str(type(v)), v))
-        self.lbl2idx = {label: [] for label in self._unq_labels}
+        self.lbl2idx: dict[Any, list[int]] = {label: [] for label in self._unq_labels}
         for index, label in enumerate(labels_list):
             self.lbl2idx[label].append(index)
         self._batch_size = self.n_labels * self.n_instances
