@@ -23,8 +23,14 @@ def _import_copy(
         (tmp_path / "oml_fast" / "_build_info.py").write_text(
             f"TORCH_VERSION = {built_for!r}\nWITH_CUDA = False\n"
         )
+    # An editable install's finder would resolve `oml_fast._C` to the real checkout: drop it so that
+    # the copy is imported as a user's broken install would be.
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in getattr(f, '__module__', '')];"
+        " import oml_fast"
+    )
     return subprocess.run(
-        [sys.executable, "-c", "import oml_fast"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
 
 
