@@ -27,8 +27,9 @@ struct TopKLists {
 
 // `relevant[i]` is g_{i+1} of metrics.md for i < n_retrieved (= L); `n_gt` the number of relevant
 // candidates. Writes one value per k of each list.
-OML_FAST_HOST_DEVICE inline void query_metrics(const bool* relevant, int64_t n_retrieved, int64_t n_gt,
-                                               const TopKLists& lists, float* cmc, float* precision, float* map) {
+OML_FAST_HOST_DEVICE inline void query_metrics(const bool* relevant, int64_t n_retrieved,
+                                               int64_t n_gt, const TopKLists& lists, float* cmc,
+                                               float* precision, float* map) {
   if (n_retrieved == 0) {
     // Nothing retrieved: a perfect result if there was nothing to find, a total miss otherwise.
     const float value = n_gt == 0 ? 1.0f : 0.0f;
@@ -55,12 +56,15 @@ OML_FAST_HOST_DEVICE inline void query_metrics(const bool* relevant, int64_t n_r
       if (k != i) continue;
       // Capped by the number of positives; 0/0 (every positive excluded) is NaN by definition.
       const int64_t denominator = n_gt < k ? n_gt : k;
-      precision[c] = denominator > 0 ? static_cast<float>(static_cast<double>(hits) / static_cast<double>(denominator))
-                                     : std::numeric_limits<float>::quiet_NaN();
+      precision[c] =
+          denominator > 0
+              ? static_cast<float>(static_cast<double>(hits) / static_cast<double>(denominator))
+              : std::numeric_limits<float>::quiet_NaN();
     }
     for (int64_t c = 0; c < lists.n_map; ++c) {
       const int64_t k = lists.map[c] < n_retrieved ? lists.map[c] : n_retrieved;
-      if (k == i) map[c] = hits > 0 ? static_cast<float>(precision_sum / static_cast<double>(hits)) : 0.0f;
+      if (k == i)
+        map[c] = hits > 0 ? static_cast<float>(precision_sum / static_cast<double>(hits)) : 0.0f;
     }
   }
 }

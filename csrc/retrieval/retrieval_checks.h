@@ -1,6 +1,6 @@
-// Input validation of the retrieval ops (knn, retrieval_relevance, retrieval_metrics), shared by the
-// CPU and the CUDA kernels so that bad input gives the same message on every device. Built on the
-// project-wide checks of common/checks.h.
+// Input validation of the retrieval ops (knn, retrieval_relevance, retrieval_metrics), shared by
+// the CPU and the CUDA kernels so that bad input gives the same message on every device. Built on
+// the project-wide checks of common/checks.h.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -36,21 +36,23 @@ inline Metric check_knn_inputs(const at::Tensor& queries, const at::Tensor& gall
   TORCH_CHECK_VALUE(k >= 1, "`k` must be a positive integer, got ", k);
   const Metric parsed = parse_metric(metric);
   const auto n_query = queries.size(0), n_gallery = gallery.size(0);
-  check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", n_query, n_gallery, queries.device());
+  check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", n_query, n_gallery,
+                 queries.device());
   check_key_pair(query_groups, "query_groups", gallery_groups, "gallery_groups", n_query, n_gallery,
                  queries.device());
   return parsed;
 }
 
 // Checks shared by the CPU and CUDA retrieval_relevance kernels. Returns (has_ids, has_groups).
-inline std::pair<bool, bool> check_relevance_inputs(const at::Tensor& retrieved, const at::Tensor& query_labels,
-                                                    const at::Tensor& gallery_labels,
-                                                    const std::optional<at::Tensor>& query_ids,
-                                                    const std::optional<at::Tensor>& gallery_ids,
-                                                    const std::optional<at::Tensor>& query_groups,
-                                                    const std::optional<at::Tensor>& gallery_groups) {
-  TORCH_CHECK_VALUE(retrieved.dim() == 2, "`retrieved` must be a 2-D tensor [Nq, k], got ", describe(retrieved));
-  TORCH_CHECK_TYPE(retrieved.scalar_type() == at::kLong, "`retrieved` must be int64, got ", describe(retrieved));
+inline std::pair<bool, bool> check_relevance_inputs(
+    const at::Tensor& retrieved, const at::Tensor& query_labels, const at::Tensor& gallery_labels,
+    const std::optional<at::Tensor>& query_ids, const std::optional<at::Tensor>& gallery_ids,
+    const std::optional<at::Tensor>& query_groups,
+    const std::optional<at::Tensor>& gallery_groups) {
+  TORCH_CHECK_VALUE(retrieved.dim() == 2, "`retrieved` must be a 2-D tensor [Nq, k], got ",
+                    describe(retrieved));
+  TORCH_CHECK_TYPE(retrieved.scalar_type() == at::kLong, "`retrieved` must be int64, got ",
+                   describe(retrieved));
   const auto device = retrieved.device();
   const int64_t n_query = retrieved.size(0);
   check_index_vector(query_labels, "query_labels", n_query, device);
@@ -58,24 +60,25 @@ inline std::pair<bool, bool> check_relevance_inputs(const at::Tensor& retrieved,
                     describe(gallery_labels));
   const int64_t n_gallery = gallery_labels.size(0);
   check_index_vector(gallery_labels, "gallery_labels", n_gallery, device);
-  const bool has_ids =
-      check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", n_query, n_gallery, device);
-  const bool has_groups = check_key_pair(query_groups, "query_groups", gallery_groups, "gallery_groups", n_query,
-                                         n_gallery, device);
+  const bool has_ids = check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", n_query,
+                                      n_gallery, device);
+  const bool has_groups = check_key_pair(query_groups, "query_groups", gallery_groups,
+                                         "gallery_groups", n_query, n_gallery, device);
   return {has_ids, has_groups};
 }
 
 inline void check_top_k(at::IntArrayRef top_k, const char* name) {
   bool valid = !top_k.empty();
   for (int64_t k : top_k) valid = valid && k > 0;
-  TORCH_CHECK_VALUE(valid, "`", name, "` must be a non-empty sequence of positive integers, got ", top_k);
+  TORCH_CHECK_VALUE(valid, "`", name, "` must be a non-empty sequence of positive integers, got ",
+                    top_k);
 }
 
 // Checks shared by the CPU and CUDA retrieval_metrics kernels (value checks of n_gt / n_retrieved
 // need the data and are done by each kernel).
-inline void check_metrics_inputs(const at::Tensor& is_relevant, const at::Tensor& n_gt, const at::Tensor& n_retrieved,
-                                 at::IntArrayRef cmc_top_k, at::IntArrayRef precision_top_k,
-                                 at::IntArrayRef map_top_k) {
+inline void check_metrics_inputs(const at::Tensor& is_relevant, const at::Tensor& n_gt,
+                                 const at::Tensor& n_retrieved, at::IntArrayRef cmc_top_k,
+                                 at::IntArrayRef precision_top_k, at::IntArrayRef map_top_k) {
   TORCH_CHECK_VALUE(is_relevant.dim() == 2, "`is_relevant` must be a 2-D tensor [Nq, K], got ",
                     describe(is_relevant));
   TORCH_CHECK_TYPE(is_relevant.scalar_type() == at::kBool, "`is_relevant` must be bool, got ",

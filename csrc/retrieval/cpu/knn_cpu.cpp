@@ -1,10 +1,11 @@
 // Streaming exact k-nearest-neighbour search on the CPU.
 //
 // For a tile of queries and a tile of gallery rows, one GEMM gives the inner products; an epilogue
-// turns them into a per-query "ranking value" (a monotone function of the distance, cheaper than the
-// distance itself) and compares them, 8 at a time, against the query's current threshold. The few
-// that pass the threshold are checked against the exclusions and appended to the query's candidate
-// buffer. Only the outputs, the candidate buffers and one GEMM tile per thread are ever allocated.
+// turns them into a per-query "ranking value" (a monotone function of the distance, cheaper than
+// the distance itself) and compares them, 8 at a time, against the query's current threshold. The
+// few that pass the threshold are checked against the exclusions and appended to the query's
+// candidate buffer. Only the outputs, the candidate buffers and one GEMM tile per thread are ever
+// allocated.
 //
 // Exactness. The GEMM ranking value has a rounding error that is bounded per query (`band` below),
 // so the buffer keeps every candidate whose ranking value is within 2 * band of the current k-th
@@ -32,7 +33,6 @@
 namespace oml_fast {
 namespace {
 
-
 // Tile sizes: the [kQueryTile, kGalleryTile] float tile (1 MiB) stays in L2 (or close by) between
 // the GEMM that writes it and the epilogue that reads it; MKL repacks the gallery tile once per
 // GEMM call, so taller query tiles make that cost smaller.
@@ -47,15 +47,16 @@ struct Exclusions {
   const int64_t* gallery_groups = nullptr;
 
   inline bool excluded(int64_t q, int64_t g) const {
-    return (query_ids && query_ids[q] == gallery_ids[g]) || (query_groups && query_groups[q] == gallery_groups[g]);
+    return (query_ids && query_ids[q] == gallery_ids[g]) ||
+           (query_groups && query_groups[q] == gallery_groups[g]);
   }
 };
 
 // Writes the indices j (offset by `base`) and values v = bias[j] + scale[j] * s[j] of every j with
 // v <= threshold. Returns how many were written.
 template <typename T>
-int64_t scan_row_scalar(const T* s, const T* bias, const T* scale, int64_t n, T threshold, int64_t base,
-                        int64_t* out_index, T* out_value) {
+int64_t scan_row_scalar(const T* s, const T* bias, const T* scale, int64_t n, T threshold,
+                        int64_t base, int64_t* out_index, T* out_value) {
   int64_t count = 0;
   for (int64_t j = 0; j < n; ++j) {
     const T v = bias[j] + scale[j] * s[j];
@@ -71,8 +72,9 @@ int64_t scan_row_scalar(const T* s, const T* bias, const T* scale, int64_t n, T 
 #ifdef OML_FAST_X86
 // AVX2 version of scan_row_scalar for float: 32 values per step, one branch per step in the common
 // case where nothing passes (after the first few tiles, almost always).
-__attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const float* bias, const float* scale,
-                                                          int64_t n, float threshold, int64_t base,
+__attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const float* bias,
+                                                          const float* scale, int64_t n,
+                                                          float threshold, int64_t base,
                                                           int64_t* out_index, float* out_value) {
   const __m256 thr = _mm256_set1_ps(threshold);
   int64_t count = 0, j = 0;
@@ -97,8 +99,8 @@ __attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const 
       }
     }
   }
-  return count + scan_row_scalar<float>(s + j, bias + j, scale + j, n - j, threshold, base + j, out_index + count,
-                                        out_value + count);
+  return count + scan_row_scalar<float>(s + j, bias + j, scale + j, n - j, threshold, base + j,
+                                        out_index + count, out_value + count);
 }
 
 bool cpu_has_avx2_fma() {
@@ -108,11 +110,12 @@ bool cpu_has_avx2_fma() {
 #endif
 
 template <typename T>
-int64_t scan_row(const T* s, const T* bias, const T* scale, int64_t n, T threshold, int64_t base, int64_t* out_index,
-                 T* out_value) {
+int64_t scan_row(const T* s, const T* bias, const T* scale, int64_t n, T threshold, int64_t base,
+                 int64_t* out_index, T* out_value) {
 #ifdef OML_FAST_X86
   if constexpr (std::is_same_v<T, float>) {
-    if (cpu_has_avx2_fma()) return scan_row_avx2(s, bias, scale, n, threshold, base, out_index, out_value);
+    if (cpu_has_avx2_fma())
+      return scan_row_avx2(s, bias, scale, n, threshold, base, out_index, out_value);
   }
 #endif
   return scan_row_scalar<T>(s, bias, scale, n, threshold, base, out_index, out_value);
@@ -156,9 +159,11 @@ inline double dot_f64(const T* a, const T* b, int64_t dim) {
   double part[4] = {0, 0, 0, 0};
   const int64_t dim4 = dim - dim % 4;
   for (int64_t d = 0; d < dim4; d += 4) {
-    for (int u = 0; u < 4; ++u) part[u] += static_cast<double>(a[d + u]) * static_cast<double>(b[d + u]);
+    for (int u = 0; u < 4; ++u)
+      part[u] += static_cast<double>(a[d + u]) * static_cast<double>(b[d + u]);
   }
-  for (int64_t d = dim4; d < dim; ++d) part[0] += static_cast<double>(a[d]) * static_cast<double>(b[d]);
+  for (int64_t d = dim4; d < dim; ++d)
+    part[0] += static_cast<double>(a[d]) * static_cast<double>(b[d]);
   return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
@@ -166,7 +171,9 @@ OML_FAST_MULTIVERSION double squared_distance_float(const float* a, const float*
   return squared_distance_f64(a, b, dim);
 }
 
-OML_FAST_MULTIVERSION double dot_float(const float* a, const float* b, int64_t dim) { return dot_f64(a, b, dim); }
+OML_FAST_MULTIVERSION double dot_float(const float* a, const float* b, int64_t dim) {
+  return dot_f64(a, b, dim);
+}
 
 inline double squared_distance(const float* a, const float* b, int64_t dim) {
   return squared_distance_float(a, b, dim);
@@ -188,7 +195,8 @@ double exact_distance(const KnnProblem<T>& p, int64_t q, int64_t g) {
   }
   const double inner = dot(a, b, p.dim);
   if (p.metric == Metric::Dot) return -inner;
-  const double cos = inner / (std::max(p.query_norm[q], kCosineEps) * std::max(p.gallery_norm[g], kCosineEps));
+  const double cos =
+      inner / (std::max(p.query_norm[q], kCosineEps) * std::max(p.gallery_norm[g], kCosineEps));
   return std::min(2.0, std::max(0.0, 1.0 - cos));
 }
 
@@ -225,7 +233,8 @@ class QueryTileSearch {
   void run(int64_t q_begin, int64_t q_end, T* out_dist, int64_t* out_idx) {
     const int64_t n_rows = q_end - q_begin;
     for (int64_t r = 0; r < n_rows; ++r) {
-      buffers_[r] = CandidateBuffer<T>{values_.data() + r * capacity_, indices_.data() + r * capacity_};
+      buffers_[r] =
+          CandidateBuffer<T>{values_.data() + r * capacity_, indices_.data() + r * capacity_};
       band_[r] = band_for_query(q_begin + r);
     }
     auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
@@ -241,9 +250,9 @@ class QueryTileSearch {
         CandidateBuffer<T>& buffer = buffers_[r];
         if (buffer.threshold == std::numeric_limits<T>::infinity() && n_cols > k_eff_)
           seed_threshold(q_begin + r, buffer, band_[r], tile_.data() + r * n_cols, g_begin, n_cols);
-        const int64_t n_pass =
-            scan_row<T>(tile_.data() + r * n_cols, p_.bias.data() + g_begin, p_.scale.data() + g_begin, n_cols,
-                        buffer.threshold, g_begin, pass_index_.data(), pass_value_.data());
+        const int64_t n_pass = scan_row<T>(tile_.data() + r * n_cols, p_.bias.data() + g_begin,
+                                           p_.scale.data() + g_begin, n_cols, buffer.threshold,
+                                           g_begin, pass_index_.data(), pass_value_.data());
         for (int64_t t = 0; t < n_pass; ++t) {
           if (pass_value_[t] > buffer.threshold) continue;  // the threshold fell during this row
           const int64_t g = pass_index_[t];
@@ -281,20 +290,21 @@ class QueryTileSearch {
     return static_cast<T>(band_factor_ * magnitude + std::numeric_limits<T>::min());
   }
 
-  // Before a query has any threshold, every value would pass and be copied into the buffer. Instead,
-  // take the k-th smallest non-excluded value of this first tile row: k candidates are known to be at
-  // least that close, so (k-th + 2 band) is already a valid threshold.
-  void seed_threshold(int64_t q, CandidateBuffer<T>& buffer, T band, const T* products, int64_t g_begin,
-                      int64_t n_cols) {
-    const int64_t n_all = scan_row<T>(products, p_.bias.data() + g_begin, p_.scale.data() + g_begin, n_cols,
-                                      std::numeric_limits<T>::infinity(), g_begin, pass_index_.data(),
-                                      pass_value_.data());
+  // Before a query has any threshold, every value would pass and be copied into the buffer.
+  // Instead, take the k-th smallest non-excluded value of this first tile row: k candidates are
+  // known to be at least that close, so (k-th + 2 band) is already a valid threshold.
+  void seed_threshold(int64_t q, CandidateBuffer<T>& buffer, T band, const T* products,
+                      int64_t g_begin, int64_t n_cols) {
+    const int64_t n_all = scan_row<T>(products, p_.bias.data() + g_begin, p_.scale.data() + g_begin,
+                                      n_cols, std::numeric_limits<T>::infinity(), g_begin,
+                                      pass_index_.data(), pass_value_.data());
     int64_t n_kept = 0;
     for (int64_t t = 0; t < n_all; ++t) {
       if (!p_.exclusions.excluded(q, pass_index_[t])) pass_value_[n_kept++] = pass_value_[t];
     }
     if (n_kept < k_eff_) return;
-    std::nth_element(pass_value_.begin(), pass_value_.begin() + (k_eff_ - 1), pass_value_.begin() + n_kept);
+    std::nth_element(pass_value_.begin(), pass_value_.begin() + (k_eff_ - 1),
+                     pass_value_.begin() + n_kept);
     buffer.threshold = pass_value_[k_eff_ - 1] + 2 * band;
   }
 
@@ -358,7 +368,8 @@ class QueryTileSearch {
     std::copy(kept_index.begin(), kept_index.end(), buffer.index);
     std::copy(kept_value.begin(), kept_value.end(), buffer.value);
     buffer.size = kept;
-    if (kept == k_eff_) buffer.threshold = std::min<T>(buffer.threshold, kept_value[kept - 1] + 2 * band);
+    if (kept == k_eff_)
+      buffer.threshold = std::min<T>(buffer.threshold, kept_value[kept - 1] + 2 * band);
   }
 
   void finish(int64_t q, CandidateBuffer<T>& buffer, T band, T* out_dist, int64_t* out_idx) {
@@ -438,13 +449,14 @@ void knn_search(KnnProblem<T>& p, T* out_dist, int64_t* out_idx) {
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::Tensor& gallery, int64_t k,
-                                           c10::string_view metric, const std::optional<at::Tensor>& query_ids,
+std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::Tensor& gallery,
+                                           int64_t k, c10::string_view metric,
+                                           const std::optional<at::Tensor>& query_ids,
                                            const std::optional<at::Tensor>& gallery_ids,
                                            const std::optional<at::Tensor>& query_groups,
                                            const std::optional<at::Tensor>& gallery_groups) {
-  const Metric parsed = retrieval::check_knn_inputs(queries, gallery, k, metric, query_ids, gallery_ids,
-                                                    query_groups, gallery_groups);
+  const Metric parsed = retrieval::check_knn_inputs(queries, gallery, k, metric, query_ids,
+                                                    gallery_ids, query_groups, gallery_groups);
   // Half inputs are searched in float32 (and their distances returned as float32).
   const auto compute_type = queries.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   const at::Tensor q = queries.to(compute_type).contiguous();
@@ -467,18 +479,31 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::
     exclusions.gallery_groups = ggr->data_ptr<int64_t>();
   }
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "knn_cpu", [&] {
-    TORCH_CHECK_VALUE(all_finite(q.data_ptr<scalar_t>(), q.numel()), "`queries` contains NaN or inf values (",
-                      describe(queries), "); knn needs finite embeddings");
-    TORCH_CHECK_VALUE(all_finite(g.data_ptr<scalar_t>(), g.numel()), "`gallery` contains NaN or inf values (",
-                      describe(gallery), "); knn needs finite embeddings");
+    TORCH_CHECK_VALUE(all_finite(q.data_ptr<scalar_t>(), q.numel()),
+                      "`queries` contains NaN or inf values (", describe(queries),
+                      "); knn needs finite embeddings");
+    TORCH_CHECK_VALUE(all_finite(g.data_ptr<scalar_t>(), g.numel()),
+                      "`gallery` contains NaN or inf values (", describe(gallery),
+                      "); knn needs finite embeddings");
     if (n_query == 0) return;
     if (n_gallery == 0) {  // nothing to retrieve: all padding
       out_dist.fill_(std::numeric_limits<scalar_t>::infinity());
       out_idx.fill_(-1);
       return;
     }
-    KnnProblem<scalar_t> problem{q.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), n_query, n_gallery, dim, k,
-                                 parsed, exclusions, {}, {}, {}, {}, 0.0};
+    KnnProblem<scalar_t> problem{q.data_ptr<scalar_t>(),
+                                 g.data_ptr<scalar_t>(),
+                                 n_query,
+                                 n_gallery,
+                                 dim,
+                                 k,
+                                 parsed,
+                                 exclusions,
+                                 {},
+                                 {},
+                                 {},
+                                 {},
+                                 0.0};
     knn_search(problem, out_dist.data_ptr<scalar_t>(), out_idx.data_ptr<int64_t>());
   });
   return {out_dist, out_idx};

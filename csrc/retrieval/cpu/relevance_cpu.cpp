@@ -21,7 +21,8 @@ namespace {
 template <size_t N>
 struct KeyHash {
   size_t operator()(const std::array<int64_t, N>& key) const {
-    // splitmix64 finaliser over the combined words: labels and ids are often small consecutive ints.
+    // splitmix64 finaliser over the combined words: labels and ids are often small consecutive
+    // ints.
     uint64_t h = 0x9E3779B97F4A7C15ull;
     for (int64_t v : key) {
       uint64_t x = static_cast<uint64_t>(v) + h;
@@ -42,15 +43,16 @@ int64_t count_of(const KeyCounts<N>& counts, const std::array<int64_t, N>& key) 
   return it == counts.end() ? 0 : it->second;
 }
 
-std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(const at::Tensor& retrieved, const at::Tensor& query_labels,
-                                                           const at::Tensor& gallery_labels,
-                                                           const std::optional<at::Tensor>& query_ids,
-                                                           const std::optional<at::Tensor>& gallery_ids,
-                                                           const std::optional<at::Tensor>& query_groups,
-                                                           const std::optional<at::Tensor>& gallery_groups) {
-  const auto [has_ids, has_groups] = retrieval::check_relevance_inputs(
-      retrieved, query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups);
-  const int64_t n_query = retrieved.size(0), width = retrieved.size(1), n_gallery = gallery_labels.size(0);
+std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(
+    const at::Tensor& retrieved, const at::Tensor& query_labels, const at::Tensor& gallery_labels,
+    const std::optional<at::Tensor>& query_ids, const std::optional<at::Tensor>& gallery_ids,
+    const std::optional<at::Tensor>& query_groups,
+    const std::optional<at::Tensor>& gallery_groups) {
+  const auto [has_ids, has_groups] =
+      retrieval::check_relevance_inputs(retrieved, query_labels, gallery_labels, query_ids,
+                                        gallery_ids, query_groups, gallery_groups);
+  const int64_t n_query = retrieved.size(0), width = retrieved.size(1),
+                n_gallery = gallery_labels.size(0);
 
   const at::Tensor ret = retrieved.contiguous();
   const at::Tensor ql = query_labels.contiguous(), gl = gallery_labels.contiguous();
@@ -98,12 +100,13 @@ std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(const at::Tensor& ret
       if (has_ids) count -= count_of(by_label_id, {label, qid.data_ptr<int64_t>()[q]});
       if (has_groups) count -= count_of(by_label_group, {label, qgr.data_ptr<int64_t>()[q]});
       if (has_ids && has_groups)
-        count += count_of(by_label_id_group, {label, qid.data_ptr<int64_t>()[q], qgr.data_ptr<int64_t>()[q]});
+        count += count_of(by_label_id_group,
+                          {label, qid.data_ptr<int64_t>()[q], qgr.data_ptr<int64_t>()[q]});
       n_gt_p[q] = count;
     }
   });
-  TORCH_CHECK_INDEX(!has_bad_index.load(), "`retrieved` must hold gallery indices in [0, ", n_gallery,
-              ") or -1 for padding, got ", bad_index.load());
+  TORCH_CHECK_INDEX(!has_bad_index.load(), "`retrieved` must hold gallery indices in [0, ",
+                    n_gallery, ") or -1 for padding, got ", bad_index.load());
   return {is_relevant, n_gt};
 }
 
