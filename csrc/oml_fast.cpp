@@ -34,6 +34,13 @@ TORCH_LIBRARY(oml_fast, m) {
   m.def(
       "retrieval_metrics(Tensor is_relevant, Tensor n_gt, Tensor n_retrieved, int[] cmc_top_k,"
       " int[] precision_top_k, int[] map_top_k) -> (Tensor, Tensor, Tensor)");
+  // Private: one streaming pass of FNMR@FMR over a distance tile (oml_fast/metrics/fnmr.py).
+  m.def(
+      "_pair_distance_histogram(Tensor dist, Tensor query_labels, Tensor gallery_labels,"
+      " Tensor? query_ids, Tensor? gallery_ids, Tensor? query_groups, Tensor? gallery_groups,"
+      " float[] chain_lo, float[] chain_width, int[] chain_n_bins, int[] chain_bin, float lower,"
+      " float upper, float lo, float width, int n_bins, bool collect, bool with_positives)"
+      " -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 
   // ---- mining (csrc/mining) ----
   m.def(

@@ -26,12 +26,16 @@ from torch import Tensor
 
 from ..functional import _backend
 from ..functional.metrics import check_in_unit_range
+from ..ops.fnmr import pair_distance_histogram
+from ..reference.fnmr import pair_distance_histogram as reference_pair_distance_histogram
 
 N_BINS = 1 << 16
 # Above this many values a bin is histogrammed again instead of being collected.
 MAX_COLLECT = 1 << 22
 # Distance tile size (elements); bounded memory whatever the gallery size.
 TILE_ELEMENTS = 1 << 22
+# The fused op on CPU tiles; False forces the pure-PyTorch twin everywhere (tests compare the two).
+USE_FUSED_OP = True
 
 
 @dataclass
@@ -58,20 +62,9 @@ class _Window:
     maxs: Tensor | None = None
     collected: list[Tensor] = field(default_factory=list)
     collect: bool = False
-
-
-def _bin_of(values: Tensor, lo: float, width: float, n_bins: int) -> Tensor:
-    # Monotone in the value (subtraction and division by a positive constant are), so bins are
-    # consecutive value ranges and every pass sees the same partition.
-    if width <= 0:
-        return torch.zeros(values.shape, dtype=torch.int64)
-    return ((values - lo) / width * n_bins).floor().clamp(0, n_bins - 1).to(torch.int64)
-
-
-def _select(values: Tensor, chain: list[_Level]) -> Tensor:
-    for level in chain:
-        values = values[_bin_of(values, level.lo, level.width, level.n_bins) == level.bin]
-    return values
+    # Exact bounds of the window's values (its parent bin's min and max): a cheap reject per pair.
+    lower: float = -math.inf
+    upper: float = math.inf
 
 
 def _a_priori_range(queries: Tensor, gallery: Tensor, metric: str) -> tuple[float, float]:
@@ -107,36 +100,92 @@ def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return result
 
 
-# The positional arguments of `_negative_tiles` before `metric`: queries, gallery, query_labels,
-# gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups.
-_TileArgs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None, Tensor | None]
+_Keys = tuple[Tensor, Tensor, "Tensor | None", "Tensor | None", "Tensor | None", "Tensor | None"]
 
 
-def _negative_tiles(
-    queries: Tensor,
-    gallery: Tensor,
+def _prepare_keys(
     query_labels: Tensor,
     gallery_labels: Tensor,
     query_ids: Tensor | None,
     gallery_ids: Tensor | None,
     query_groups: Tensor | None,
     gallery_groups: Tensor | None,
+) -> tuple[_Keys, bool]:
+    """Labels and exclusion pairs (a pair counts only when both sides are given), and whether every
+    key is integer, so the fused op (int64 keys) compares them exactly as ``==`` does."""
+    if query_ids is None or gallery_ids is None:
+        query_ids = gallery_ids = None
+    if query_groups is None or gallery_groups is None:
+        query_groups = gallery_groups = None
+    keys = (query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups)
+    integer = all(k is None or not (k.is_floating_point() or k.is_complex()) for k in keys)
+    if integer:
+        keys = (
+            query_labels.long(),
+            gallery_labels.long(),
+            *(None if k is None else k.long() for k in keys[2:]),
+        )  # type: ignore[assignment]
+    return keys, integer
+
+
+def _distance_pass(
+    queries: Tensor,
+    gallery: Tensor,
+    keys: _Keys,
+    integer_keys: bool,
     metric: str,
+    windows: list[_Window],
     with_positives: bool,
-):
+) -> list[Tensor]:
+    """One streaming pass over all pairs, feeding every window; returns the positives if asked.
+
+    Each ``[rows, Ng]`` distance tile goes through the fused ``_pair_distance_histogram`` op on the
+    CPU (one pass in C++), or through its pure-PyTorch twin elsewhere; both give identical results.
+    """
+    query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups = keys
+    positives: list[Tensor] = []
     rows = max(1, TILE_ELEMENTS // max(1, len(gallery)))
     for start in range(0, len(queries), rows):
         stop = min(start + rows, len(queries))
         dist = _backend.pairwise_distance(queries[start:stop], gallery, metric)
-        excluded = torch.zeros(dist.shape, dtype=torch.bool, device=dist.device)
-        if query_ids is not None and gallery_ids is not None:
-            excluded |= query_ids[start:stop, None] == gallery_ids[None, :]
-        if query_groups is not None and gallery_groups is not None:
-            excluded |= query_groups[start:stop, None] == gallery_groups[None, :]
-        same = query_labels[start:stop, None] == gallery_labels[None, :]
-        negatives = dist[~same & ~excluded].double().cpu()
-        positives = dist[same & ~excluded].cpu() if with_positives else None
-        yield negatives, positives
+        fused = (
+            USE_FUSED_OP
+            and integer_keys
+            and dist.device.type == "cpu"
+            and dist.dtype in (torch.float32, torch.float64)
+        )
+        histogram = pair_distance_histogram if fused else reference_pair_distance_histogram
+        for index, window in enumerate(windows):
+            counts, mins, maxs, collected, pos = histogram(
+                dist,
+                query_labels[start:stop],
+                gallery_labels,
+                None if query_ids is None else query_ids[start:stop],
+                gallery_ids,
+                None if query_groups is None else query_groups[start:stop],
+                gallery_groups,
+                [level.lo for level in window.chain],
+                [level.width for level in window.chain],
+                [level.n_bins for level in window.chain],
+                [level.bin for level in window.chain],
+                window.lower,
+                window.upper,
+                window.lo,
+                window.width,
+                N_BINS,
+                window.collect,
+                with_positives and index == 0,
+            )
+            if with_positives and index == 0:
+                positives.append(pos.cpu())
+            if window.collect:
+                window.collected.append(collected.cpu())
+            else:
+                assert window.counts is not None and window.mins is not None and window.maxs is not None
+                window.counts += counts.cpu()
+                torch.minimum(window.mins, mins.cpu(), out=window.mins)
+                torch.maximum(window.maxs, maxs.cpu(), out=window.maxs)
+    return positives
 
 
 def calc_fnmr_at_fmr_all_pairs(
@@ -170,27 +219,17 @@ def calc_fnmr_at_fmr_all_pairs(
     tensor([0.])
     """
     fmr_vals = check_in_unit_range("fmr_vals", fmr_vals)
-    args: _TileArgs = (
-        queries,
-        gallery,
-        query_labels,
-        gallery_labels,
-        query_ids,
-        gallery_ids,
-        query_groups,
-        gallery_groups,
+    keys, integer_keys = _prepare_keys(
+        query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups
     )
+    args = (queries, gallery, keys, integer_keys, metric)
     lo, hi = _a_priori_range(queries, gallery, metric)
     root = _Window(chain=[], below=0, ranks=[], lo=lo, width=hi - lo)
     root.counts = torch.zeros(N_BINS, dtype=torch.int64)
     root.mins = torch.full((N_BINS,), math.inf, dtype=torch.float64)
     root.maxs = torch.full((N_BINS,), -math.inf, dtype=torch.float64)
-    positives: list[Tensor] = []
-    n_negative = 0
-    for negatives, pos in _negative_tiles(*args, metric=metric, with_positives=True):
-        positives.append(pos)
-        n_negative += len(negatives)
-        _accumulate_histogram(root, negatives)
+    positives = _distance_pass(*args, windows=[root], with_positives=True)
+    n_negative = int(root.counts.sum())
     if n_negative == 0:
         warnings.warn(
             "FNMR@FMR is NaN: there is no negative pair (every pair shares a label or is excluded)",
@@ -199,7 +238,7 @@ def calc_fnmr_at_fmr_all_pairs(
         return torch.full((len(fmr_vals),), float("nan"))
     previous, following, gamma = _numpy_quantile_ranks(n_negative, fmr_vals)
     ranks = sorted(set(previous.tolist()) | set(following.tolist()))
-    values = _resolve(root, ranks, args, metric)
+    values = _resolve(root, ranks, args)
     pos_all = torch.cat(positives) if positives else torch.zeros(0)
     dtype = pos_all.numpy().dtype
     a = np.array([values[r] for r in previous], dtype=dtype)
@@ -211,18 +250,9 @@ def calc_fnmr_at_fmr_all_pairs(
     return torch.tensor(fnmr, dtype=torch.float32)
 
 
-def _accumulate_histogram(window: _Window, values: Tensor) -> None:
-    values = _select(values, window.chain)
-    if len(values) == 0:
-        return
-    bins = _bin_of(values, window.lo, window.width, N_BINS)
-    assert window.counts is not None and window.mins is not None and window.maxs is not None
-    window.counts += torch.bincount(bins, minlength=N_BINS)
-    window.mins.scatter_reduce_(0, bins, values, reduce="amin")
-    window.maxs.scatter_reduce_(0, bins, values, reduce="amax")
-
-
-def _resolve(root: _Window, ranks: list[int], args: _TileArgs, metric: str) -> dict[int, float]:
+def _resolve(
+    root: _Window, ranks: list[int], args: tuple[Tensor, Tensor, _Keys, bool, str]
+) -> dict[int, float]:
     """Finds the negatives of the given ranks (0-based, ascending order), one streaming pass per level."""
     values: dict[int, float] = {}
     pending = [(root, ranks)]
@@ -242,7 +272,9 @@ def _resolve(root: _Window, ranks: list[int], args: _TileArgs, metric: str) -> d
                     values.update({rank: low for rank in bin_ranks})
                     continue
                 chain = [*window.chain, _Level(window.lo, window.width, N_BINS, k)]
-                child = _Window(chain=chain, below=below, ranks=bin_ranks, lo=low, width=high - low)
+                child = _Window(
+                    chain=chain, below=below, ranks=bin_ranks, lo=low, width=high - low, lower=low, upper=high
+                )
                 child.collect = int(window.counts[k]) <= MAX_COLLECT
                 if not child.collect:
                     child.counts = torch.zeros(N_BINS, dtype=torch.int64)
@@ -251,12 +283,7 @@ def _resolve(root: _Window, ranks: list[int], args: _TileArgs, metric: str) -> d
                 next_windows.append(child)
         if not next_windows:
             break
-        for negatives, _ in _negative_tiles(*args, metric=metric, with_positives=False):
-            for child in next_windows:
-                if child.collect:
-                    child.collected.append(_select(negatives, child.chain))
-                else:
-                    _accumulate_histogram(child, negatives)
+        _distance_pass(*args, windows=next_windows, with_positives=False)
         pending = []
         for child in next_windows:
             if child.collect:
