@@ -1,8 +1,8 @@
 """Pictures of datasets and retrieval results (numpy images, matplotlib figures saved as PNG).
 
-Colours are RGB tuples of ints in ``[0, 255]`` (OML's convention): :data:`BLUE` frames a query,
-:data:`GREEN` a correct (same label) gallery item, :data:`RED` a wrong one, :data:`GRAY` an item
-whose correctness is unknown.
+Colours are the RGB tuples of :mod:`oml_fast.const` (OML's values): ``BLUE`` frames a query,
+``GREEN`` a correct (same label) gallery item, ``RED`` a wrong one, ``GRAY`` a ground-truth item,
+``BLACK`` an item whose correctness is unknown.
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-TColor = tuple[int, int, int]
-BLACK: TColor = (0, 0, 0)
-BLUE: TColor = (0, 0, 255)
-GREEN: TColor = (0, 200, 0)
-RED: TColor = (255, 0, 0)
-GRAY: TColor = (128, 128, 128)
+from .const import BLACK, BLUE, GRAY, GREEN, RED, TColor
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> None:
@@ -86,10 +81,12 @@ def plot_retrieval_rows(
     rows: Sequence[Sequence[tuple[np.ndarray, str]]],
     save_path: str | Path | None = None,
     cell_size: float = 1.6,
+    show: bool = False,
 ):
     """A grid figure: one row per query, cells ``(image, caption)``; saved as PNG when ``save_path`` is given.
 
-    Returns the matplotlib ``Figure`` (closed after saving when ``save_path`` is given).
+    Returns the matplotlib ``Figure`` (closed after saving when ``save_path`` is given and ``show`` is
+    not: pictures logged in a loop do not pile up in pyplot's figure manager).
 
     >>> img = np.zeros((8, 8, 3), np.uint8)
     >>> fig = plot_retrieval_rows([[(img, "query"), (img, "0.12")]])
@@ -98,7 +95,7 @@ def plot_retrieval_rows(
     """
     import matplotlib
 
-    if save_path is not None:
+    if not show:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -120,5 +117,22 @@ def plot_retrieval_rows(
     if save_path is not None:
         Path(save_path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save_path, dpi=100)
+    if show:
+        fig.show()
+    elif save_path is not None:
         plt.close(fig)
     return fig
+
+
+__all__ = [
+    "TColor",
+    "BLACK",
+    "BLUE",
+    "GREEN",
+    "RED",
+    "GRAY",
+    "draw_bbox",
+    "add_frame",
+    "upscale_small",
+    "plot_retrieval_rows",
+]

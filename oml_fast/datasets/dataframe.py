@@ -28,18 +28,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-LABELS_COLUMN = "label"
-PATHS_COLUMN = "path"
-SPLIT_COLUMN = "split"
-IS_QUERY_COLUMN = "is_query"
-IS_GALLERY_COLUMN = "is_gallery"
-CATEGORIES_COLUMN = "category"
-SEQUENCE_COLUMN = "sequence"
-X1_COLUMN, Y1_COLUMN, X2_COLUMN, Y2_COLUMN = "x_1", "y_1", "x_2", "y_2"
-BBOX_COLUMNS = (X1_COLUMN, Y1_COLUMN, X2_COLUMN, Y2_COLUMN)
-REQUIRED_COLUMNS = (LABELS_COLUMN, PATHS_COLUMN, SPLIT_COLUMN, IS_QUERY_COLUMN, IS_GALLERY_COLUMN)
-OPTIONAL_COLUMNS = (CATEGORIES_COLUMN, SEQUENCE_COLUMN, *BBOX_COLUMNS)
-TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+from ..const import (  # noqa: F401  (the column names are part of this module's API)
+    BBOX_COLUMNS,
+    CATEGORIES_COLUMN,
+    IS_GALLERY_COLUMN,
+    IS_QUERY_COLUMN,
+    LABELS_COLUMN,
+    OPTIONAL_COLUMNS,
+    PATHS_COLUMN,
+    REQUIRED_COLUMNS,
+    SEQUENCE_COLUMN,
+    SPLIT_COLUMN,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    X1_COLUMN,
+    X2_COLUMN,
+    Y1_COLUMN,
+    Y2_COLUMN,
+)
 
 _TRUE = {"true", "1", "1.0", "yes"}
 _FALSE = {"false", "0", "0.0", "no"}

@@ -18,31 +18,29 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from oml_fast.datasets.dataframe import (
+from oml_fast.const import (
     BBOX_COLUMNS,
     CATEGORIES_COLUMN,
+    INDEX_KEY,
+    INPUT_TENSORS_KEY,
     IS_GALLERY_COLUMN,
+    IS_GALLERY_KEY,
     IS_QUERY_COLUMN,
+    IS_QUERY_KEY,
     LABELS_COLUMN,
+    LABELS_KEY,
     PATHS_COLUMN,
+    PATHS_KEY,
     SEQUENCE_COLUMN,
     SPLIT_COLUMN,
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
-    check_retrieval_dataframe_format,
-    resolve_path,
+    TBBox,
 )
+from oml_fast.datasets.dataframe import check_retrieval_dataframe_format, resolve_path
 from oml_fast.datasets.transforms import ImageNormalisation
+from oml_fast.interfaces.datasets import IQueryGalleryLabeledDataset as _QueryGalleryLabeledBase
 from oml_fast.visualization import BLACK, TColor, add_frame, draw_bbox, upscale_small
-
-try:  # the protocol classes of the validation API (issue 4); plain objects until they exist
-    from oml_fast.interfaces import IQueryGalleryLabeledDataset as _QueryGalleryLabeledBase
-except ImportError:  # pragma: no cover - only before the interfaces module lands
-    _QueryGalleryLabeledBase = object  # type: ignore[assignment,misc]
-
-INPUT_TENSORS_KEY, INDEX_KEY, LABELS_KEY, PATHS_KEY = "input_tensors", "idx", "labels", "paths"
-IS_QUERY_KEY, IS_GALLERY_KEY, CATEGORIES_KEY, SEQUENCE_KEY = "is_query", "is_gallery", "category", "sequence"
-TBBox = tuple[int, int, int, int]
 
 
 class ImageReadError(OSError):

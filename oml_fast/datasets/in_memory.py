@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..interfaces import CATEGORIES_COLUMN, SEQUENCE_COLUMN, IQueryGalleryLabeledDataset
+from ..const import CATEGORIES_COLUMN, SEQUENCE_COLUMN
+from ..interfaces.datasets import IQueryGalleryLabeledDataset
 
 
 def _as_1d(name: str, values: Any, length: int | None, dtype: Any = None) -> np.ndarray:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..functional import _backend
+from .. import ops
 from .comm import all_gather_object, all_gather_rows_per_rank, get_rank, get_world_size, is_distributed
 
 # Upper bound on the number of (distance, index) pairs of one all-gather round (all ranks together):
@@ -126,7 +126,7 @@ def sharded_knn(
     out_dtype = torch.float32 if queries.dtype in (torch.float16, torch.bfloat16) else queries.dtype
 
     if len(gallery_shard) > 0 and k_local > 0:
-        local_dist, local_idx = _backend.knn(
+        local_dist, local_idx = ops.knn(
             queries.contiguous(),
             gallery_shard.contiguous(),
             k_local,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..interfaces import OVERALL_CATEGORIES_KEY
-from . import _backend
+from .. import ops
+from ..const import OVERALL_CATEGORIES_KEY
 
 TMetricsDict = dict[Any, Any]
 
@@ -137,7 +137,7 @@ def per_query_retrieval_metrics(
     if is_relevant.shape[1] == 0:
         # The ops need at least one column; an all-padding column changes nothing.
         is_relevant = torch.zeros(is_relevant.shape[0], 1, dtype=torch.bool, device=is_relevant.device)
-    cmc, precision, average_precision = _backend.retrieval_metrics(
+    cmc, precision, average_precision = ops.retrieval_metrics(
         is_relevant.contiguous(),
         n_gt.to(torch.int64).contiguous(),
         n_retrieved.to(torch.int64).contiguous(),

@@ -11,12 +11,3 @@ __all__ = [
     "calc_topological_metrics",
     "calc_fnmr_at_fmr_all_pairs",
 ]
-
-
-def __getattr__(name: str):
-    # OML's name; imported lazily because oml_fast.distributed builds on this package.
-    if name == "EmbeddingMetricsDDP":
-        from ..distributed.metrics import EmbeddingMetricsDDP
-
-        return EmbeddingMetricsDDP
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..const import (
+    CATEGORIES_COLUMN,
+    EMBEDDINGS_KEY,
+    LOG_TOPK_IMAGES_PER_ROW,
+    LOG_TOPK_ROWS_PER_METRIC,
+    OVERALL_CATEGORIES_KEY,
+)
 from ..functional.metrics import (
     TMetricsDict,
     calc_fnmr_at_fmr,
@@ -23,20 +30,11 @@ from ..functional.metrics import (
     reduce_metrics,
     split_by_categories,
 )
-from ..interfaces import (
-    CATEGORIES_COLUMN,
-    EMBEDDINGS_KEY,
-    OVERALL_CATEGORIES_KEY,
-    ILabeledDataset,
-    IQueryGalleryLabeledDataset,
-    IRetrievalPostprocessor,
-)
-from ..retrieval.retrieval_results import RetrievalResults, factorize_sequences
+from ..interfaces.datasets import ILabeledDataset, IQueryGalleryLabeledDataset
+from ..interfaces.retrieval import IRetrievalPostprocessor
+from ..retrieval.query_gallery import QueryGalleryKeys
+from ..retrieval.retrieval_results import KnnFunction, RetrievalResults
 from .fnmr import calc_fnmr_at_fmr_all_pairs
-
-# Worst queries shown per metric, and retrieved items per query, when visualising.
-LOG_TOPK_ROWS_PER_METRIC = 5
-LOG_TOPK_IMAGES_PER_ROW = 5
 
 
 def calc_retrieval_metrics_rr(
@@ -123,10 +121,9 @@ class EmbeddingMetrics:
     tensor(0.7500)
     """
 
-    metric_name = ""
     overall_categories_key = OVERALL_CATEGORIES_KEY
     # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
-    knn_function: Any = None
+    knn_function: KnnFunction | None = None
 
     def __init__(
         self,
@@ -243,13 +240,19 @@ class EmbeddingMetrics:
         max_k = max([*self.cmc_top_k, *self.precision_top_k, *self.map_top_k])
         if self.postprocessor is None:
             return max_k
-        top_n = getattr(self.postprocessor, "top_n", None)
+        top_n = self.postprocessor.top_n
         if top_n is not None:
             return max(max_k, int(top_n))
-        if getattr(self.postprocessor, "needs_whole_gallery", True):
+        if self.postprocessor.needs_whole_gallery:
             assert self.dataset is not None
             return max(max_k, len(self.dataset.get_gallery_ids()))
         return max_k
+
+    def _item_categories(self) -> np.ndarray | None:
+        """Per-item categories of the dataset (``extra_data["category"]``), or None."""
+        assert self.dataset is not None
+        extra = getattr(self.dataset, "extra_data", {}) or {}
+        return np.asarray(extra[CATEGORIES_COLUMN]) if CATEGORIES_COLUMN in extra else None
 
     def _compute_retrieval_results(self, embeddings: Tensor) -> None:
         assert self.dataset is not None
@@ -267,21 +270,15 @@ class EmbeddingMetrics:
 
     def _fnmr_at_fmr(self, embeddings: Tensor) -> TMetricsDict:
         assert self.dataset is not None
-        query_ids = torch.as_tensor(self.dataset.get_query_ids()).long()
-        gallery_ids = torch.as_tensor(self.dataset.get_gallery_ids()).long()
-        labels = torch.as_tensor(np.asarray(self.dataset.get_labels())).long()
-        sequences = factorize_sequences(self.dataset)
+        keys = QueryGalleryKeys.from_dataset(self.dataset)
+        assert keys.query_labels is not None and keys.gallery_labels is not None
         device = embeddings.device
         values = calc_fnmr_at_fmr_all_pairs(
-            embeddings[query_ids.to(device)],
-            embeddings[gallery_ids.to(device)],
-            labels[query_ids].to(device),
-            labels[gallery_ids].to(device),
+            *keys.split_embeddings(embeddings),
+            keys.query_labels.to(device),
+            keys.gallery_labels.to(device),
             self.fmr_vals,
-            query_ids.to(device),
-            gallery_ids.to(device),
-            None if sequences is None else sequences[0][query_ids].to(device),
-            None if sequences is None else sequences[0][gallery_ids].to(device),
+            *keys.exclusion_keys(device),
             metric=self.metric,
         )
         return {"fnmr@fmr": dict(zip(self.fmr_vals, values))}
@@ -305,13 +302,10 @@ class EmbeddingMetrics:
         self._compute_retrieval_results(embeddings)
         assert self.retrieval_results is not None
 
-        categories = None
-        if CATEGORIES_COLUMN in self.dataset.extra_data:
-            categories = np.asarray(self.dataset.extra_data[CATEGORIES_COLUMN])
-        query_ids = torch.as_tensor(self.dataset.get_query_ids()).long().numpy()
+        categories = self._item_categories()
         metrics_r = calc_retrieval_metrics_rr(
             self.retrieval_results,
-            query_categories=None if categories is None else categories[query_ids],
+            query_categories=QueryGalleryKeys.from_dataset(self.dataset).query_categories,
             cmc_top_k=self.cmc_top_k,
             precision_top_k=self.precision_top_k,
             map_top_k=self.map_top_k,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..functional import _backend
+from .. import ops as _ops
 from ..functional.metrics import check_in_unit_range
 from ..ops.fnmr import pair_distance_histogram
 from ..reference.fnmr import pair_distance_histogram as reference_pair_distance_histogram
@@ -147,7 +147,7 @@ def _distance_pass(
     rows = max(1, TILE_ELEMENTS // max(1, len(gallery)))
     for start in range(0, len(queries), rows):
         stop = min(start + rows, len(queries))
-        dist = _backend.pairwise_distance(queries[start:stop], gallery, metric)
+        dist = _ops.pairwise_distance(queries[start:stop], gallery, metric)
         fused = (
             USE_FUSED_OP
             and integer_keys

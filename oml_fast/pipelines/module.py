@@ -10,10 +10,9 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from oml_fast.const import INDEX_KEY, INPUT_TENSORS_KEY, LABELS_KEY
 from oml_fast.pipelines.pictures import save_worst_queries_picture
 from oml_fast.pipelines.registry import build
-
-INPUT_TENSORS_KEY, LABELS_KEY, INDEX_KEY = "input_tensors", "labels", "idx"
 
 
 def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -146,8 +145,6 @@ class ExtractorModule(pl.LightningModule):
         # The values are equal on every rank; "max" keeps them exact where "mean" could round.
         self.log_dict(flat, on_epoch=True, prog_bar=False, batch_size=1, sync_dist=True, reduce_fx="max")
         if self.images_dir is not None and self.trainer.is_global_zero:
-            dataset = self._val_dataset()
-            embeddings = self._metrics.embeddings  # [N, D] in dataset order (gathered under DDP)
             epoch = self.current_epoch if self.trainer.state.fn == "fit" else None
             name = (
                 f"epoch_{epoch:03d}_worst_queries.png"
@@ -155,7 +152,7 @@ class ExtractorModule(pl.LightningModule):
                 else "validation_worst_queries.png"
             )
             path = save_worst_queries_picture(
-                embeddings, dataset, self.images_dir / name, self.n_worst_queries, self.n_retrieved_to_show
+                self._metrics, self.images_dir / name, self.n_worst_queries, self.n_retrieved_to_show
             )
             if path is not None:
                 self.saved_pictures.append(path)

@@ -13,25 +13,17 @@ from pprint import pformat
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
-from ..functional import _backend
-from ..functional.metrics import pad_ids, relevance_from_gt_ids
-from ..interfaces import (
-    BLACK,
-    BLUE,
-    GRAY,
-    GREEN,
-    RED,
-    SEQUENCE_COLUMN,
-    IBaseDataset,
-    ILabeledDataset,
-    IQueryGalleryDataset,
-    IVisualizableDataset,
-    TColor,
-)
+from ..const import BLACK, BLUE, GRAY, GREEN, N_GT_SHOW_EMBEDDING_METRICS, RED, TColor
+from ..functional.metrics import pad_ids
+from ..interfaces.datasets import IBaseDataset, IQueryGalleryDataset, IVisualizableDataset
+from ..ops import knn as knn_op
+from ..ops import retrieval_relevance
+from ..visualization import plot_retrieval_rows
+from .ground_truth import ExplicitGroundTruth, GroundTruth, LabelGroundTruth
+from .query_gallery import QueryGalleryKeys, factorize_sequences
 
 
 class InvalidRetrievalResultsError(ValueError, RuntimeError):
@@ -42,83 +34,8 @@ class InvalidRetrievalResultsError(ValueError, RuntimeError):
     """
 
 
-# How many ground-truth items a visualisation shows after the retrieved ones (OML's default).
-N_GT_SHOW = 2
-
-
-def factorize_sequences(*datasets: IBaseDataset) -> list[Tensor] | None:
-    """Integer sequence ids for each dataset, factorised jointly (equal values get equal ids across datasets).
-
-    Returns None unless every dataset has a ``"sequence"`` column. (OML factorises the query and the
-    gallery datasets separately, so equal sequence names may get different ids; we do not.)
-    """
-    if not all(SEQUENCE_COLUMN in getattr(ds, "extra_data", {}) for ds in datasets):
-        return None
-    values = [pd.Series(np.asarray(ds.extra_data[SEQUENCE_COLUMN])) for ds in datasets]
-    codes, _ = pd.factorize(pd.concat(values, ignore_index=True), sort=True)
-    splits = np.cumsum([len(v) for v in values])[:-1]
-    return [torch.from_numpy(part.astype(np.int64)) for part in np.split(codes, splits)]
-
-
-class _LabelGroundTruth:
-    """Relevance by equal labels, minus excluded pairs (equal item id, equal sequence)."""
-
-    def __init__(
-        self,
-        query_labels: Tensor,
-        gallery_labels: Tensor,
-        query_ids: Tensor | None,
-        gallery_ids: Tensor | None,
-        query_groups: Tensor | None,
-        gallery_groups: Tensor | None,
-        n_gt: Tensor,
-    ):
-        self.query_labels, self.gallery_labels = query_labels, gallery_labels
-        self.query_ids, self.gallery_ids = query_ids, gallery_ids
-        self.query_groups, self.gallery_groups = query_groups, gallery_groups
-        self.n_gt = n_gt
-        self._gt_ids: tuple[Tensor, ...] | None = None
-
-    def relevance(self, retrieved: Tensor) -> Tensor:
-        # Retrieved lists never hold excluded items, so equal labels are enough.
-        labels = self.gallery_labels[retrieved.clamp_min(0)]
-        return (retrieved >= 0) & (labels == self.query_labels[:, None])
-
-    def gt_ids(self) -> tuple[Tensor, ...]:
-        """Builds the per-query lists of relevant gallery ids, vectorised (O(sum of n_gt) memory)."""
-        if self._gt_ids is None:
-            order = torch.argsort(self.gallery_labels, stable=True)
-            sorted_labels = self.gallery_labels[order]
-            start = torch.searchsorted(sorted_labels, self.query_labels, side="left")
-            end = torch.searchsorted(sorted_labels, self.query_labels, side="right")
-            sizes = end - start
-            owner = torch.repeat_interleave(torch.arange(len(self.query_labels)), sizes)
-            offsets = torch.arange(int(sizes.sum())) - torch.repeat_interleave(
-                torch.cumsum(sizes, 0) - sizes, sizes
-            )
-            candidates = order[start[owner] + offsets]
-            keep = torch.ones(len(candidates), dtype=torch.bool)
-            if self.query_ids is not None and self.gallery_ids is not None:
-                keep &= self.query_ids[owner] != self.gallery_ids[candidates]
-            if self.query_groups is not None and self.gallery_groups is not None:
-                keep &= self.query_groups[owner] != self.gallery_groups[candidates]
-            counts = torch.bincount(owner[keep], minlength=len(self.query_labels))
-            self._gt_ids = tuple(torch.split(candidates[keep], counts.tolist()))
-        return self._gt_ids
-
-
-class _ExplicitGroundTruth:
-    """Relevance given as per-query lists of relevant gallery ids (OML's ``gt_ids``)."""
-
-    def __init__(self, gt_ids: Sequence[Tensor]):
-        self._gt_ids = tuple(torch.as_tensor(x).reshape(-1).long() for x in gt_ids)
-        self.n_gt = torch.tensor([len(x) for x in self._gt_ids], dtype=torch.int64)
-
-    def relevance(self, retrieved: Tensor) -> Tensor:
-        return relevance_from_gt_ids(retrieved, self._gt_ids)
-
-    def gt_ids(self) -> tuple[Tensor, ...]:
-        return self._gt_ids
+# The search a RetrievalResults is built by: the signature of the ``knn`` op.
+KnnFunction = Callable[..., tuple[Tensor, Tensor]]
 
 
 class RetrievalResults:
@@ -174,10 +91,10 @@ class RetrievalResults:
         if valid.any():
             dist_dense[valid] = torch.cat([torch.as_tensor(d).to(dist_dtype).cpu() for d in distances])
         self._init_dense(
-            dist_dense, ids_dense, lengths, None if gt_ids is None else _ExplicitGroundTruth(gt_ids)
+            dist_dense, ids_dense, lengths, None if gt_ids is None else ExplicitGroundTruth(gt_ids)
         )
         self._check_sorted_and_unique()
-        if gt_ids is not None and bool((self._ground_truth.n_gt == 0).any()):
+        if self._ground_truth is not None and bool((self._ground_truth.n_gt == 0).any()):
             warnings.warn("Some of the queries don't have available gts.", stacklevel=2)
 
     def _init_dense(
@@ -185,8 +102,8 @@ class RetrievalResults:
         distances: Tensor,
         retrieved: Tensor,
         n_retrieved: Tensor,
-        ground_truth: Any,
-        is_relevant: Any = None,
+        ground_truth: GroundTruth | None,
+        is_relevant: Tensor | None = None,
     ) -> None:
         self._distances_dense = distances
         self._retrieved_dense = retrieved
@@ -216,12 +133,15 @@ class RetrievalResults:
         cls,
         distances: Tensor,
         retrieved_ids: Tensor,
-        ground_truth: Any = None,
+        ground_truth: GroundTruth | None = None,
         is_relevant: Tensor | None = None,
     ) -> RetrievalResults:
         """Builds results from dense ``[Nq, K]`` matrices (``inf`` / ``-1`` padding at the end of each row).
 
-        ``ground_truth`` is another RetrievalResults' relevance source (internal) or None.
+        Args:
+            distances (Tensor[Nq, K]), retrieved_ids (LongTensor[Nq, K]): the lists, padded.
+            ground_truth: where relevance comes from (e.g. another results' :attr:`ground_truth`), or None.
+            is_relevant (BoolTensor[Nq, K]): relevance of the lists if already known (else computed lazily).
         """
         rr = cls.__new__(cls)
         n_retrieved = (retrieved_ids >= 0).sum(dim=1)
@@ -236,7 +156,7 @@ class RetrievalResults:
         n_items: int = 100,
         verbose: bool = False,
         metric: str = "euclidean",
-        knn_function: Callable[..., tuple[Tensor, Tensor]] | None = None,
+        knn_function: KnnFunction | None = None,
     ) -> RetrievalResults:
         """Retrieves the ``n_items`` nearest gallery items for every query of ``dataset``.
 
@@ -245,6 +165,7 @@ class RetrievalResults:
             dataset: the query/gallery split; labels (if it is labelled) give the relevant items;
                 an item never retrieves itself, nor items of its ``sequence``.
             n_items: list length (clipped to the gallery size; shorter when candidates run out).
+            verbose: unused (OML's argument; the search has no progress bar).
             metric: ``euclidean`` (OML's), ``sqeuclidean``, ``cosine`` or ``dot``.
             knn_function: the search, with the signature of the ``knn`` op (default: ``knn``); e.g.
                 ``oml_fast.distributed.distributed_knn`` to split it across ranks.
@@ -253,27 +174,9 @@ class RetrievalResults:
             raise ValueError(
                 f"`embeddings` must have one row per dataset item ({len(dataset)}), got {len(embeddings)}"
             )
-        query_ids = torch.as_tensor(dataset.get_query_ids()).long().cpu()
-        gallery_ids = torch.as_tensor(dataset.get_gallery_ids()).long().cpu()
-        sequences = factorize_sequences(dataset)
-        labels = (
-            torch.as_tensor(np.asarray(dataset.get_labels())).long()
-            if isinstance(dataset, ILabeledDataset)
-            else None
-        )
-        return cls._retrieve(
-            embeddings[query_ids.to(embeddings.device)],
-            embeddings[gallery_ids.to(embeddings.device)],
-            n_items,
-            metric,
-            query_ids,
-            gallery_ids,
-            None if sequences is None else sequences[0][query_ids],
-            None if sequences is None else sequences[0][gallery_ids],
-            None if labels is None else labels[query_ids],
-            None if labels is None else labels[gallery_ids],
-            knn_function=knn_function,
-        )
+        keys = QueryGalleryKeys.from_dataset(dataset)
+        queries, gallery = keys.split_embeddings(embeddings)
+        return cls.from_search(queries, gallery, keys, n_items, metric, knn_function)
 
     @classmethod
     def from_embeddings_qg(
@@ -300,36 +203,31 @@ class RetrievalResults:
             raise ValueError(
                 f"`embeddings_gallery` must have {len(dataset_gallery)} rows, got {len(embeddings_gallery)}"
             )
-        labelled = isinstance(dataset_query, ILabeledDataset) and isinstance(dataset_gallery, ILabeledDataset)
-        sequences = factorize_sequences(dataset_query, dataset_gallery)
-        return cls._retrieve(
-            embeddings_query,
-            embeddings_gallery,
-            n_items,
-            metric,
-            None,
-            None,
-            None if sequences is None else sequences[0],
-            None if sequences is None else sequences[1],
-            torch.as_tensor(np.asarray(dataset_query.get_labels())).long() if labelled else None,  # type: ignore[attr-defined]
-            torch.as_tensor(np.asarray(dataset_gallery.get_labels())).long() if labelled else None,  # type: ignore[attr-defined]
-        )
+        keys = QueryGalleryKeys.from_datasets(dataset_query, dataset_gallery)
+        return cls.from_search(embeddings_query, embeddings_gallery, keys, n_items, metric)
 
     @classmethod
-    def _retrieve(
+    def from_search(
         cls,
         queries: Tensor,
         gallery: Tensor,
+        keys: QueryGalleryKeys,
         n_items: int,
-        metric: str,
-        query_ids: Tensor | None,
-        gallery_ids: Tensor | None,
-        query_groups: Tensor | None,
-        gallery_groups: Tensor | None,
-        query_labels: Tensor | None,
-        gallery_labels: Tensor | None,
-        knn_function: Callable[..., tuple[Tensor, Tensor]] | None = None,
+        metric: str = "euclidean",
+        knn_function: KnnFunction | None = None,
     ) -> RetrievalResults:
+        """The search itself, for callers that hold the query and gallery embeddings (post-processors).
+
+        Args:
+            queries (Tensor[Nq, D]), gallery (Tensor[Ng, D]): embeddings, on any one device.
+            keys: exclusions and labels of the same queries and gallery items
+                (:meth:`QueryGalleryKeys.from_dataset`).
+            n_items: list length (clipped to the gallery size; shorter when candidates run out).
+            metric: the distance (see the ``knn`` op).
+            knn_function: the search, with the signature of the ``knn`` op (default: the op).
+
+        Results live on the CPU; exact ties in distance are ordered by the smaller gallery index.
+        """
         if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
             raise ValueError(f"`n_items` must be a positive integer, got {n_items!r}")
         if len(gallery) == 0:
@@ -338,39 +236,28 @@ class RetrievalResults:
             raise ValueError(
                 f"embeddings must be 2-D with equal widths, got {tuple(queries.shape)} and {tuple(gallery.shape)}"
             )
+        if len(queries) != keys.n_queries or len(gallery) != keys.n_gallery:
+            raise ValueError(
+                f"`keys` describe {keys.n_queries} queries and {keys.n_gallery} gallery items, "
+                f"got embeddings of {len(queries)} and {len(gallery)}"
+            )
         device = queries.device
-
-        def on_device(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x.to(device).contiguous()
-
+        exclusions = keys.exclusion_keys(device)
         k = min(int(n_items), len(gallery))
-        distances, retrieved = (knn_function or _backend.knn)(
-            queries.contiguous(),
-            gallery.to(device).contiguous(),
-            k,
-            metric,
-            on_device(query_ids),
-            on_device(gallery_ids),
-            on_device(query_groups),
-            on_device(gallery_groups),
+        distances, retrieved = (knn_function or knn_op)(
+            queries.contiguous(), gallery.to(device).contiguous(), k, metric, *exclusions
         )
         distances, retrieved = distances.cpu(), retrieved.cpu()
-        ground_truth, is_relevant = None, None
-        if query_labels is not None and gallery_labels is not None:
-            is_relevant, n_gt = _backend.retrieval_relevance(
-                retrieved.to(device),
-                query_labels.to(device).contiguous(),
-                gallery_labels.to(device).contiguous(),
-                on_device(query_ids),
-                on_device(gallery_ids),
-                on_device(query_groups),
-                on_device(gallery_groups),
-            )
-            ground_truth = _LabelGroundTruth(
-                query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups, n_gt.cpu()
-            )
-            is_relevant = is_relevant.cpu()
-        return cls.from_dense(distances, retrieved, ground_truth, is_relevant)
+        if not keys.is_labelled:
+            return cls.from_dense(distances, retrieved)
+        assert keys.query_labels is not None and keys.gallery_labels is not None
+        is_relevant, n_gt = retrieval_relevance(
+            retrieved.to(device),
+            keys.query_labels.to(device).contiguous(),
+            keys.gallery_labels.to(device).contiguous(),
+            *exclusions,
+        )
+        return cls.from_dense(distances, retrieved, LabelGroundTruth(keys, n_gt.cpu()), is_relevant.cpu())
 
     # ----- dense views (no per-query Python objects) -----
 
@@ -392,6 +279,11 @@ class RetrievalResults:
     @property
     def has_ground_truth(self) -> bool:
         return self._ground_truth is not None
+
+    @property
+    def ground_truth(self) -> GroundTruth | None:
+        """Where relevance comes from (None when unknown); post-processors pass it on unchanged."""
+        return self._ground_truth
 
     @property
     def is_relevant(self) -> Tensor:
@@ -479,7 +371,7 @@ class RetrievalResults:
         query_ids: Sequence[int],
         dataset: IQueryGalleryDataset,
         n_galleries_to_show: int = 5,
-        n_gt_to_show: int = N_GT_SHOW,
+        n_gt_to_show: int = N_GT_SHOW_EMBEDDING_METRICS,
         verbose: bool = False,
         show: bool = False,
         save_path: str | None = None,
@@ -520,7 +412,7 @@ class RetrievalResults:
         dataset_query: Any,
         dataset_gallery: Any,
         n_galleries_to_show: int = 5,
-        n_gt_to_show: int = N_GT_SHOW,
+        n_gt_to_show: int = N_GT_SHOW_EMBEDDING_METRICS,
         verbose: bool = False,
         show: bool = False,
         save_path: str | None = None,
@@ -545,53 +437,36 @@ class RetrievalResults:
         visualize_query_fn: Callable[[int, TColor], np.ndarray],
         visualize_gallery_fn: Callable[[int, TColor], np.ndarray],
         n_galleries_to_show: int = 5,
-        n_gt_to_show: int = N_GT_SHOW,
+        n_gt_to_show: int = N_GT_SHOW_EMBEDDING_METRICS,
         show: bool = False,
         save_path: str | None = None,
     ) -> Any:
-        """Draws rows ``query | retrieved ... | ground truth ...`` with the given drawing functions."""
-        import matplotlib
+        """Draws rows ``query | retrieved ... | ground truth ...`` with the given drawing functions.
 
-        if not show:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
+        Frames: blue for the query; green / red for a relevant / irrelevant retrieved item (black when
+        relevance is unknown); gray for the ground truths. Returns the matplotlib figure.
+        """
         query_ids = [int(q) for q in query_ids]
         if not query_ids:
             raise ValueError("`query_ids` is empty: nothing to visualize")
-        longest = max(int(self._n_retrieved[q]) for q in query_ids)
-        n_galleries_to_show = min(n_galleries_to_show, longest)
         gt_ids = self.gt_ids
         n_gt_to_show = n_gt_to_show if gt_ids is not None else 0
-        n_rows, n_cols = len(query_ids), n_galleries_to_show + 1 + n_gt_to_show
-        fig = plt.figure(figsize=(16, 16 / n_cols * n_rows))
-        for row, q in enumerate(query_ids):
-            plt.subplot(n_rows, n_cols, row * n_cols + 1)
-            plt.imshow(visualize_query_fn(q, BLUE))
-            plt.title(f"Query #{q}")
-            plt.axis("off")
-            retrieved = self.retrieved_ids[q][:n_galleries_to_show]
-            for j, gallery_id in enumerate(retrieved.tolist()):
+        rows = []
+        for q in query_ids:
+            row = [(visualize_query_fn(q, BLUE), f"Query #{q}")]
+            retrieved = self.retrieved_ids[q][:n_galleries_to_show].tolist()
+            for j, gallery_id in enumerate(retrieved):
                 if gt_ids is None:
                     color = BLACK
                 else:
                     color = GREEN if bool(self.is_relevant[q, j]) else RED
-                plt.subplot(n_rows, n_cols, row * n_cols + j + 2)
-                plt.imshow(visualize_gallery_fn(gallery_id, color))
-                plt.title(f"Gallery #{gallery_id} - {round(float(self.distances[q][j]), 3)}")
-                plt.axis("off")
+                caption = f"Gallery #{gallery_id} - {round(float(self.distances[q][j]), 3)}"
+                row.append((visualize_gallery_fn(gallery_id, color), caption))
             if gt_ids is not None:
-                for j, gallery_id in enumerate(gt_ids[q][:n_gt_to_show].tolist()):
-                    plt.subplot(n_rows, n_cols, row * n_cols + n_galleries_to_show + j + 2)
-                    plt.imshow(visualize_gallery_fn(gallery_id, GRAY))
-                    plt.title("GT")
-                    plt.axis("off")
-        fig.tight_layout()
-        if save_path is not None:
-            fig.savefig(save_path, format="png")
-        if show:
-            fig.show()
-        return fig
+                for gallery_id in gt_ids[q][:n_gt_to_show].tolist():
+                    row.append((visualize_gallery_fn(gallery_id, GRAY), "GT"))
+            rows.append(row)
+        return plot_retrieval_rows(rows, save_path=save_path, show=show)
 
 
 __all__ = ["RetrievalResults", "InvalidRetrievalResultsError", "factorize_sequences"]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from oml_fast import ops
 from oml_fast.distributed import (
     DDPBatchSamplerWrapper,
     EmbeddingMetricsDDP,
@@ -23,7 +24,6 @@ from oml_fast.distributed import (
     shard_bounds,
     sharded_knn,
 )
-from oml_fast.functional import _backend
 from oml_fast.functional.metrics import flatten_metrics
 from oml_fast.metrics import EmbeddingMetrics
 from oml_fast.reference.retrieval import knn as reference_knn
@@ -134,7 +134,7 @@ def test_sharded_knn_equals_single_process(knn_run, case_number):
         case.get("gallery_groups"),
     )
     # The same op (compiled, or its twin until it lands) on the whole gallery in one process: identical.
-    expected_dist, expected_idx = _backend.knn(*args)
+    expected_dist, expected_idx = ops.knn(*args)
     # The reference twin: the same sorted distances (its rounding may order float near-ties differently).
     reference_dist, _ = reference_knn(*args)
     for rank in range(WORLD_SIZE):
@@ -207,7 +207,7 @@ def test_sampler_wrapper_on_two_ranks():
 def test_single_process_functions_are_plain_knn():
     g = torch.Generator().manual_seed(1)
     queries, gallery = torch.randn(9, 3, generator=g), torch.randint(0, 2, (20, 3), generator=g).float()
-    expected = _backend.knn(queries, gallery, 25, "euclidean")
+    expected = ops.knn(queries, gallery, 25, "euclidean")
     for got in (sharded_knn(queries, gallery, 25), distributed_knn(queries, gallery, 25)):
         assert torch.equal(got[1], expected[1]) and torch.equal(got[0], expected[0])
 
@@ -289,9 +289,3 @@ def test_embedding_metrics_ddp_single_process_is_embedding_metrics():
     got, expected = flatten_metrics(calc.compute_metrics()), flatten_metrics(single.compute_metrics())
     for key, value in expected.items():
         torch.testing.assert_close(torch.as_tensor(got[key]), torch.as_tensor(value), equal_nan=True)
-
-
-def test_embedding_metrics_ddp_is_exported_under_oml_name():
-    from oml_fast.metrics import EmbeddingMetricsDDP as exported
-
-    assert exported is EmbeddingMetricsDDP

@@ -21,8 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...functional import _backend
+from ... import ops
 from ...interfaces import IQueryGalleryDataset, IRetrievalPostprocessor
+from ..query_gallery import QueryGalleryKeys
 from ..retrieval_results import RetrievalResults
 
 _TILE_ELEMENTS = 1 << 22
@@ -33,7 +34,7 @@ def _row_max_distance(x: Tensor, metric: str) -> Tensor:
     rows = max(1, _TILE_ELEMENTS // max(1, len(x)))
     for start in range(0, len(x), rows):
         out[start : start + rows] = (
-            _backend.pairwise_distance(x[start : start + rows], x, metric).amax(1).double().cpu()
+            ops.pairwise_distance(x[start : start + rows], x, metric).amax(1).double().cpu()
         )
     return out
 
@@ -86,7 +87,7 @@ class KReciprocalReranker(IRetrievalPostprocessor):
         n = len(x)
         k1 = min(self.k1, n - 1)
         k_half = min(int(round(self.k1 / 2)), n - 1)
-        _, neighbors = _backend.knn(x, x, k1 + 1, self.metric)
+        _, neighbors = ops.knn(x, x, k1 + 1, self.metric)
         neighbors = neighbors.cpu()
         row_max = self._transform(_row_max_distance(x, self.metric)).clamp_min(1e-12)
         reciprocal = _reciprocal(neighbors, k1)  # [n, k1+1]
@@ -133,8 +134,8 @@ class KReciprocalReranker(IRetrievalPostprocessor):
     def process(  # type: ignore[override]
         self, rr: RetrievalResults, dataset: IQueryGalleryDataset, embeddings: Tensor
     ) -> RetrievalResults:
-        query_ids = torch.as_tensor(dataset.get_query_ids()).long()
-        gallery_ids = torch.as_tensor(dataset.get_gallery_ids()).long()
+        search_keys = QueryGalleryKeys.from_dataset(dataset)
+        query_ids, gallery_ids = search_keys.query_ids, search_keys.gallery_ids
         if len(query_ids) != len(rr):
             raise ValueError(f"the dataset has {len(query_ids)} queries but the results {len(rr)}")
         items, position = torch.unique(torch.cat([query_ids, gallery_ids]), return_inverse=True)

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ...interfaces import INPUT_TENSORS_KEY, IPairwiseModel, IQueryGalleryDataset, IRetrievalPostprocessor
+from ..query_gallery import QueryGalleryKeys
 from ..retrieval_results import RetrievalResults
 
 
@@ -104,7 +105,8 @@ class PairwiseReranker(IRetrievalPostprocessor):
         return torch.cat(outputs) if outputs else torch.zeros(0)
 
     def process(self, rr: RetrievalResults, dataset: IQueryGalleryDataset) -> RetrievalResults:  # type: ignore[override]
-        n_query = len(dataset.get_query_ids())
+        keys = QueryGalleryKeys.from_dataset(dataset)
+        n_query = keys.n_queries
         if n_query != len(rr):
             raise ValueError(
                 f"{type(rr).__name__} and {type(dataset).__name__} must have the same number of queries: "
@@ -113,8 +115,7 @@ class PairwiseReranker(IRetrievalPostprocessor):
         top_n = min(self.top_n, rr.retrieved_ids_dense.shape[1])
         head_ids = rr.retrieved_ids_dense[:, :top_n]
         head_valid = head_ids >= 0
-        query_ids = torch.as_tensor(dataset.get_query_ids()).long()
-        gallery_ids = torch.as_tensor(dataset.get_gallery_ids()).long()
+        query_ids, gallery_ids = keys.query_ids, keys.gallery_ids
         rows = torch.arange(len(rr))[:, None].expand_as(head_ids)
         pairs = torch.stack([query_ids[rows[head_valid]], gallery_ids[head_ids[head_valid]]], dim=1)
         new_head = torch.full(head_ids.shape, float("inf"), dtype=torch.float32)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from ...interfaces import ILabeledDataset, IQueryGalleryDataset, IRetrievalPostprocessor
-from ..retrieval_results import RetrievalResults, factorize_sequences
+from ...interfaces import IQueryGalleryDataset, IRetrievalPostprocessor
+from ..query_gallery import QueryGalleryKeys
+from ..retrieval_results import RetrievalResults
 
 
 class QueryExpansion(IRetrievalPostprocessor):
@@ -51,32 +51,15 @@ class QueryExpansion(IRetrievalPostprocessor):
     def process(  # type: ignore[override]
         self, rr: RetrievalResults, dataset: IQueryGalleryDataset, embeddings: Tensor
     ) -> RetrievalResults:
-        query_ids = torch.as_tensor(dataset.get_query_ids()).long()
-        gallery_ids = torch.as_tensor(dataset.get_gallery_ids()).long()
-        if len(query_ids) != len(rr):
-            raise ValueError(f"the dataset has {len(query_ids)} queries but the results {len(rr)}")
+        keys = QueryGalleryKeys.from_dataset(dataset)
+        if keys.n_queries != len(rr):
+            raise ValueError(f"the dataset has {keys.n_queries} queries but the results {len(rr)}")
         if len(embeddings) != len(dataset):
             raise ValueError(f"`embeddings` must have {len(dataset)} rows, got {len(embeddings)}")
-        device = embeddings.device
-        gallery = embeddings[gallery_ids.to(device)]
-        queries = self.expand(embeddings[query_ids.to(device)], gallery, rr.retrieved_ids_dense.to(device))
-        sequences = factorize_sequences(dataset)
-        labels = (
-            torch.as_tensor(np.asarray(dataset.get_labels())).long()
-            if isinstance(dataset, ILabeledDataset)
-            else None
-        )
-        return RetrievalResults._retrieve(
-            queries,
-            gallery,
-            max(rr.retrieved_ids_dense.shape[1], 1),
-            self.metric,
-            query_ids,
-            gallery_ids,
-            None if sequences is None else sequences[0][query_ids],
-            None if sequences is None else sequences[0][gallery_ids],
-            None if labels is None else labels[query_ids],
-            None if labels is None else labels[gallery_ids],
+        queries, gallery = keys.split_embeddings(embeddings)
+        expanded = self.expand(queries, gallery, rr.retrieved_ids_dense.to(embeddings.device))
+        return RetrievalResults.from_search(
+            expanded, gallery, keys, max(rr.retrieved_ids_dense.shape[1], 1), self.metric
         )
 
 

@@ -1,4 +1,4 @@
-"""What validation needs from datasets, models and post-processors (OML 4.x names and keys).
+"""What the package needs from datasets (OML 4.x's ``oml.interfaces.datasets`` names and keys).
 
 ``EmbeddingMetrics`` and ``RetrievalResults`` work with any dataset implementing
 :class:`IQueryGalleryLabeledDataset`: image datasets (``oml_fast.datasets``) and the in-memory
@@ -11,38 +11,38 @@ True
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import Dataset
 
-if TYPE_CHECKING:  # only for annotations: the retrieval package imports this module
-    from .retrieval.retrieval_results import RetrievalResults
-
-# Keys of the items returned by ``__getitem__`` (OML's names, so that OML code reads our batches).
-INPUT_TENSORS_KEY = "input_tensors"
-LABELS_KEY = "labels"
-INDEX_KEY = "idx"
-IS_QUERY_KEY = "is_query"
-IS_GALLERY_KEY = "is_gallery"
-EMBEDDINGS_KEY = "embeddings"
-# Optional per-item columns kept in ``dataset.extra_data``.
-CATEGORIES_COLUMN = "category"
-SEQUENCE_COLUMN = "sequence"
-# Key of the metrics computed over all queries.
-OVERALL_CATEGORIES_KEY = "OVERALL"
-
-# Colours (RGB) for visualisations: query, correct, wrong, ground truth, unknown.
-TColor = tuple[int, int, int]
-BLUE: TColor = (0, 0, 255)
-GREEN: TColor = (0, 255, 0)
-RED: TColor = (255, 0, 0)
-GRAY: TColor = (120, 120, 120)
-BLACK: TColor = (0, 0, 0)
+from ..const import (
+    INDEX_KEY,
+    INPUT_TENSORS_KEY,
+    INPUT_TENSORS_KEY_1,
+    INPUT_TENSORS_KEY_2,
+    IS_GALLERY_KEY,
+    IS_QUERY_KEY,
+    LABELS_KEY,
+    TColor,
+)
 
 
-class IBaseDataset(Dataset, ABC):
+class IIndexedDataset(Dataset, ABC):
+    """A dataset whose items carry their own index under ``index_key``."""
+
+    index_key: str = INDEX_KEY
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        """Returns a dict with at least ``index_key`` (``== item``)."""
+
+
+class IBaseDataset(IIndexedDataset, ABC):
     """A dataset of items with an index; ``extra_data`` holds optional per-item columns.
 
     ``extra_data`` maps a column name to a sequence of length ``len(dataset)``; validation reads
@@ -51,11 +51,7 @@ class IBaseDataset(Dataset, ABC):
     """
 
     input_tensors_key: str = INPUT_TENSORS_KEY
-    index_key: str = INDEX_KEY
     extra_data: dict[str, Any]
-
-    @abstractmethod
-    def __len__(self) -> int: ...
 
     @abstractmethod
     def __getitem__(self, item: int) -> dict[str, Any]:
@@ -99,6 +95,14 @@ class IQueryGalleryLabeledDataset(IQueryGalleryDataset, ILabeledDataset, ABC):
     """
 
 
+class IPairDataset(IIndexedDataset, ABC):
+    """A dataset of pairs of items: ``__getitem__`` returns both inputs under ``input_tensors_key_1``
+    and ``input_tensors_key_2`` (used to train and run pairwise models)."""
+
+    input_tensors_key_1: str = INPUT_TENSORS_KEY_1
+    input_tensors_key_2: str = INPUT_TENSORS_KEY_2
+
+
 class IVisualizableDataset(Dataset, ABC):
     """A dataset that can draw its items (used to log the worst queries as pictures)."""
 
@@ -107,45 +111,12 @@ class IVisualizableDataset(Dataset, ABC):
         """The item drawn as an ``HxWx3`` uint8 array, framed or tinted with ``color``."""
 
 
-class IPairwiseModel(nn.Module, ABC):
-    """A model that scores pairs of items: smaller output means more similar (a distance)."""
-
-    @abstractmethod
-    def forward(self, x1: Any, x2: Any) -> Tensor:
-        """Raw outputs for a batch of pairs: ``Tensor[B]``."""
-
-    def predict(self, x1: Any, x2: Any) -> Tensor:
-        """Distances for a batch of pairs (``Tensor[B]``); by default the output of ``forward``."""
-        return self.forward(x1, x2)
-
-
-class IRetrievalPostprocessor(ABC):
-    """Something that changes retrieval results (cuts, re-orders) before the metrics are computed.
-
-    ``process`` may accept ``dataset`` and ``embeddings`` keyword arguments besides ``rr``;
-    :class:`~oml_fast.metrics.EmbeddingMetrics` passes the ones that the signature names.
-    """
-
-    @abstractmethod
-    def process(self, rr: RetrievalResults, *args: Any, **kwargs: Any) -> RetrievalResults: ...
-
-
 __all__ = [
+    "IIndexedDataset",
     "IBaseDataset",
     "ILabeledDataset",
     "IQueryGalleryDataset",
     "IQueryGalleryLabeledDataset",
+    "IPairDataset",
     "IVisualizableDataset",
-    "IPairwiseModel",
-    "IRetrievalPostprocessor",
-    "INPUT_TENSORS_KEY",
-    "LABELS_KEY",
-    "INDEX_KEY",
-    "IS_QUERY_KEY",
-    "IS_GALLERY_KEY",
-    "EMBEDDINGS_KEY",
-    "CATEGORIES_COLUMN",
-    "SEQUENCE_COLUMN",
-    "OVERALL_CATEGORIES_KEY",
-    "TColor",
 ]

@@ -1,0 +1,63 @@
+"""Names shared by every layer (OML 4.x's ``oml.const`` names and values): batch keys, dataframe
+columns, the key of the all-queries metrics, and the colours of the pictures.
+
+This module imports nothing from the package, so that every other module may import it.
+
+>>> OVERALL_CATEGORIES_KEY, GREEN
+('OVERALL', (0, 255, 0))
+"""
+
+from __future__ import annotations
+
+# ----- keys of the dicts that datasets return (``__getitem__``) and that batches carry -----
+INPUT_TENSORS_KEY = "input_tensors"
+LABELS_KEY = "labels"
+INDEX_KEY = "idx"
+IS_QUERY_KEY = "is_query"
+IS_GALLERY_KEY = "is_gallery"
+EMBEDDINGS_KEY = "embeddings"
+PATHS_KEY = "paths"
+CATEGORIES_KEY = "categories"
+INPUT_TENSORS_KEY_1 = "input_tensors_1"  # the two sides of a pair (pair datasets, pairwise models)
+INPUT_TENSORS_KEY_2 = "input_tensors_2"
+X1_KEY, Y1_KEY, X2_KEY, Y2_KEY = "x1", "y1", "x2", "y2"
+
+# ----- columns of OML's dataframe (CSV) format -----
+LABELS_COLUMN = "label"
+PATHS_COLUMN = "path"
+SPLIT_COLUMN = "split"
+IS_QUERY_COLUMN = "is_query"
+IS_GALLERY_COLUMN = "is_gallery"
+CATEGORIES_COLUMN = "category"
+SEQUENCE_COLUMN = "sequence"
+X1_COLUMN, Y1_COLUMN, X2_COLUMN, Y2_COLUMN = "x_1", "y_1", "x_2", "y_2"
+BBOX_COLUMNS = (X1_COLUMN, Y1_COLUMN, X2_COLUMN, Y2_COLUMN)
+OBLIGATORY_COLUMNS = [LABELS_COLUMN, SPLIT_COLUMN, IS_QUERY_COLUMN, IS_GALLERY_COLUMN]  # OML's (any modality)
+BBOXES_COLUMNS = [X1_COLUMN, X2_COLUMN, Y1_COLUMN, Y2_COLUMN]  # OML's name and order
+REQUIRED_COLUMNS = (LABELS_COLUMN, PATHS_COLUMN, SPLIT_COLUMN, IS_QUERY_COLUMN, IS_GALLERY_COLUMN)
+OPTIONAL_COLUMNS = (CATEGORIES_COLUMN, SEQUENCE_COLUMN, *BBOX_COLUMNS)
+TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+TBBox = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels
+
+# ----- images: ImageNet normalisation, padding colour -----
+TNormParam = tuple[float, float, float]
+MEAN: TNormParam = (0.485, 0.456, 0.406)
+STD: TNormParam = (0.229, 0.224, 0.225)
+PAD_COLOR = (255, 255, 255)
+
+# ----- metrics -----
+# Key of the metrics computed over all queries (per-category metrics sit beside it).
+OVERALL_CATEGORIES_KEY = "OVERALL"
+
+# ----- pictures: RGB colours, ints in [0, 255] (OML's values) -----
+TColor = tuple[int, int, int]
+BLACK: TColor = (0, 0, 0)
+BLUE: TColor = (0, 0, 255)  # a query
+GREEN: TColor = (0, 255, 0)  # a retrieved item of the query's label
+RED: TColor = (255, 0, 0)  # a retrieved item of another label
+GRAY: TColor = (120, 120, 120)  # a ground-truth item shown after the retrieved ones
+# Worst queries pictured per metric, retrieved items per query, and ground-truth items after them
+# (OML's defaults).
+LOG_TOPK_ROWS_PER_METRIC = 5
+LOG_TOPK_IMAGES_PER_ROW = 5
+N_GT_SHOW_EMBEDDING_METRICS = 2
