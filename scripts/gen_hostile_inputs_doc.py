@@ -29,7 +29,7 @@ INTRO = """\
 Every row below is a test: `tests/test_hostile_inputs.py` calls the real code on a tiny bad input
 and asserts the outcome shown (the exception class and a fragment of its message, a warning, a
 documented result, or the exit code of `oml-fast`), and a test checks that this page equals the one
-generated from that table. Policy (design: `../shared/docs/style.md`): bad input is an exception
+generated from that table. Policy (the project's style guide): bad input is an exception
 that names the argument and what was expected, never a crash, a hang or a silent wrong answer;
 `ValueError` for bad values, `TypeError` for bad dtypes.
 
