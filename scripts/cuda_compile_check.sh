@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile-only check of the CUDA kernels on a machine without a GPU (see ../shared/docs/gpu.md):
+# Compile-only check of the CUDA kernels on a machine without a GPU (see docs/gpu.md):
 # a separate venv with a CUDA build of torch, FORCE_CUDA=1, sm_90, CUDA_HOME at the toolkit root.
 # The build happens in a scratch copy of the sources so the CPU build in the checkout is untouched;
 # the resulting library is imported (its CPU kernels run without a GPU) as a smoke test.

@@ -1,6 +1,6 @@
 """Pure-PyTorch twins of the retrieval ops (``knn``, ``retrieval_relevance``, ``retrieval_metrics``).
 
-They follow ../shared/docs/metrics.md to the letter and are written for clarity, not speed: ``knn``
+They follow docs/metrics.md to the letter and are written for clarity, not speed: ``knn``
 materialises the full ``[Nq, Ng]`` distance matrix and the metrics loop over queries in Python. Tests
 compare the compiled ops against them.
 """
