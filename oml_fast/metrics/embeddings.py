@@ -254,11 +254,10 @@ class EmbeddingMetrics:
         extra = getattr(self.dataset, "extra_data", {}) or {}
         return np.asarray(extra[CATEGORIES_COLUMN]) if CATEGORIES_COLUMN in extra else None
 
-    def _compute_retrieval_results(self, embeddings: Tensor) -> None:
-        assert self.dataset is not None
-        rr = RetrievalResults.from_embeddings(
-            embeddings,
-            self.dataset,
+    def _compute_retrieval_results(self, embeddings: Tensor, keys: QueryGalleryKeys) -> None:
+        rr = RetrievalResults.from_search(
+            *keys.split_embeddings(embeddings),
+            keys,
             n_items=self._max_k(),
             metric=self.metric,
             knn_function=self.knn_function,
@@ -268,9 +267,7 @@ class EmbeddingMetrics:
             rr = self.postprocessor.process(**_accepted_kwargs(self.postprocessor.process, candidates))
         self.retrieval_results = rr
 
-    def _fnmr_at_fmr(self, embeddings: Tensor) -> TMetricsDict:
-        assert self.dataset is not None
-        keys = QueryGalleryKeys.from_dataset(self.dataset)
+    def _fnmr_at_fmr(self, embeddings: Tensor, keys: QueryGalleryKeys) -> TMetricsDict:
         assert keys.query_labels is not None and keys.gallery_labels is not None
         device = embeddings.device
         values = calc_fnmr_at_fmr_all_pairs(
@@ -299,13 +296,14 @@ class EmbeddingMetrics:
             raise ValueError(
                 f"collected {len(embeddings)} embeddings for a dataset of {len(self.dataset)} items"
             )
-        self._compute_retrieval_results(embeddings)
+        keys = QueryGalleryKeys.from_dataset(self.dataset)
+        self._compute_retrieval_results(embeddings, keys)
         assert self.retrieval_results is not None
 
         categories = self._item_categories()
         metrics_r = calc_retrieval_metrics_rr(
             self.retrieval_results,
-            query_categories=QueryGalleryKeys.from_dataset(self.dataset).query_categories,
+            query_categories=keys.query_categories,
             cmc_top_k=self.cmc_top_k,
             precision_top_k=self.precision_top_k,
             map_top_k=self.map_top_k,
@@ -318,7 +316,7 @@ class EmbeddingMetrics:
         else:
             unreduced = {cat: {**metrics_r[cat], **metrics_t.get(cat, {})} for cat in metrics_r}
         if self.fmr_vals:
-            unreduced[OVERALL_CATEGORIES_KEY].update(self._fnmr_at_fmr(embeddings))
+            unreduced[OVERALL_CATEGORIES_KEY].update(self._fnmr_at_fmr(embeddings, keys))
 
         self.metrics_unreduced = unreduced
         self.metrics = reduce_metrics(unreduced)

@@ -44,6 +44,7 @@ CRITERIA = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CRITERIA))
 def test_training_lowers_the_loss(digits, name: str) -> None:
     x, y = digits

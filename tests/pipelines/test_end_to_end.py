@@ -18,6 +18,7 @@ def digits_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_training_beats_untrained_and_writes_outputs(digits_root, tmp_path):
     overrides = [
         f"dataset_root={digits_root}",
