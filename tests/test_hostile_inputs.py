@@ -827,15 +827,20 @@ CASES: list[Case] = [
         today="accepted: one of the two embeddings is kept silently",
     ),
     Case(
-        "gap-rr-duplicate-tail",
+        "rr-duplicate-tail",
         RR,
         "a gallery id repeated after the 100th position of a list",
         lambda p: RetrievalResults(
             [torch.arange(102).float()], [torch.cat([torch.arange(101), torch.tensor([5])])]
         ),
         Raises(InvalidRetrievalResultsError, "unique"),
-        gap="issue 13",
-        today="accepted (only the first 100 ids of each list are checked, as OML)",
+    ),
+    Case(
+        "rr-negative-id",
+        RR,
+        "a negative retrieved id (would read as padding)",
+        lambda p: RetrievalResults([torch.tensor([0.1, 0.2])], [torch.tensor([3, -1])]),
+        Raises(InvalidRetrievalResultsError, "indices >= 0"),
     ),
     Case(
         "gap-mem-bool-strings",

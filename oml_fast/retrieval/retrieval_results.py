@@ -82,6 +82,12 @@ class RetrievalResults:
             raise InvalidRetrievalResultsError(
                 f"`gt_ids` must have one entry per query ({len(distances)}), got {len(gt_ids)}"
             )
+        for name, lists in (("retrieved_ids", retrieved_ids), ("gt_ids", gt_ids or ())):
+            negative = [q for q, ids in enumerate(lists) if len(ids) and int(torch.as_tensor(ids).min()) < 0]
+            if negative:
+                raise InvalidRetrievalResultsError(
+                    f"`{name}` must hold gallery indices >= 0; query {negative[0]} has a negative one"
+                )
         ids_dense, lengths = pad_ids(retrieved_ids)
         dist_dtype = (
             distances[0].dtype if len(distances) and distances[0].is_floating_point() else torch.float32
@@ -121,12 +127,17 @@ class RetrievalResults:
                 raise InvalidRetrievalResultsError(
                     "Distances must be sorted in ascending order for every query"
                 )
-        head = self._retrieved_dense[:, :100]
-        if head.shape[1] > 1:
-            # Checking all ids would be expensive; as OML, look at the first 100 of every list.
-            sorted_head = torch.sort(head, dim=1).values
-            if bool(((sorted_head[:, 1:] == sorted_head[:, :-1]) & (sorted_head[:, 1:] >= 0)).any()):
-                raise InvalidRetrievalResultsError("Retrieved ids must be unique within a query")
+        if self._retrieved_dense.shape[1] > 1:
+            # Every id of every list (OML looks at the first 100 only): the lists were given as Python
+            # objects, so sorting them costs no more than reading them did.
+            ids = torch.sort(self._retrieved_dense, dim=1).values
+            repeated = (ids[:, 1:] == ids[:, :-1]) & (ids[:, 1:] >= 0)
+            if bool(repeated.any()):
+                query = int(torch.nonzero(repeated.any(dim=1))[0])
+                raise InvalidRetrievalResultsError(
+                    f"Retrieved ids must be unique within a query; query {query} repeats "
+                    f"{int(ids[query, 1:][repeated[query]][0])}"
+                )
 
     @classmethod
     def from_dense(
