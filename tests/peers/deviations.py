@@ -29,7 +29,7 @@ DEVIATIONS: dict[str, str] = {
 # Inputs on which OML 4.0 raises (where oml_fast returns a result); cross-check cases that hit one are
 # skipped, naming the exception.
 OML_RAISES: dict[str, str] = {
-    "oml-raises-single-query": "EmbeddingMetrics / metrics with a single query and numpy labels",
+    "oml-raises-single-query": "RetrievalResults.from_embeddings / EmbeddingMetrics with a single query",
     "oml-raises-adaptive-short-list": "AdaptiveThresholding when the first list has < 2 items",
     "oml-raises-nhard-range": "NHardTripletsMiner ranges that leave an anchor without positives/negatives",
     "oml-raises-fnmr-rr-no-negatives": "calc_fnmr_at_fmr_rr when the lists hold no negative pair",

@@ -22,10 +22,37 @@ def test_from_embeddings(seed: int) -> None:
     data = random_query_gallery_data(rng)
     n_items = int(rng.randint(1, len(data.labels) + 5))
     theirs = oml_call(
-        OmlRetrievalResults.from_embeddings, data.embeddings, data.oml_dataset(), n_items=n_items
+        OmlRetrievalResults.from_embeddings,
+        data.embeddings,
+        data.oml_dataset(),
+        n_items=n_items,
+        raises=data.oml_raises_on_single_query(),
     )
     ours = RetrievalResults.from_embeddings(data.embeddings, data.our_dataset(), n_items=n_items)
     assert_retrieval_results_agree(ours, theirs, data.queries, data.gallery)
+
+
+@adjusts_for("exact-distances")
+def test_small_distances_are_exact_where_oml_rounds_them_away() -> None:
+    """The deviation itself: two queries 1e-4 off two gallery items of norm ~300. OML's distances
+    (torch.cdist's matrix-multiply path) come out as 0 and ~0.06 for true distances ~3e-4."""
+    from oml.retrieval.retrieval_results import RetrievalResults as OmlRetrievalResults
+
+    from oml_fast.retrieval import RetrievalResults
+
+    rng = seeded(0)
+    gallery = torch.from_numpy(rng.randn(30, 8).astype(np.float32)) * 100
+    queries = gallery[:2] + 1e-4
+    is_query = np.r_[True, True, np.zeros(30, bool)]
+    data = QueryGalleryData(torch.cat([queries, gallery]), np.arange(32) % 3, is_query, ~is_query)
+    exact = torch.cdist(queries.double(), gallery[:2].double()).diagonal()
+    ours = RetrievalResults.from_embeddings(data.embeddings, data.our_dataset(), n_items=1)
+    theirs = OmlRetrievalResults.from_embeddings(
+        data.embeddings, data.oml_dataset(), n_items=1, verbose=False
+    )
+    ours_d, theirs_d = torch.cat(ours.distances).double(), torch.cat(theirs.distances).double()
+    assert torch.allclose(ours_d, exact, rtol=1e-3, atol=0)
+    assert not torch.allclose(theirs_d, exact, rtol=0.5, atol=0)
 
 
 def _one_side(
@@ -114,7 +141,11 @@ def test_thresholding_and_fnmr_on_lists(seed: int, thresholding: str) -> None:
     data = random_query_gallery_data(rng)
     n_items = int(rng.randint(1, len(data.labels) + 3))
     source = oml_call(
-        OmlRetrievalResults.from_embeddings, data.embeddings, data.oml_dataset(), n_items=n_items
+        OmlRetrievalResults.from_embeddings,
+        data.embeddings,
+        data.oml_dataset(),
+        n_items=n_items,
+        raises=data.oml_raises_on_single_query(),
     )
     lists = {"distances": source.distances, "retrieved_ids": source.retrieved_ids, "gt_ids": source.gt_ids}
     theirs_rr, ours_rr = OmlRetrievalResults(**lists), RetrievalResults(**lists)
