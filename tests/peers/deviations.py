@@ -26,13 +26,25 @@ DEVIATIONS: dict[str, str] = {
     "cross-batch-bank-pairs": "the cross-batch miner draws bank pairs from existing ones (OML can loop forever)",
 }
 
-# Inputs on which OML 4.0 raises (where oml_fast returns a result); cross-check cases that hit one are
-# skipped, naming the exception.
-OML_RAISES: dict[str, str] = {
-    "oml-raises-single-query": "RetrievalResults.from_embeddings / EmbeddingMetrics with a single query",
-    "oml-raises-adaptive-short-list": "AdaptiveThresholding when the first list has < 2 items",
-    "oml-raises-nhard-range": "NHardTripletsMiner ranges that leave an anchor without positives/negatives",
-    "oml-raises-fnmr-rr-no-negatives": "calc_fnmr_at_fmr_rr when the lists hold no negative pair",
+# Inputs on which OML 4.0 raises (where oml_fast returns a result), with the exception OML raises there;
+# cross-check cases that hit one are skipped, naming the exception.
+OML_RAISES: dict[str, tuple[type[Exception], str]] = {
+    "oml-raises-single-query": (
+        TypeError,
+        "RetrievalResults.from_embeddings / EmbeddingMetrics with a single query",
+    ),
+    "oml-raises-adaptive-short-list": (
+        ZeroDivisionError,
+        "AdaptiveThresholding when the first list has < 2 items",
+    ),
+    "oml-raises-nhard-range": (
+        ValueError,
+        "NHardTripletsMiner ranges that leave an anchor without positives/negatives",
+    ),
+    "oml-raises-fnmr-no-negatives": (
+        IndexError,
+        "FNMR@FMR (calc_fnmr_at_fmr_rr, EmbeddingMetrics) without a negative pair",
+    ),
 }
 
 _Test = TypeVar("_Test", bound=Callable[..., object])
@@ -53,6 +65,5 @@ def adjusts_for(*ids: str) -> Callable[[_Test], _Test]:
 
 def skip_for(key: str, detail: str = "") -> NoReturn:
     """Skips the running case because of a deviation or a known OML failure, citing its id."""
-    table = DEVIATIONS if key in DEVIATIONS else OML_RAISES
-    reason = f"{key}: {table[key]}"
+    reason = f"{key}: {DEVIATIONS[key] if key in DEVIATIONS else OML_RAISES[key][1]}"
     pytest.skip(f"{reason} ({detail})" if detail else reason)

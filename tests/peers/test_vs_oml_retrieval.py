@@ -26,7 +26,7 @@ def test_from_embeddings(seed: int) -> None:
         data.embeddings,
         data.oml_dataset(),
         n_items=n_items,
-        raises=data.oml_raises_on_single_query(),
+        raises="oml-raises-single-query",
     )
     ours = RetrievalResults.from_embeddings(data.embeddings, data.our_dataset(), n_items=n_items)
     assert_retrieval_results_agree(ours, theirs, data.queries, data.gallery)
@@ -145,7 +145,7 @@ def test_thresholding_and_fnmr_on_lists(seed: int, thresholding: str) -> None:
         data.embeddings,
         data.oml_dataset(),
         n_items=n_items,
-        raises=data.oml_raises_on_single_query(),
+        raises="oml-raises-single-query",
     )
     lists = {"distances": source.distances, "retrieved_ids": source.retrieved_ids, "gt_ids": source.gt_ids}
     theirs_rr, ours_rr = OmlRetrievalResults(**lists), RetrievalResults(**lists)
@@ -163,5 +163,5 @@ def test_thresholding_and_fnmr_on_lists(seed: int, thresholding: str) -> None:
     theirs = oml_call(oml_post.process, theirs_rr, raises="oml-raises-adaptive-short-list")
     assert_retrieval_results_agree(our_post.process(ours_rr), theirs)
     fmr = (0.0, float(rng.rand()), 1.0)
-    theirs_fnmr = oml_call(oml_fnmr_rr, theirs_rr, fmr, raises="oml-raises-fnmr-rr-no-negatives")
+    theirs_fnmr = oml_call(oml_fnmr_rr, theirs_rr, fmr, raises="oml-raises-fnmr-no-negatives")
     assert_metric_dicts_agree(calc_fnmr_at_fmr_rr(ours_rr, fmr), theirs_fnmr)
