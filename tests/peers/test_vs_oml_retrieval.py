@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -10,24 +12,29 @@ from oml_agreement import assert_metric_dicts_agree, assert_retrieval_results_ag
 from random_cases import SEEDS, QueryGalleryData, random_query_gallery_data, seeded
 
 
-@adjusts_for("exact-distances", "tie-order")
-@pytest.mark.parametrize("seed", SEEDS)
-def test_from_embeddings(seed: int) -> None:
-    """Distances, retrieved ids, gt ids; self and same-sequence exclusion; n_items beyond the gallery."""
+def _oml_from_embeddings(data: QueryGalleryData, n_items: int) -> Any:
     from oml.retrieval.retrieval_results import RetrievalResults as OmlRetrievalResults
 
-    from oml_fast.retrieval import RetrievalResults
-
-    rng = seeded(seed)
-    data = random_query_gallery_data(rng)
-    n_items = int(rng.randint(1, len(data.labels) + 5))
-    theirs = oml_call(
+    return oml_call(
         OmlRetrievalResults.from_embeddings,
         data.embeddings,
         data.oml_dataset(),
         n_items=n_items,
         raises="oml-raises-single-query",
     )
+
+
+@adjusts_for("exact-distances", "tie-order")
+@pytest.mark.parametrize("seed", SEEDS)
+def test_from_embeddings(seed: int) -> None:
+    """Distances, retrieved ids, gt ids; self and same-sequence exclusion; n_items beyond the gallery."""
+
+    from oml_fast.retrieval import RetrievalResults
+
+    rng = seeded(seed)
+    data = random_query_gallery_data(rng)
+    n_items = int(rng.randint(1, len(data.labels) + 5))
+    theirs = _oml_from_embeddings(data, n_items)
     ours = RetrievalResults.from_embeddings(data.embeddings, data.our_dataset(), n_items=n_items)
     assert_retrieval_results_agree(ours, theirs, data.queries, data.gallery)
 
@@ -140,13 +147,7 @@ def test_thresholding_and_fnmr_on_lists(seed: int, thresholding: str) -> None:
     rng = seeded(seed)
     data = random_query_gallery_data(rng)
     n_items = int(rng.randint(1, len(data.labels) + 3))
-    source = oml_call(
-        OmlRetrievalResults.from_embeddings,
-        data.embeddings,
-        data.oml_dataset(),
-        n_items=n_items,
-        raises="oml-raises-single-query",
-    )
+    source = _oml_from_embeddings(data, n_items)
     lists = {"distances": source.distances, "retrieved_ids": source.retrieved_ids, "gt_ids": source.gt_ids}
     theirs_rr, ours_rr = OmlRetrievalResults(**lists), RetrievalResults(**lists)
     values = np.unique(torch.cat([*source.distances, torch.zeros(1)]).numpy())
