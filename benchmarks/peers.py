@@ -10,7 +10,8 @@ miner and sampler code paths never call them; the only torchvision for torch 2.1
 beside the CPU torch. :func:`import_oml` therefore registers inert stand-in modules for those
 packages (and for the optional loggers/models OML imports at module level) before ``import oml``.
 
-    python benchmarks/peers.py      # prints which peers import, and why not
+    python benchmarks/peers.py                  # prints which peers import, and why not
+    python benchmarks/peers.py --require oml    # ... and exits 1 unless OML imports
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from typing import Any
@@ -137,6 +139,19 @@ def import_oml() -> types.ModuleType | None:
     return oml
 
 
+def why_oml_is_unavailable() -> str | None:
+    """``None`` when OML 4.x imports (its stand-ins then registered), else the reason.
+
+    Looks for the package before importing it, so that a process without OML gets no stand-ins (they
+    would serve ``import torchvision`` & co. for the rest of the process).
+    """
+    if importlib.util.find_spec("oml") is None:
+        return "OML 4.x is not installed here (use the peers venv: bash scripts/setup_peers.sh)"
+    if import_oml() is None:
+        return f"OML 4.x does not import: {unavailable_reason('oml')}"
+    return None
+
+
 def make_oml_query_gallery_dataset(
     labels: Any,
     is_query: Any = None,
@@ -239,17 +254,30 @@ def available_peers() -> dict[str, dict[str, Any]]:
     return report
 
 
-def _main() -> None:
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
     import torch
 
+    parser = argparse.ArgumentParser(description="Prints which peers import, and why not.")
+    parser.add_argument(
+        "--require", action="append", default=[], help="exit 1 unless this peer imports (repeatable)"
+    )
+    args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}")
-    for name, info in available_peers().items():
+    report = available_peers()
+    for name, info in report.items():
         if info["available"]:
             extra = f" (stand-ins: {', '.join(info['stand_ins'])})" if info.get("stand_ins") else ""
             print(f"  {name:<24} {info['version']}{extra}")
         else:
             print(f"  {name:<24} unavailable: {info['reason']}")
+    missing = [name for name in args.require if not report.get(name, {}).get("available")]
+    if missing:
+        print(f"required peers unavailable: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    _main()
+    sys.exit(_main())
