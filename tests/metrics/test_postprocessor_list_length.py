@@ -2,7 +2,7 @@
 
 OML retrieves ``max(k, postprocessor.top_n)`` items, or whole galleries when the post-processor has
 no ``top_n``. AdaptiveThresholding depends on that: its average gap is taken over every retrieved
-distance. Regression for a cross-check against OML 4.0 (benchmarks/crosscheck_oml.py), where
+distance. Regression for a cross-check against OML 4.0 (tests/peers/), where
 EmbeddingMetrics(postprocessor=AdaptiveThresholding(...)) differed from OML when only the largest k
 items were retrieved.
 """
