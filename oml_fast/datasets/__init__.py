@@ -16,7 +16,7 @@ from oml_fast.datasets.images import (
     read_image,
 )
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
-from oml_fast.datasets.transforms import ImageAugmentation, ImageNormalisation
+from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation
 
 __all__ = [
     "DataFrameFormatError",

@@ -38,8 +38,8 @@ from oml_fast.const import (
     TBBox,
 )
 from oml_fast.datasets.dataframe import check_retrieval_dataframe_format, resolve_path
-from oml_fast.datasets.transforms import ImageNormalisation
 from oml_fast.interfaces.datasets import IQueryGalleryLabeledDataset as _QueryGalleryLabeledBase
+from oml_fast.transforms.images.pil import ImageNormalisation
 from oml_fast.visualization import BLACK, TColor, add_frame, draw_bbox, upscale_small
 
 
