@@ -19,3 +19,13 @@ def pytest_collection_modifyitems(config, items):
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory):
+    """The built-in digits dataset written once per session in OML's format: ``root/df.csv`` + ``root/images``."""
+    from oml_fast.datasets.digits import make_digits_dataset
+
+    root = tmp_path_factory.mktemp("digits")
+    make_digits_dataset(root)
+    return root

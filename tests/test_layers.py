@@ -1,7 +1,8 @@
 """The package imports downwards only: each layer may import the layers below it, never above or beside.
 
-    const <- interfaces <- ops | reference <- functional | visualization | samplers | miners
-          <- losses | datasets | models <- retrieval <- metrics <- distributed <- pipelines
+    const <- interfaces <- ops | reference <- functional | visualization | samplers | miners | transforms
+          <- losses | datasets | models <- retrieval <- metrics <- distributed <- registry | ddp
+          <- lightning <- pipelines
 
 Imports are read from the source (``import`` statements anywhere in a module, lazy ones inside
 functions included; only ``if TYPE_CHECKING:`` blocks are skipped, as they never run). Packages in
@@ -23,11 +24,13 @@ LAYERS: list[set[str]] = [
     {"const"},
     {"interfaces", "_C", "_build_info"},
     {"ops", "reference"},
-    {"functional", "visualization", "samplers", "miners"},
+    {"functional", "visualization", "samplers", "miners", "transforms"},
     {"losses", "datasets", "models"},
     {"retrieval"},
     {"metrics"},
     {"distributed"},
+    {"registry", "ddp"},
+    {"lightning"},
     {"pipelines"},
     {"<root>"},  # oml_fast/__init__.py
 ]

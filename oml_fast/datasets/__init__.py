@@ -9,6 +9,7 @@ from oml_fast.datasets.digits import make_digits_dataset
 from oml_fast.datasets.images import (
     ImageBaseDataset,
     ImageLabeledDataset,
+    ImageQueryGalleryDataset,
     ImageQueryGalleryLabeledDataset,
     ImageReadError,
     get_retrieval_images_datasets,
@@ -16,7 +17,8 @@ from oml_fast.datasets.images import (
     read_image,
 )
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
-from oml_fast.datasets.transforms import ImageAugmentation, ImageNormalisation
+from oml_fast.datasets.pairs import PairDataset
+from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation
 
 __all__ = [
     "DataFrameFormatError",
@@ -24,7 +26,9 @@ __all__ = [
     "ImageBaseDataset",
     "ImageLabeledDataset",
     "ImageNormalisation",
+    "ImageQueryGalleryDataset",
     "ImageQueryGalleryLabeledDataset",
+    "PairDataset",
     "ImageReadError",
     "InMemoryQueryGalleryDataset",
     "check_retrieval_dataframe_format",

@@ -38,8 +38,15 @@ from oml_fast.const import (
     TBBox,
 )
 from oml_fast.datasets.dataframe import check_retrieval_dataframe_format, resolve_path
-from oml_fast.datasets.transforms import ImageNormalisation
-from oml_fast.interfaces.datasets import IQueryGalleryLabeledDataset as _QueryGalleryLabeledBase
+from oml_fast.interfaces.datasets import (
+    IBaseDataset,
+    ILabeledDataset,
+    IQueryGalleryDataset,
+    IQueryGalleryLabeledDataset,
+    IVisualizableDataset,
+)
+from oml_fast.transforms.images.torchvision import get_normalisation_torch
+from oml_fast.transforms.images.utils import TImReader
 from oml_fast.visualization import BLACK, TColor, add_frame, draw_bbox, upscale_small
 
 
@@ -94,7 +101,7 @@ def _as_array(record: Any) -> np.ndarray:
     return array
 
 
-class ImageBaseDataset(torch.utils.data.Dataset):
+class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
     """Images read from ``paths`` (joined to ``dataset_root`` when relative), optionally cropped to boxes.
 
     Args:
@@ -102,9 +109,13 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         dataset_root: folder that relative paths are relative to.
         bboxes: per item ``(x_1, y_1, x_2, y_2)`` or ``None`` (whole image); ``None`` for no boxes at all.
         extra_data: per-item records (each of length N) added to the items under their key.
-        transform: ``PIL.Image -> FloatTensor[3, H, W]``; default: :class:`ImageNormalisation` (224 px).
+        transform: ``PIL.Image -> FloatTensor[3, H, W]``; default (OML's): to tensor and ImageNet
+            normalisation, no resizing (``get_normalisation_torch()``).
+        f_imread: reads an image path into a ``PIL.Image``; default: Pillow, converted to RGB.
         cache_size: number of decoded (cropped) images kept in memory per process; 0 disables.
     """
+
+    df: pd.DataFrame  # the rows, in the subclasses built from an OML dataframe
 
     def __init__(
         self,
@@ -113,10 +124,12 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         bboxes: Sequence[TBBox | None] | None = None,
         extra_data: dict[str, Any] | None = None,
         transform: Callable[[Image.Image], torch.Tensor] | None = None,
-        cache_size: int = 0,
+        f_imread: TImReader | None = None,
+        cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
         index_key: str = INDEX_KEY,
     ):
+        cache_size = int(cache_size or 0)
         if bboxes is not None and len(bboxes) != len(paths):
             raise ValueError(f"`bboxes` has {len(bboxes)} entries but there are {len(paths)} paths")
         extra_data = dict(extra_data or {})
@@ -129,7 +142,8 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         self.input_tensors_key, self.index_key = input_tensors_key, index_key
         self._paths = [str(resolve_path(p, dataset_root)) for p in paths]
         self._bboxes = list(bboxes) if bboxes is not None else None
-        self.transform = transform if transform is not None else ImageNormalisation()
+        self.transform = transform if transform is not None else get_normalisation_torch()
+        self._f_imread = f_imread
         if cache_size < 0:
             raise ValueError(f"`cache_size` must be >= 0, got {cache_size}")
         self._read_cropped = (
@@ -145,7 +159,8 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         return self._bboxes[item] if self._bboxes is not None else None
 
     def _read_cropped_uncached(self, item: int) -> Image.Image:
-        image = read_image(self._paths[item])
+        path = self._paths[item]
+        image = self._f_imread(path) if self._f_imread is not None else read_image(path)
         bbox = self._bbox(item)
         return image.crop(bbox) if bbox is not None else image
 
@@ -189,7 +204,46 @@ class ImageBaseDataset(torch.utils.data.Dataset):
         return add_frame(image, color)
 
 
-class ImageLabeledDataset(ImageBaseDataset):
+def _init_from_df(
+    dataset: ImageBaseDataset,
+    df: pd.DataFrame,
+    required: tuple[str, ...],
+    extra_data: dict[str, Any] | None,
+    dataset_root: str | Path | None,
+    transform: Callable[[Image.Image], torch.Tensor] | None,
+    f_imread: TImReader | None,
+    cache_size: int | None,
+    input_tensors_key: str,
+    index_key: str,
+) -> None:
+    """Sets up an image dataset from the rows of an OML dataframe.
+
+    ``extra_data`` gets the ``category`` and ``sequence`` columns when the dataframe has them, beside
+    the records given by the user (as OML does).
+    """
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"`df` misses the column(s) {missing}; it has {list(df.columns)}")
+    dataset.df = df.reset_index(drop=True)
+    extra = dict(extra_data or {})
+    for column in (CATEGORIES_COLUMN, SEQUENCE_COLUMN):
+        if column in dataset.df.columns:
+            extra[column] = dataset.df[column].to_numpy()
+    ImageBaseDataset.__init__(
+        dataset,
+        paths=dataset.df[PATHS_COLUMN].tolist(),
+        dataset_root=dataset_root,
+        bboxes=parse_bboxes(dataset.df),
+        extra_data=extra,
+        transform=transform,
+        f_imread=f_imread,
+        cache_size=cache_size,
+        input_tensors_key=input_tensors_key,
+        index_key=index_key,
+    )
+
+
+class ImageLabeledDataset(ImageBaseDataset, ILabeledDataset):
     """Labeled images (a train set): rows of an OML dataframe with at least ``label`` and ``path``.
 
     ``get_labels()`` gives the int64 labels that batch samplers (``BalanceSampler``) need.
@@ -198,31 +252,26 @@ class ImageLabeledDataset(ImageBaseDataset):
     def __init__(
         self,
         df: pd.DataFrame,
+        extra_data: dict[str, Any] | None = None,
         dataset_root: str | Path | None = None,
         transform: Callable[[Image.Image], torch.Tensor] | None = None,
-        cache_size: int = 0,
-        extra_data: dict[str, Any] | None = None,
-        labels_key: str = LABELS_KEY,
+        f_imread: TImReader | None = None,
+        cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
+        labels_key: str = LABELS_KEY,
         index_key: str = INDEX_KEY,
     ):
-        missing = [c for c in (LABELS_COLUMN, PATHS_COLUMN) if c not in df.columns]
-        if missing:
-            raise ValueError(f"`df` misses the column(s) {missing}; it has {list(df.columns)}")
-        self.df = df.reset_index(drop=True)
-        if extra_data is None:
-            extra_data = {
-                c: self.df[c].to_numpy() for c in (CATEGORIES_COLUMN, SEQUENCE_COLUMN) if c in self.df.columns
-            }
-        super().__init__(
-            paths=self.df[PATHS_COLUMN].tolist(),
-            dataset_root=dataset_root,
-            bboxes=parse_bboxes(self.df),
-            extra_data=extra_data,
-            transform=transform,
-            cache_size=cache_size,
-            input_tensors_key=input_tensors_key,
-            index_key=index_key,
+        _init_from_df(
+            self,
+            df,
+            (LABELS_COLUMN, PATHS_COLUMN),
+            extra_data,
+            dataset_root,
+            transform,
+            f_imread,
+            cache_size,
+            input_tensors_key,
+            index_key,
         )
         self.labels_key = labels_key
         self._labels = self.df[LABELS_COLUMN].to_numpy().astype(np.int64)
@@ -242,7 +291,7 @@ class ImageLabeledDataset(ImageBaseDataset):
         return data
 
 
-class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, _QueryGalleryLabeledBase):  # type: ignore[misc]
+class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, IQueryGalleryLabeledDataset):  # type: ignore[misc]
     """A validation set: labeled images with ``is_query`` / ``is_gallery`` flags (an item may be both).
 
     Implements the validation protocol: ``get_labels()``, ``get_query_ids()``, ``get_gallery_ids()``
@@ -252,25 +301,27 @@ class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, _QueryGalleryLabeledB
     def __init__(
         self,
         df: pd.DataFrame,
+        extra_data: dict[str, Any] | None = None,
         dataset_root: str | Path | None = None,
         transform: Callable[[Image.Image], torch.Tensor] | None = None,
-        cache_size: int = 0,
-        extra_data: dict[str, Any] | None = None,
-        labels_key: str = LABELS_KEY,
+        f_imread: TImReader | None = None,
+        cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
+        labels_key: str = LABELS_KEY,
         index_key: str = INDEX_KEY,
     ):
         missing = [c for c in (IS_QUERY_COLUMN, IS_GALLERY_COLUMN) if c not in df.columns]
         if missing:
             raise ValueError(f"`df` misses the column(s) {missing}; it has {list(df.columns)}")
         super().__init__(
-            df=df,
-            dataset_root=dataset_root,
-            transform=transform,
-            cache_size=cache_size,
-            extra_data=extra_data,
-            labels_key=labels_key,
+            df,
+            extra_data,
+            dataset_root,
+            transform,
+            f_imread,
+            cache_size,
             input_tensors_key=input_tensors_key,
+            labels_key=labels_key,
             index_key=index_key,
         )
         self._is_query = self.df[IS_QUERY_COLUMN].fillna(False).astype(bool).to_numpy()
@@ -290,6 +341,44 @@ class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, _QueryGalleryLabeledB
         data[IS_QUERY_KEY] = bool(self._is_query[idx])
         data[IS_GALLERY_KEY] = bool(self._is_gallery[idx])
         return data
+
+
+class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type: ignore[misc]
+    """Images with ``is_query`` / ``is_gallery`` flags and no labels (inference: retrieve without ground truth)."""
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        extra_data: dict[str, Any] | None = None,
+        dataset_root: str | Path | None = None,
+        transform: Callable[[Image.Image], torch.Tensor] | None = None,
+        f_imread: TImReader | None = None,
+        cache_size: int | None = 0,
+        input_tensors_key: str = INPUT_TENSORS_KEY,
+        index_key: str = INDEX_KEY,
+    ):
+        _init_from_df(
+            self,
+            df,
+            (PATHS_COLUMN, IS_QUERY_COLUMN, IS_GALLERY_COLUMN),
+            extra_data,
+            dataset_root,
+            transform,
+            f_imread,
+            cache_size,
+            input_tensors_key,
+            index_key,
+        )
+        self._is_query = self.df[IS_QUERY_COLUMN].fillna(False).astype(bool).to_numpy()
+        self._is_gallery = self.df[IS_GALLERY_COLUMN].fillna(False).astype(bool).to_numpy()
+
+    def get_query_ids(self) -> torch.Tensor:
+        """Dataset indices of the queries, LongTensor[n_query] (ascending)."""
+        return torch.from_numpy(np.flatnonzero(self._is_query)).long()
+
+    def get_gallery_ids(self) -> torch.Tensor:
+        """Dataset indices of the gallery items, LongTensor[n_gallery] (ascending)."""
+        return torch.from_numpy(np.flatnonzero(self._is_gallery)).long()
 
 
 def get_retrieval_images_datasets(

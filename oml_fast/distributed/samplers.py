@@ -19,7 +19,7 @@ from torch.utils.data import Sampler
 from .comm import get_rank, get_world_size, is_distributed
 
 
-class _ForkedGlobalRNG:
+class ForkedGlobalRNG:
     """Seeds Python's, NumPy's and torch's global generators for a block, then restores their states.
 
     Batch samplers that draw from the global generators (OML's do) then produce the same epoch on every
@@ -103,7 +103,7 @@ class DDPBatchSamplerWrapper:
         if not is_distributed():
             yield from self.batch_sampler
             return
-        with _ForkedGlobalRNG(self.seed + self.epoch):
+        with ForkedGlobalRNG(self.seed + self.epoch):
             batches = [list(batch) for batch in self.batch_sampler]
         if not self._epoch_was_set:
             self.epoch += 1

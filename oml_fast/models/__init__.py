@@ -3,10 +3,14 @@
 from oml_fast.models.backbones import ResnetExtractor, ViTExtractor
 from oml_fast.models.base import Extractor, normalise
 from oml_fast.models.mlp import ExtractorWithMLP
+from oml_fast.models.siamese import ConcatSiamese, LinearTrivialDistanceSiamese, TrivialDistanceSiamese
 from oml_fast.models.small_cnn import SmallCNNExtractor
 from oml_fast.models.weights import WeightsLoadingError, load_state_dict, load_weights_into
 
 __all__ = [
+    "ConcatSiamese",
+    "LinearTrivialDistanceSiamese",
+    "TrivialDistanceSiamese",
     "Extractor",
     "ExtractorWithMLP",
     "ResnetExtractor",

@@ -2,75 +2,57 @@
 
 A config block is ``{name: <registered name>, args: {...}}``. An unknown name is an error listing
 the registered names; an argument the class does not take is an error listing the ones it takes.
-Classes are imported only when built, so the registry loads even where an optional library
-(torchvision, timm) is missing.
+The entries are those of :mod:`oml_fast.registry` (OML's names) plus a few pipeline names.
 
 >>> build("optimizers", {"name": "sgd", "args": {"lr": 0.1}}, params=[torch.zeros(1, requires_grad=True)])
 SGD (...
 >>> build("optimizers", {"name": "sgdd", "args": {}})
 Traceback (most recent call last):
 ...
-oml_fast.pipelines.registry.RegistryError: unknown optimizers name 'sgdd' (did you mean 'sgd'?); valid names: ['adam', 'adamw', 'rmsprop', 'sgd']
+oml_fast.registry.base.RegistryError: unknown optimizers name 'sgdd' (did you mean 'sgd'?); valid names: ['adadelta', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', 'lbfgs', 'rmsprop', 'rprop', 'sgd']
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR
 
-REGISTRIES: dict[str, dict[str, str]] = {
-    "extractors": {
-        "small_cnn": "oml_fast.models:SmallCNNExtractor",
-        "extractor_with_mlp": "oml_fast.models:ExtractorWithMLP",
-        "resnet": "oml_fast.models:ResnetExtractor",
-        "vit": "oml_fast.models:ViTExtractor",
-    },
-    "losses": {
-        "triplet": "oml_fast.losses:TripletLoss",
-        "triplet_plain": "oml_fast.losses:TripletLossPlain",
-        "triplet_with_miner": "oml_fast.losses:TripletLossWithMiner",
-        "contrastive": "oml_fast.losses:ContrastiveLoss",
-        "arcface": "oml_fast.losses:ArcFaceLoss",
-        "arcface_with_mlp": "oml_fast.losses:ArcFaceLossWithMLP",
-        "surrogate_precision": "oml_fast.losses:SurrogatePrecision",
-    },
-    "miners": {
-        "all_triplets": "oml_fast.miners:AllTripletsMiner",
-        "hard_triplets": "oml_fast.miners:HardTripletsMiner",
-        "n_hard_triplets": "oml_fast.miners:NHardTripletsMiner",
-        "hard_cluster": "oml_fast.miners:HardClusterMiner",
-        "triplets_with_memory": "oml_fast.miners:TripletMinerWithMemory",
-        "miner_with_bank": "oml_fast.miners:MinerWithBank",
-        "pairs": "oml_fast.miners:PairsMiner",
-    },
-    "samplers": {
-        "balance": "oml_fast.samplers:BalanceSampler",
-        "category_balance": "oml_fast.samplers:CategoryBalanceSampler",
-        "distinct_category_balance": "oml_fast.samplers:DistinctCategoryBalanceSampler",
-    },
-    "optimizers": {
-        "adam": "torch.optim:Adam",
-        "adamw": "torch.optim:AdamW",
-        "sgd": "torch.optim:SGD",
-        "rmsprop": "torch.optim:RMSprop",
-    },
-    "schedulers": {
-        "step": "torch.optim.lr_scheduler:StepLR",
-        "multi_step": "torch.optim.lr_scheduler:MultiStepLR",
-        "exponential": "torch.optim.lr_scheduler:ExponentialLR",
-        "cosine": "torch.optim.lr_scheduler:CosineAnnealingLR",
-        "one_cycle": "torch.optim.lr_scheduler:OneCycleLR",
-        "linear": "torch.optim.lr_scheduler:LinearLR",
-    },
-    "transforms": {
-        "image_norm": "oml_fast.datasets.transforms:ImageNormalisation",
-        "image_augs": "oml_fast.datasets.transforms:ImageAugmentation",
-    },
+from oml_fast.losses import ArcFaceLossWithMLP
+from oml_fast.miners import PairsMiner
+from oml_fast.registry import (
+    EXTRACTORS_REGISTRY,
+    LOSSES_REGISTRY,
+    MINERS_REGISTRY,
+    OPTIMIZERS_REGISTRY,
+    PAIRWISE_MODELS_REGISTRY,
+    SAMPLERS_REGISTRY,
+    SCHEDULERS_REGISTRY,
+    TRANSFORMS_REGISTRY,
+)
+from oml_fast.registry.base import RegistryError
+from oml_fast.registry.base import suggest as _suggest
+from oml_fast.transforms import ImageAugmentation, ImageNormalisation
+
+# The OML registries (``oml_fast.registry``: classes registered there, custom ones included, are valid
+# config names here too), plus names the pipeline configs use beside OML's. Entries are classes or
+# factories, or ``"module:Name"`` strings imported when built (optional libraries).
+REGISTRIES: dict[str, Mapping[str, Any]] = {
+    "extractors": EXTRACTORS_REGISTRY,
+    "pairwise_models": PAIRWISE_MODELS_REGISTRY,
+    "losses": ChainMap({"arcface_with_mlp": ArcFaceLossWithMLP}, LOSSES_REGISTRY),
+    "miners": ChainMap({"pairs": PairsMiner}, MINERS_REGISTRY),
+    "samplers": SAMPLERS_REGISTRY,
+    "optimizers": OPTIMIZERS_REGISTRY,
+    "schedulers": ChainMap({"cosine": CosineAnnealingLR, "linear": LinearLR}, SCHEDULERS_REGISTRY),
+    "transforms": ChainMap(
+        {"image_norm": ImageNormalisation, "image_augs": ImageAugmentation}, TRANSFORMS_REGISTRY
+    ),
     "loggers": {
         "tensorboard": "lightning.pytorch.loggers:TensorBoardLogger",
         "csv": "lightning.pytorch.loggers:CSVLogger",
@@ -79,18 +61,6 @@ REGISTRIES: dict[str, dict[str, str]] = {
 
 # Arguments that hold a nested ``{name, args}`` block of another registry.
 NESTED_BLOCKS = {"miner": "miners", "extractor": "extractors"}
-
-
-class RegistryError(KeyError):
-    """Unknown registered name, or an argument the class does not take. The message lists the valid ones."""
-
-    def __str__(self) -> str:  # KeyError would print the message with quotes around it
-        return str(self.args[0])
-
-
-def _suggest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def get_class(registry: str, name: str) -> type[Any]:
@@ -102,7 +72,10 @@ def get_class(registry: str, name: str) -> type[Any]:
         raise RegistryError(
             f"unknown {registry} name '{name}'{_suggest(str(name), sorted(entries))}; valid names: {sorted(entries)}"
         )
-    module_name, class_name = entries[name].split(":")
+    entry = entries[name]
+    if not isinstance(entry, str):
+        return entry
+    module_name, class_name = entry.split(":")
     try:
         module = importlib.import_module(module_name)
         return getattr(module, class_name)
@@ -114,7 +87,7 @@ def get_class(registry: str, name: str) -> type[Any]:
 
 def accepted_args(cls: type[Any]) -> list[str] | None:
     """Names of the constructor arguments of ``cls`` (``None`` when it takes ``**kwargs``)."""
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return None
     return [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
@@ -151,7 +124,7 @@ def build(registry: str, block: Any, where: str | None = None, **runtime_args: A
                 f"`{where}.args` has argument(s) {unknown} that {registry} '{name}' ({cls.__name__}) does not take"
                 f"{_suggest(unknown[0], valid)}; valid arguments: {valid}"
             )
-    named = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    named = [n for n in inspect.signature(cls).parameters if n != "self"]
     # Runtime arguments go only to classes that name them; the config's args win over them.
     runtime_args = {k: v for k, v in runtime_args.items() if k in named and k not in args}
     for key, nested_registry in NESTED_BLOCKS.items():

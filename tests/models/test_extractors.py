@@ -25,7 +25,7 @@ def test_small_cnn_and_mlp_shapes():
     torch.manual_seed(0)
     cnn = SmallCNNExtractor(feat_dim=12, width=4, normalise_features=False)
     assert cnn(torch.randn(3, 3, 8, 8)).shape == (3, 12)
-    mlp = ExtractorWithMLP(cnn, mlp_features=[16, 5], normalise_features=True)
+    mlp = ExtractorWithMLP(cnn, mlp_features=[16, 5], train_backbone=True, normalise_features=True)
     out = mlp(torch.randn(3, 3, 8, 8))
     assert out.shape == (3, 5) and mlp.feat_dim == 5
     assert torch.allclose(out.norm(dim=1), torch.ones(3))

@@ -1,4 +1,4 @@
-"""Image transforms that need nothing beyond Pillow and torch (torchvision is optional in oml_fast).
+"""Our own image transforms (Pillow + torch): a fixed-size normalisation and a random affine jitter.
 
 A transform maps a ``PIL.Image`` (RGB) to a ``FloatTensor[3, im_size, im_size]``: resize,
 scale to ``[0, 1]``, normalise per channel. :class:`ImageAugmentation` adds random affine

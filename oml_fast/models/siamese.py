@@ -1,0 +1,135 @@
+"""Pairwise models (OML's ``oml.models.meta.siamese``): they score pairs, smaller meaning closer.
+
+They plug into :class:`~oml_fast.retrieval.PairwiseReranker` and train with
+:class:`~oml_fast.lightning.PairwiseModule`.
+
+>>> model = LinearTrivialDistanceSiamese(feat_dim=2, identity_init=True)
+>>> model(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]))
+tensor([5.], grad_fn=<AddBackward0>)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from oml_fast.interfaces.models import IPairwiseModel
+from oml_fast.models.mlp import make_mlp
+from oml_fast.models.weights import load_state_dict
+
+
+def elementwise_dist(x1: Tensor, x2: Tensor, p: float = 2) -> Tensor:
+    """``||x1[i] - x2[i]||_p`` per row: ``Tensor[B, D], Tensor[B, D] -> Tensor[B]``."""
+    if x1.shape != x2.shape or x1.ndim != 2:
+        raise ValueError(
+            f"inputs must be two Tensor[B, D] of one shape, got {list(x1.shape)} and {list(x2.shape)}"
+        )
+    return torch.linalg.vector_norm(x1 - x2, ord=p, dim=1)
+
+
+class LinearTrivialDistanceSiamese(IPairwiseModel):
+    """L2 distance between linear projections of two embeddings (plus ``output_bias``); for development.
+
+    Args:
+        feat_dim: size of the input embeddings.
+        identity_init: start from the identity projection (the model is then the plain L2 distance).
+        output_bias: added to the outputs.
+    """
+
+    def __init__(self, feat_dim: int, identity_init: bool, output_bias: float = 0):
+        super().__init__()
+        self.feat_dim = feat_dim
+        self.output_bias = output_bias
+        self.proj = nn.Linear(feat_dim, feat_dim, bias=False)
+        if identity_init:
+            with torch.no_grad():
+                self.proj.weight.copy_(torch.eye(feat_dim))
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        """``x1, x2 (Tensor[B, feat_dim])`` -> distances ``Tensor[B]``."""
+        return elementwise_dist(self.proj(x1), self.proj(x2), p=2) + self.output_bias
+
+    def predict(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return self.forward(x1=x1, x2=x2)
+
+
+class TrivialDistanceSiamese(IPairwiseModel):
+    """L2 distance between the extractor's embeddings of two inputs (plus ``output_bias``); for development."""
+
+    pretrained_models: dict[str, Any] = {}
+
+    def __init__(self, extractor: nn.Module, output_bias: float = 0):
+        super().__init__()
+        self.extractor = extractor
+        self.output_bias = output_bias
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return elementwise_dist(self.extractor(x1), self.extractor(x2), p=2) + self.output_bias
+
+    def predict(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return self.forward(x1=x1, x2=x2)
+
+
+class ConcatSiamese(IPairwiseModel):
+    """Concatenates two images side by side (along the width), embeds them with ``extractor`` and scores the
+    result with an MLP head (sigmoid activations, dropout 0.5, one output without bias).
+
+    ``forward`` gives logits (train with ``BCEWithLogitsLoss`` against "is a negative pair");
+    ``predict`` gives their sigmoid, averaged over both concatenation orders when ``use_tta``.
+
+    Args:
+        extractor: embeds ``Tensor[B, C, H, 2W]`` into ``Tensor[B, extractor.feat_dim]``.
+        mlp_hidden_dims: hidden sizes of the head.
+        use_tta: average the predictions of both orders (affects ``predict`` only).
+        weights: a local path (state dict or checkpoint) or ``None``.
+    """
+
+    pretrained_models: dict[str, Any] = {}
+
+    def __init__(
+        self,
+        extractor: nn.Module,
+        mlp_hidden_dims: Sequence[int],
+        use_tta: bool = False,
+        weights: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.extractor = extractor
+        self.use_tta = use_tta
+        self.head = make_mlp(
+            int(extractor.feat_dim),  # type: ignore[arg-type]
+            [*mlp_hidden_dims, 1],
+            activation=nn.Sigmoid,
+            dropout=0.5,
+            last_bias=False,
+            last_dropout=False,
+        )
+        self.train_backbone = True
+        if weights:
+            state_dict = load_state_dict(weights)
+            self.load_state_dict(state_dict, strict=True)
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        x = torch.cat([x1, x2], dim=-1)
+        with torch.set_grad_enabled(self.train_backbone and torch.is_grad_enabled()):
+            x = self.extractor(x)
+        return self.head(x).view(len(x))
+
+    def predict(self, x1: Tensor, x2: Tensor) -> Tensor:
+        x = torch.sigmoid(self.forward(x1=x1, x2=x2))
+        if self.use_tta:
+            return (x + torch.sigmoid(self.forward(x1=x2, x2=x1))) / 2
+        return x
+
+    def freeze(self) -> None:
+        self.train_backbone = False
+
+    def unfreeze(self) -> None:
+        self.train_backbone = True
+
+
+__all__ = ["ConcatSiamese", "LinearTrivialDistanceSiamese", "TrivialDistanceSiamese", "elementwise_dist"]

@@ -1,0 +1,129 @@
+"""Image transforms by name (OML's ``oml.registry.transforms``), and the transforms of the zoo's checkpoints.
+
+The albumentations entries (``norm_albu``, ``norm_resize_albu``, ``norm_resize_albu_clip``) and
+``unicom_transforms`` are not implemented: asking for them says so. The zoo checkpoints that OML pairs
+with albumentations normalisation (``vits16_cars``, ``vits16_cub``) get the same steps here on Pillow
+(resize to a square, to tensor, ImageNet normalisation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oml_fast.registry.base import Registry, block_name_args
+from oml_fast.transforms.images.torchvision import (
+    get_augs_hypvit,
+    get_augs_torch,
+    get_normalisation_resize_hypvit,
+    get_normalisation_resize_torch,
+    get_normalisation_torch,
+)
+from oml_fast.transforms.images.utils import TImReader, TTransforms, get_im_reader_for_transforms
+
+_ALBU_NAMES = ("norm_albu", "norm_resize_albu", "norm_resize_albu_clip")
+
+TRANSFORMS_TORCH = Registry(
+    "transforms",
+    {
+        "augs_torch": get_augs_torch,
+        "norm_torch": get_normalisation_torch,
+        "norm_resize_torch": get_normalisation_resize_torch,
+        "augs_hypvit_torch": get_augs_hypvit,
+        "norm_resize_hypvit_torch": get_normalisation_resize_hypvit,
+    },
+    not_implemented=("unicom_transforms",),
+)
+
+TRANSFORMS_ALBU = Registry("transforms", {}, not_implemented=_ALBU_NAMES)
+
+TRANSFORMS_REGISTRY = Registry(
+    "transforms", {**TRANSFORMS_ALBU, **TRANSFORMS_TORCH}, not_implemented=(*_ALBU_NAMES, "unicom_transforms")
+)
+
+
+def get_transforms(name: str, **kwargs: Any) -> TTransforms:
+    """``TRANSFORMS_REGISTRY[name](**kwargs)``: the factory's transforms."""
+    return TRANSFORMS_REGISTRY[name](**kwargs)
+
+
+def get_transforms_by_cfg(cfg: Any) -> TTransforms:
+    """The transforms of a ``{name, args}`` block."""
+    name, args = block_name_args(cfg)
+    return get_transforms(name, **args)
+
+
+def _hypvit(im_size: int, crop_size: int = 224) -> dict[str, Any]:
+    return {
+        "factory": get_normalisation_resize_hypvit,
+        "kwargs": {"im_size": im_size, "crop_size": crop_size},
+    }
+
+
+def _resize(im_size: int) -> dict[str, Any]:
+    return {"factory": get_normalisation_resize_torch, "kwargs": {"im_size": im_size}}
+
+
+# Built on demand (a fresh Compose per call), unlike OML's dict of ready objects.
+_TRANSFORMS_FOR_PRETRAINED_SPECS: dict[str, dict[str, Any]] = {
+    "resnet50_moco_v2": _hypvit(256),
+    "resnet18_imagenet1k_v1": _hypvit(256),
+    "resnet34_imagenet1k_v1": _hypvit(256),
+    "resnet50_imagenet1k_v1": _hypvit(256),
+    "resnet101_imagenet1k_v1": _hypvit(256),
+    "resnet152_imagenet1k_v1": _hypvit(256),
+    "vitb8_dino": _resize(224),
+    "vitb16_dino": _resize(224),
+    "vits8_dino": _resize(224),
+    "vits16_dino": _resize(224),
+    "vits16_inshop": _hypvit(224),
+    "vits16_sop": _hypvit(224),
+    "vits16_cars": _resize(224),
+    "vits16_cub": _resize(224),
+    "vits16_224_mlp_384_inshop": _hypvit(256),
+}
+
+TRANSFORMS_FOR_PRETRAINED = Registry(
+    "pretrained transforms",
+    _TRANSFORMS_FOR_PRETRAINED_SPECS,
+    not_implemented=(
+        "vitb14_dinov2",
+        "vitb14_reg_dinov2",
+        "vitl14_dinov2",
+        "vitl14_reg_dinov2",
+        "vits14_dinov2",
+        "vits14_reg_dinov2",
+        "sber_vitb32_224",
+        "sber_vitb16_224",
+        "sber_vitl14_224",
+        "openai_vitb32_224",
+        "openai_vitb16_224",
+        "openai_vitl14_224",
+        "vitb32_unicom",
+        "vitb16_unicom",
+        "vitl14_unicom",
+        "vitl14_336px_unicom",
+    ),
+)
+
+
+def get_transforms_for_pretrained(weights: str) -> tuple[TTransforms, TImReader]:
+    """``(transforms, image reader)`` that the zoo checkpoint ``weights`` was trained with.
+
+    >>> transforms, imread = get_transforms_for_pretrained("vits16_dino")
+    >>> transforms.transforms[0]
+    Resize(size=(224, 224), interpolation=bilinear)
+    """
+    spec = TRANSFORMS_FOR_PRETRAINED[weights]
+    transforms = spec["factory"](**spec["kwargs"])
+    return transforms, get_im_reader_for_transforms(transforms)
+
+
+__all__ = [
+    "TRANSFORMS_TORCH",
+    "TRANSFORMS_ALBU",
+    "TRANSFORMS_REGISTRY",
+    "TRANSFORMS_FOR_PRETRAINED",
+    "get_transforms",
+    "get_transforms_by_cfg",
+    "get_transforms_for_pretrained",
+]
