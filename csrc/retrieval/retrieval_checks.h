@@ -30,8 +30,8 @@ inline Metric check_knn_inputs(const at::Tensor& queries, const at::Tensor& gall
                                const std::optional<at::Tensor>& gallery_ids,
                                const std::optional<at::Tensor>& query_groups,
                                const std::optional<at::Tensor>& gallery_groups) {
-  check_embeddings(queries, "queries", /*allow_half=*/true);
-  check_embeddings(gallery, "gallery", /*allow_half=*/true);
+  check_embeddings(queries, "queries");
+  check_embeddings(gallery, "gallery");
   check_embedding_pair(queries, "queries", gallery, "gallery");
   TORCH_CHECK_VALUE(k >= 1, "`k` must be a positive integer, got ", k);
   const Metric parsed = parse_metric(metric);

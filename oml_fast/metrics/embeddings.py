@@ -31,6 +31,7 @@ from ..interfaces import (
     IQueryGalleryLabeledDataset,
     IRetrievalPostprocessor,
 )
+from ..ops.checks import labels_to_tensor
 from ..retrieval.retrieval_results import RetrievalResults, factorize_sequences
 from .fnmr import calc_fnmr_at_fmr_all_pairs
 
@@ -269,7 +270,7 @@ class EmbeddingMetrics:
         assert self.dataset is not None
         query_ids = torch.as_tensor(self.dataset.get_query_ids()).long()
         gallery_ids = torch.as_tensor(self.dataset.get_gallery_ids()).long()
-        labels = torch.as_tensor(np.asarray(self.dataset.get_labels())).long()
+        labels = labels_to_tensor(self.dataset.get_labels())
         sequences = factorize_sequences(self.dataset)
         device = embeddings.device
         values = calc_fnmr_at_fmr_all_pairs(

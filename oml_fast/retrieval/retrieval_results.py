@@ -32,6 +32,7 @@ from ..interfaces import (
     IVisualizableDataset,
     TColor,
 )
+from ..ops.checks import labels_to_tensor
 
 
 class InvalidRetrievalResultsError(ValueError, RuntimeError):
@@ -256,11 +257,7 @@ class RetrievalResults:
         query_ids = torch.as_tensor(dataset.get_query_ids()).long().cpu()
         gallery_ids = torch.as_tensor(dataset.get_gallery_ids()).long().cpu()
         sequences = factorize_sequences(dataset)
-        labels = (
-            torch.as_tensor(np.asarray(dataset.get_labels())).long()
-            if isinstance(dataset, ILabeledDataset)
-            else None
-        )
+        labels = labels_to_tensor(dataset.get_labels()) if isinstance(dataset, ILabeledDataset) else None
         return cls._retrieve(
             embeddings[query_ids.to(embeddings.device)],
             embeddings[gallery_ids.to(embeddings.device)],
@@ -311,8 +308,8 @@ class RetrievalResults:
             None,
             None if sequences is None else sequences[0],
             None if sequences is None else sequences[1],
-            torch.as_tensor(np.asarray(dataset_query.get_labels())).long() if labelled else None,  # type: ignore[attr-defined]
-            torch.as_tensor(np.asarray(dataset_gallery.get_labels())).long() if labelled else None,  # type: ignore[attr-defined]
+            labels_to_tensor(dataset_query.get_labels()) if labelled else None,  # type: ignore[attr-defined]
+            labels_to_tensor(dataset_gallery.get_labels()) if labelled else None,  # type: ignore[attr-defined]
         )
 
     @classmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ...interfaces import ILabeledDataset, IQueryGalleryDataset, IRetrievalPostprocessor
+from ...ops.checks import labels_to_tensor
 from ..retrieval_results import RetrievalResults, factorize_sequences
 
 
@@ -61,11 +61,7 @@ class QueryExpansion(IRetrievalPostprocessor):
         gallery = embeddings[gallery_ids.to(device)]
         queries = self.expand(embeddings[query_ids.to(device)], gallery, rr.retrieved_ids_dense.to(device))
         sequences = factorize_sequences(dataset)
-        labels = (
-            torch.as_tensor(np.asarray(dataset.get_labels())).long()
-            if isinstance(dataset, ILabeledDataset)
-            else None
-        )
+        labels = labels_to_tensor(dataset.get_labels()) if isinstance(dataset, ILabeledDataset) else None
         return RetrievalResults._retrieve(
             queries,
             gallery,
