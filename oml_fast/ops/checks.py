@@ -305,7 +305,7 @@ def check_relevance_inputs(
 
 
 def check_retrieved_indices(retrieved: Tensor, n_gallery: int) -> None:
-    """Gallery indices in ``[0, n_gallery)`` or ``-1`` (``IndexError``, as ``TORCH_CHECK_INDEX``). Reads data."""
+    """``retrieval::check_retrieved_indices``: gallery indices or ``-1`` (``IndexError``; first bad entry)."""
     bad = retrieved[(retrieved < -1) | (retrieved >= n_gallery)]
     if bad.numel() > 0:
         raise IndexError(
@@ -333,14 +333,19 @@ def check_metrics_inputs(
 
 
 def check_metrics_values(is_relevant: Tensor, n_gt: Tensor, n_retrieved: Tensor) -> None:
-    """``n_retrieved`` in ``[0, K]`` and ``n_gt >= 0``, per query (the CPU kernel's messages)."""
+    """``retrieval::check_metrics_values``: ``n_retrieved`` in ``[0, K]``, then ``n_gt >= 0`` (first bad query)."""
     width = is_relevant.shape[1]
-    for q, (length, gt) in enumerate(zip(n_retrieved.tolist(), n_gt.tolist(), strict=True)):
-        _value(
-            0 <= length <= width,
-            f"`n_retrieved` must be in [0, {width}] (the width of `is_relevant`), got {length} for query {q}",
+    bad_length = ((n_retrieved < 0) | (n_retrieved > width)).nonzero()
+    if bad_length.numel() > 0:
+        q = int(bad_length[0, 0])
+        raise ValueError(
+            f"`n_retrieved` must be in [0, {width}] (the width of `is_relevant`), got {int(n_retrieved[q])} "
+            f"for query {q}"
         )
-        _value(gt >= 0, f"`n_gt` must be non-negative, got {gt} for query {q}")
+    bad_gt = (n_gt < 0).nonzero()
+    if bad_gt.numel() > 0:
+        q = int(bad_gt[0, 0])
+        raise ValueError(f"`n_gt` must be non-negative, got {int(n_gt[q])} for query {q}")
 
 
 def check_hard_mining_inputs(

@@ -204,6 +204,16 @@ CASES: list[tuple[tuple[str, tuple], type[Exception], str]] = [
         "`n_retrieved` must be in [0, 3] (the width of `is_relevant`), got 4 for query 0",
     ),
     (metrics(n_gt=torch.tensor([1, -1])), ValueError, "`n_gt` must be non-negative, got -1 for query 1"),
+    (  # every n_retrieved is checked before any n_gt
+        metrics(n_gt=torch.tensor([-1, 0]), n_retrieved=torch.tensor([3, 5])),
+        ValueError,
+        "`n_retrieved` must be in [0, 3] (the width of `is_relevant`), got 5 for query 1",
+    ),
+    (  # the first bad entry in row-major order
+        relevance(retrieved=torch.tensor([[0, 9], [-3, 1]])),
+        IndexError,
+        "`retrieved` must hold gallery indices in [0, 6) or -1 for padding, got 9",
+    ),
     # hard_mining
     (mining(embeddings=X[0]), ValueError, "`embeddings` must be a 2-D tensor [N, D], got [3] float32 on cpu"),
     (
