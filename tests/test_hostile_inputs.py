@@ -227,7 +227,7 @@ CASES: list[Case] = [
         OPS,
         "`pairwise_distance`: int64 embeddings",
         lambda p: pairwise_distance(_x().long(), _x().long()),
-        Raises(TypeError, "`x1` must be float32 or float64"),
+        Raises(TypeError, "`x1` must be float32, float64, float16 or bfloat16"),
     ),
     Case(
         "pd-dtype-mix",
@@ -340,14 +340,14 @@ CASES: list[Case] = [
         OPS,
         "`retrieval_metrics`: `cmc_top_k=(0,)`",
         lambda p: _metrics((0,)),
-        Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got (0,)"),
+        Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got [0]"),
     ),
     Case(
         "rm-topk-empty",
         OPS,
         "`retrieval_metrics`: `map_top_k=()` (the op needs every metric)",
         lambda p: _metrics((), "map"),
-        Raises(ValueError, "`map_top_k` must be a non-empty sequence of positive integers, got ()"),
+        Raises(ValueError, "`map_top_k` must be a non-empty sequence of positive integers, got []"),
     ),
     Case(
         "rm-float-relevance",
@@ -383,7 +383,7 @@ CASES: list[Case] = [
         OPS,
         "`hard_mining`: `anchor_mask` of the wrong length",
         lambda p: hard_mining(_x(), LABELS, 1, 1, "euclidean", torch.ones(3, dtype=torch.bool)),
-        Raises((ValueError, RuntimeError), "`anchor_mask` must be 1-D of length 4"),
+        Raises((ValueError, RuntimeError), "`anchor_mask` must be a 1-D tensor of length 4"),
     ),
     # --- functional ---
     Case(
@@ -391,21 +391,21 @@ CASES: list[Case] = [
         FUNCTIONAL,
         "`calc_retrieval_metrics`: `cmc_top_k=(0,)`",
         lambda p: _metrics((0,), "cmc", op=False),
-        Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got (0,)"),
+        Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got [0]"),
     ),
     Case(
         "crm-topk-negative",
         FUNCTIONAL,
         "`calc_retrieval_metrics`: `precision_top_k=(-1,)`",
         lambda p: _metrics((-1,), "precision", op=False),
-        Raises(ValueError, "`precision_top_k` must be a non-empty sequence of positive integers, got (-1,)"),
+        Raises(ValueError, "`precision_top_k` must be a non-empty sequence of positive integers, got [-1]"),
     ),
     Case(
         "crm-topk-fraction",
         FUNCTIONAL,
         "`calc_retrieval_metrics`: `map_top_k=(1.5,)`",
         lambda p: _metrics((1.5,), "map", op=False),
-        Raises(ValueError, "`map_top_k` must be a non-empty sequence of positive integers, got (1.5,)"),
+        Raises(ValueError, "`map_top_k` must be a non-empty sequence of positive integers, got [1.5]"),
     ),
     Case(
         "crm-lengths",
@@ -445,7 +445,7 @@ CASES: list[Case] = [
         FUNCTIONAL,
         "`calc_fnmr_at_fmr`: `fmr_vals=(1.5,)`",
         lambda p: calc_fnmr_at_fmr(np.array([1.0]), np.array([2.0]), (1.5,)),
-        Raises(ValueError, "`fmr_vals` must contain numbers in [0, 1], got (1.5,)"),
+        Raises(ValueError, "`fmr_vals` must contain numbers in [0, 1], got"),
     ),
     Case(
         "fnmr-no-negatives",
@@ -467,7 +467,7 @@ CASES: list[Case] = [
         EM,
         "`cmc_top_k=(0,)`",
         lambda p: _em(cmc_top_k=(0,)),
-        Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got (0,)"),
+        Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got [0]"),
     ),
     Case(
         "em-indices-range",
@@ -727,13 +727,11 @@ CASES: list[Case] = [
         today="`RuntimeError`: DefaultCPUAllocator: can't allocate memory (k is not checked before allocating)",
     ),
     Case(
-        "gap-knn-meta",
+        "knn-meta",
         OPS,
         "`knn`: `queries` on CPU, `gallery` on the meta device",
         lambda p: knn(_x(), _x(5).to("meta"), 2),
         Raises(ValueError, "same device"),
-        gap="issue 13",
-        today="accepted: the fake kernel runs and the CPU outputs hold uninitialised memory",
     ),
     Case(
         "gap-rm-n-gt-hits",
@@ -747,13 +745,11 @@ CASES: list[Case] = [
         today="precision@3 = 3.0",
     ),
     Case(
-        "gap-hm-str-labels",
+        "hm-str-labels",
         OPS,
         "`hard_mining` with string labels",
         lambda p: hard_mining(_x(), ["a", "a", "b", "b"], 1, 1),  # type: ignore[arg-type]
         Raises((ValueError, TypeError), "`labels`"),
-        gap="issue 13",
-        today="`ValueError`: too many dimensions 'str' (does not name the argument)",
     ),
     Case(
         "gap-hm-nan",
@@ -765,7 +761,7 @@ CASES: list[Case] = [
         today="accepted: the NaN row is never selected, so losses built on it silently drop it",
     ),
     Case(
-        "gap-pd-half-cpu",
+        "pd-half-cpu",
         OPS,
         "`pairwise_distance` of float16 embeddings on CPU",
         lambda p: pairwise_distance(_x().half(), _x().half()),
@@ -773,8 +769,6 @@ CASES: list[Case] = [
             "float16 distances, computed in float32 (the CPU half policy of `knn` and `hard_mining`)",
             lambda r: r.dtype == torch.float16,
         ),
-        gap="issue 10",
-        today="`TypeError`: `x1` must be float32 or float64 on this device (`knn` and `hard_mining` accept it)",
     ),
     Case(
         "gap-crm-duplicates",
@@ -797,7 +791,7 @@ CASES: list[Case] = [
             lambda r: "map" not in r and "cmc" in r,
         ),
         gap="metrics.md",
-        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got ()",
+        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
     ),
     Case(
         "gap-fnmr-nan",
@@ -815,7 +809,7 @@ CASES: list[Case] = [
         lambda p: _em_compute(_x(4, 1), map_top_k=()),
         Returns('metrics without `"map"` (metrics.md, as OML 4.0)', lambda r: "map" not in r["OVERALL"]),
         gap="metrics.md",
-        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got ()",
+        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
     ),
     Case(
         "gap-em-duplicate-index",

@@ -9,21 +9,62 @@
 
 namespace oml_fast {
 
+namespace {
+
+// The name Python gives the dtype (str(torch.float32) without "torch."), so that messages read
+// the same from C++ and from oml_fast/ops/checks.py.
+const char* python_dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kHalf:
+      return "float16";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kLong:
+      return "int64";
+    case at::kInt:
+      return "int32";
+    case at::kShort:
+      return "int16";
+    case at::kChar:
+      return "int8";
+    case at::kByte:
+      return "uint8";
+    case at::kBool:
+      return "bool";
+    case at::kComplexFloat:
+      return "complex64";
+    case at::kComplexDouble:
+      return "complex128";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
+}  // namespace
+
 std::string describe(const at::Tensor& t) {
   std::ostringstream out;
-  out << t.sizes() << " " << c10::toString(t.scalar_type()) << " on " << t.device();
+  out << t.sizes() << " " << python_dtype_name(t.scalar_type()) << " on " << t.device();
   return out.str();
 }
 
-void check_embeddings(const at::Tensor& t, const char* name, bool allow_half) {
+void check_embeddings(const at::Tensor& t, const char* name) {
   TORCH_CHECK_VALUE(t.dim() == 2, "`", name, "` must be a 2-D tensor [N, D], got ", describe(t));
   const auto dtype = t.scalar_type();
-  const bool is_full = dtype == at::kFloat || dtype == at::kDouble;
-  const bool is_half = dtype == at::kHalf || dtype == at::kBFloat16;
-  TORCH_CHECK_TYPE(is_full || (allow_half && is_half), "`", name, "` must be ",
-                   allow_half ? "float32, float64, float16 or bfloat16" : "float32 or float64",
-                   allow_half ? "" : " on this device (float16/bfloat16 are supported on CUDA)",
-                   ", got ", describe(t));
+  TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble || is_half(t), "`", name,
+                   "` must be float32, float64, float16 or bfloat16, got ", describe(t));
+}
+
+bool is_half(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+}
+
+at::Tensor upcast_half_on_cpu(const at::Tensor& t) {
+  return t.device().is_cpu() && is_half(t) ? t.to(at::kFloat) : t;
 }
 
 void check_embedding_pair(const at::Tensor& a, const char* a_name, const at::Tensor& b,
@@ -61,7 +102,7 @@ void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_nam
 void check_finite(const at::Tensor& t, const char* name) {
   if (t.numel() == 0) return;
   TORCH_CHECK_VALUE(at::isfinite(t).all().item<bool>(), "`", name, "` contains NaN or inf values (",
-                    describe(t), "); distances to them are undefined");
+                    describe(t), "); knn needs finite embeddings");
 }
 
 Metric parse_metric(c10::string_view name) {

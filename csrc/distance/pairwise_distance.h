@@ -11,7 +11,7 @@
 namespace oml_fast {
 
 // Shape/dtype/device checks shared by the CPU and CUDA kernels.
-void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2, bool allow_half);
+void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2);
 
 // Rows scaled to unit length (zero rows stay zero), in the dtype of `x`: the cosine metric is the
 // dot metric of unit vectors.

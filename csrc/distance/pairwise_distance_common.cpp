@@ -6,9 +6,9 @@
 
 namespace oml_fast {
 
-void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2, bool allow_half) {
-  check_embeddings(x1, "x1", allow_half);
-  check_embeddings(x2, "x2", allow_half);
+void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2) {
+  check_embeddings(x1, "x1");
+  check_embeddings(x2, "x2");
   check_embedding_pair(x1, "x1", x2, "x2");
 }
 
@@ -22,9 +22,9 @@ std::tuple<at::Tensor, at::Tensor> pairwise_distance_backward(const at::Tensor& 
                                                               const at::Tensor& dist,
                                                               c10::string_view metric_name) {
   const Metric metric = parse_metric(metric_name);
-  // Half inputs: the formulas run in float32 and the gradients are cast back.
-  const bool is_half = x1.scalar_type() == at::kHalf || x1.scalar_type() == at::kBFloat16;
-  const auto compute = [&](const at::Tensor& t) { return is_half ? t.to(at::kFloat) : t; };
+  // Half inputs (every device): the formulas run in float32 and the gradients are cast back.
+  const bool half = is_half(x1);
+  const auto compute = [&](const at::Tensor& t) { return half ? t.to(at::kFloat) : t; };
   const at::Tensor g = compute(grad), a = compute(x1), b = compute(x2), d = compute(dist);
 
   at::Tensor grad_a, grad_b;

@@ -17,21 +17,20 @@ inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::T
                                        int64_t n_positive, int64_t n_negative,
                                        c10::string_view metric,
                                        const std::optional<at::Tensor>& anchor_mask) {
-  check_embeddings(embeddings, "embeddings", /*allow_half=*/true);
+  check_embeddings(embeddings, "embeddings");
   const int64_t batch = embeddings.size(0);
   check_index_vector(labels, "labels", batch, embeddings.device());
-  TORCH_CHECK_VALUE(n_positive >= 0, "hard_mining: `n_positive` must be >= 0, got ", n_positive);
-  TORCH_CHECK_VALUE(n_negative >= 0, "hard_mining: `n_negative` must be >= 0, got ", n_negative);
+  TORCH_CHECK_VALUE(n_positive >= 0, "`n_positive` must be >= 0, got ", n_positive);
+  TORCH_CHECK_VALUE(n_negative >= 0, "`n_negative` must be >= 0, got ", n_negative);
   if (anchor_mask.has_value()) {
     const at::Tensor& mask = *anchor_mask;
-    TORCH_CHECK(mask.scalar_type() == at::kBool, "hard_mining: `anchor_mask` must be bool, got ",
-                mask.scalar_type());
-    TORCH_CHECK(mask.dim() == 1 && mask.size(0) == batch,
-                "hard_mining: `anchor_mask` must be 1-D of length ", batch, ", got shape ",
-                mask.sizes());
-    TORCH_CHECK(mask.device() == embeddings.device(),
-                "hard_mining: `anchor_mask` must be on the device of `embeddings` (",
-                embeddings.device(), "), got ", mask.device());
+    TORCH_CHECK_VALUE(mask.dim() == 1 && mask.size(0) == batch,
+                      "`anchor_mask` must be a 1-D tensor of length ", batch, ", got ",
+                      describe(mask));
+    TORCH_CHECK_TYPE(mask.scalar_type() == at::kBool, "`anchor_mask` must be bool, got ",
+                     describe(mask));
+    TORCH_CHECK_VALUE(mask.device() == embeddings.device(), "`anchor_mask` must be on ",
+                      embeddings.device(), ", got ", describe(mask));
   }
   return parse_metric(metric);
 }

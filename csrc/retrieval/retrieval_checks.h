@@ -30,8 +30,8 @@ inline Metric check_knn_inputs(const at::Tensor& queries, const at::Tensor& gall
                                const std::optional<at::Tensor>& gallery_ids,
                                const std::optional<at::Tensor>& query_groups,
                                const std::optional<at::Tensor>& gallery_groups) {
-  check_embeddings(queries, "queries", /*allow_half=*/true);
-  check_embeddings(gallery, "gallery", /*allow_half=*/true);
+  check_embeddings(queries, "queries");
+  check_embeddings(gallery, "gallery");
   check_embedding_pair(queries, "queries", gallery, "gallery");
   TORCH_CHECK_VALUE(k >= 1, "`k` must be a positive integer, got ", k);
   const Metric parsed = parse_metric(metric);
@@ -74,8 +74,35 @@ inline void check_top_k(at::IntArrayRef top_k, const char* name) {
                     top_k);
 }
 
-// Checks shared by the CPU and CUDA retrieval_metrics kernels (value checks of n_gt / n_retrieved
-// need the data and are done by each kernel).
+// `retrieved` holds gallery indices or -1 (reads the data; reports the first bad entry in row-major
+// order, on every device).
+inline void check_retrieved_indices(const at::Tensor& retrieved, int64_t n_gallery) {
+  const at::Tensor bad = retrieved.masked_select((retrieved < -1) | (retrieved >= n_gallery));
+  TORCH_CHECK_INDEX(bad.numel() == 0, "`retrieved` must hold gallery indices in [0, ", n_gallery,
+                    ") or -1 for padding, got ", bad[0].item<int64_t>());
+}
+
+// n_retrieved in [0, width] and n_gt >= 0 (reads the data; reports the first bad query, on every
+// device).
+inline void check_metrics_values(const at::Tensor& n_gt, const at::Tensor& n_retrieved,
+                                 int64_t width) {
+  const at::Tensor bad_length = ((n_retrieved < 0) | (n_retrieved > width)).nonzero();
+  if (bad_length.numel() > 0) {
+    const int64_t q = bad_length[0][0].item<int64_t>();
+    TORCH_CHECK_VALUE(false, "`n_retrieved` must be in [0, ", width,
+                      "] (the width of `is_relevant`), got ", n_retrieved[q].item<int64_t>(),
+                      " for query ", q);
+  }
+  const at::Tensor bad_gt = (n_gt < 0).nonzero();
+  if (bad_gt.numel() > 0) {
+    const int64_t q = bad_gt[0][0].item<int64_t>();
+    TORCH_CHECK_VALUE(false, "`n_gt` must be non-negative, got ", n_gt[q].item<int64_t>(),
+                      " for query ", q);
+  }
+}
+
+// Checks shared by the CPU and CUDA retrieval_metrics kernels (the value checks of n_gt /
+// n_retrieved read the data: check_metrics_values).
 inline void check_metrics_inputs(const at::Tensor& is_relevant, const at::Tensor& n_gt,
                                  const at::Tensor& n_retrieved, at::IntArrayRef cmc_top_k,
                                  at::IntArrayRef precision_top_k, at::IntArrayRef map_top_k) {

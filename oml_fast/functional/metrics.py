@@ -16,38 +16,9 @@ from torch import Tensor
 
 from .. import ops
 from ..const import OVERALL_CATEGORIES_KEY
+from ..ops.checks import check_in_unit_range, check_top_k
 
 TMetricsDict = dict[Any, Any]
-
-
-def check_top_k(name: str, top_k: Any) -> tuple[int, ...]:
-    """Validates a ``top_k`` argument: a non-empty sequence of positive integers (metrics.md).
-
-    >>> check_top_k("cmc_top_k", [1, 5])
-    (1, 5)
-    >>> check_top_k("cmc_top_k", (0,))
-    Traceback (most recent call last):
-    ...
-    ValueError: `cmc_top_k` must be a non-empty sequence of positive integers, got (0,)
-    """
-    values = tuple(top_k) if isinstance(top_k, Iterable) and not isinstance(top_k, str) else (top_k,)
-    if len(values) == 0 or any(
-        isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0 for k in values
-    ):
-        raise ValueError(f"`{name}` must be a non-empty sequence of positive integers, got {values}")
-    return tuple(int(k) for k in values)
-
-
-def check_in_unit_range(name: str, values: Sequence[float]) -> tuple[float, ...]:
-    """Validates a non-empty sequence of numbers in ``[0, 1]`` (``fmr_vals``, ``pcf_variance``)."""
-    values = tuple(values)
-    if len(values) == 0:
-        raise ValueError(f"`{name}` must be a non-empty sequence of numbers in [0, 1], got {values}")
-    if not all(
-        isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values
-    ):
-        raise ValueError(f"`{name}` must contain numbers in [0, 1], got {values}")
-    return values
 
 
 def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:

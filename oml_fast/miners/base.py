@@ -8,26 +8,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..ops.checks import labels_to_tensor
+
 TTriplets = tuple[Tensor, Tensor, Tensor]
 TTripletsIds = tuple[Tensor, Tensor, Tensor]
 TLabels = Tensor | Sequence[int]
-
-
-def labels_to_tensor(labels: TLabels, device: torch.device | str | None = None) -> Tensor:
-    """Labels as a 1-D int64 tensor (a list, a tuple, a numpy array or a tensor of any int shape [B] / [B, 1]).
-
-    >>> labels_to_tensor([3, 1, 3]).tolist()
-    [3, 1, 3]
-    """
-    if isinstance(labels, Tensor):
-        tensor = labels.reshape(-1) if labels.dim() > 1 else labels
-    else:
-        tensor = torch.as_tensor(list(labels) if not hasattr(labels, "__array__") else labels)
-        tensor = tensor.reshape(-1)
-    if tensor.is_floating_point() or tensor.dtype == torch.bool:
-        raise TypeError(f"`labels` must be integers, got {tensor.dtype}")
-    tensor = tensor.long()
-    return tensor if device is None else tensor.to(device)
 
 
 def check_batch_labels(labels: Tensor, n_features: int | None = None) -> None:

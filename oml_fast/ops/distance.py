@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import checks
+
 __all__ = ["pairwise_distance"]
 
 
@@ -12,7 +14,9 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
     """Distances between every row of ``x1`` and every row of ``x2`` (smaller is closer).
 
     Args:
-        x1 (Tensor[N, D]): float32 or float64 (float16 / bfloat16 on CUDA, with fp32 accumulation).
+        x1 (Tensor[N, D]): float32, float64, float16 or bfloat16. Half precision is computed in float32
+            (on the CPU the inputs are upcast, on CUDA the accumulation is float32) and the result is
+            returned in the input dtype.
         x2 (Tensor[M, D]): same dtype and device as ``x1``.
         metric: ``"euclidean"`` (default, ``|a - b|``), ``"sqeuclidean"`` (``|a - b|^2``),
             ``"cosine"`` (``1 - cos(a, b)``; the cosine with a zero vector is 0) or ``"dot"``
@@ -23,8 +27,11 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
         entries that are small relative to the norms are recomputed from the differences rather than
         taken from the GEMM expansion ``|a|^2 + |b|^2 - 2<a, b>``. Empty inputs give an empty output.
 
-    Differentiable in ``x1`` and ``x2``; the euclidean gradient at zero distance is 0 (no NaN).
-    NaN or inf inputs propagate to the entries they touch.
+    Differentiable in ``x1`` and ``x2`` (half precision too: gradients in the input dtype); the euclidean
+    gradient at zero distance is 0 (no NaN). NaN or inf inputs propagate to the entries they touch.
+
+    Raises ``ValueError`` (metric, shapes, devices) or ``TypeError`` (dtypes), in eager mode and under
+    ``torch.compile`` alike (messages: :mod:`oml_fast.ops.checks`).
 
     >>> x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     >>> pairwise_distance(x, x)
@@ -38,18 +45,15 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
 
 @torch.library.register_fake("oml_fast::pairwise_distance")
 def _pairwise_distance_fake(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tensor:
-    # The same checks as the C++ kernels, so that tracing reports bad input the same way.
-    torch._check_value(x1.dim() == 2, lambda: f"`x1` must be a 2-D tensor [N, D], got {tuple(x1.shape)}")
-    torch._check_value(x2.dim() == 2, lambda: f"`x2` must be a 2-D tensor [M, D], got {tuple(x2.shape)}")
-    torch._check_value(
-        x1.device == x2.device,
-        lambda: f"`x1` and `x2` must be on the same device, got {x1.device} and {x2.device}",
-    )
-    torch._check_type(x1.dtype == x2.dtype, lambda: "`x1` and `x2` must have the same dtype")
-    torch._check_value(
-        x1.shape[1] == x2.shape[1], lambda: "`x1` and `x2` must have the same number of columns D"
-    )
-    return x1.new_empty((x1.shape[0], x2.shape[0]))
+    # Under torch.compile the checks are left to the real kernel (see checks.checks_deferred), so the
+    # output shape must not assume valid input.
+    if not checks.checks_deferred():
+        checks.check_pairwise_distance_inputs(x1, x2, metric)
+    return x1.new_empty((_rows(x1), _rows(x2)))
+
+
+def _rows(t: Tensor) -> int:
+    return t.shape[0] if t.dim() > 0 else 0
 
 
 @torch.library.register_fake("oml_fast::_pairwise_distance_backward")

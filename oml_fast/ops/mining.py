@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import checks
+
 __all__ = ["hard_mining"]
 
 
@@ -24,9 +26,11 @@ def hard_mining(
     distances themselves.
 
     Args:
-        embeddings (Tensor[B, D]): float32 / float64 (float16 / bfloat16 are reduced in float32).
-            Gradients are not tracked (the input is used detached).
-        labels (Tensor[B]): integer labels (converted to int64).
+        embeddings (Tensor[B, D]): float32 / float64 (float16 / bfloat16 are reduced in float32, on every
+            device). Gradients are not tracked (the input is used detached).
+        labels (Tensor[B]): integer labels; integer tensors of other widths are widened to int64, lists
+            and numpy arrays converted (:func:`oml_fast.ops.checks.labels_to_tensor`); float or bool
+            tensors are rejected (``TypeError``).
         n_positive: positives per anchor (>= 0).
         n_negative: negatives per anchor (>= 0).
         metric: ``"euclidean"`` (default), ``"sqeuclidean"``, ``"cosine"`` or ``"dot"`` (as in
@@ -48,9 +52,11 @@ def hard_mining(
     >>> neg.flatten().tolist()
     [2, 2, 1, 1, 1]
     """
+    # Tensors are only widened (int32 -> int64): their shape and dtype are the op's to check, so that a
+    # bad tensor gets the op's error in eager and compiled mode alike (the converter reads values).
     if not isinstance(labels, Tensor):
-        labels = torch.as_tensor(labels, device=embeddings.device)
-    if labels.dtype != torch.long and not labels.is_floating_point() and labels.dtype != torch.bool:
+        labels = checks.labels_to_tensor(labels, device=embeddings.device)
+    elif not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool):
         labels = labels.long()
     return torch.ops.oml_fast.hard_mining.default(
         embeddings.detach(), labels, int(n_positive), int(n_negative), metric, anchor_mask
@@ -66,14 +72,11 @@ def _hard_mining_fake(
     metric: str = "euclidean",
     anchor_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    torch._check(
-        embeddings.dim() == 2, lambda: f"`embeddings` must be 2-D [B, D], got {tuple(embeddings.shape)}"
-    )
-    torch._check(labels.dim() == 1, lambda: f"`labels` must be 1-D, got {tuple(labels.shape)}")
-    torch._check(labels.shape[0] == embeddings.shape[0], lambda: "`labels` must have one entry per row")
-    torch._check(n_positive >= 0, lambda: f"`n_positive` must be >= 0, got {n_positive}")
-    torch._check(n_negative >= 0, lambda: f"`n_negative` must be >= 0, got {n_negative}")
-    batch = embeddings.shape[0]
-    positives = embeddings.new_empty((batch, n_positive), dtype=torch.long)
-    negatives = embeddings.new_empty((batch, n_negative), dtype=torch.long)
+    if not checks.checks_deferred():
+        checks.check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask)
+    batch = embeddings.shape[0] if embeddings.dim() > 0 else 0
+    # A negative count (an error at run time) gets one column, not an empty output: Inductor drops ops
+    # whose outputs are empty, and with them the error.
+    positives = embeddings.new_empty((batch, n_positive if n_positive >= 0 else 1), dtype=torch.long)
+    negatives = embeddings.new_empty((batch, n_negative if n_negative >= 0 else 1), dtype=torch.long)
     return positives, negatives

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import checks
+
 __all__ = ["knn", "retrieval_relevance", "retrieval_metrics"]
 
 _HALF_TYPES = (torch.float16, torch.bfloat16)
@@ -32,7 +34,8 @@ def knn(
 
     Args:
         queries (Tensor[Nq, D]), gallery (Tensor[Ng, D]): float64, float32, float16 or bfloat16 embeddings
-            of one dtype, on one device. NaN or inf values raise a ``RuntimeError``.
+            of one dtype, on one device (half precision is searched in float32, on the CPU by upcasting).
+            NaN or inf values raise a ``ValueError``.
         k: number of neighbours, ``k >= 1``; ``k > Ng`` is allowed (the rest of the row is padding).
         metric: ``"euclidean"`` (default), ``"sqeuclidean"``, ``"cosine"`` (``1 - cos``, ``cos = 0`` with a
             zero vector) or ``"dot"`` (``-<q, g>``); smaller is closer for all of them.
@@ -43,7 +46,7 @@ def knn(
 
     Returns:
         ``(distances, indices)``, both ``[Nq, k]``: distances ascending (float32 for float16/bfloat16
-        inputs, else the input dtype), indices int64 into ``gallery``. Ties are broken by the smaller gallery
+        inputs on every device, so that near ties stay ordered; else the input dtype), indices int64 into ``gallery``. Ties are broken by the smaller gallery
         index (deterministic, unlike ``torch.topk``). Rows with fewer than ``k`` candidates are padded with
         distance ``inf`` and index ``-1``. The returned distances are recomputed exactly (not through the
         ``|q|^2 + |g|^2 - 2<q, g>`` expansion), so duplicates get distance exactly 0.
@@ -76,11 +79,14 @@ def _knn_fake(
     query_groups: Tensor | None = None,
     gallery_groups: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    torch._check(queries.dim() == 2 and gallery.dim() == 2, lambda: "`queries` and `gallery` must be 2-D")
-    torch._check(queries.shape[1] == gallery.shape[1], lambda: "`queries` and `gallery` must have the same D")
-    torch._check(k >= 1, lambda: f"`k` must be a positive integer, got {k}")
+    if not checks.checks_deferred():
+        checks.check_knn_inputs(
+            queries, gallery, k, metric, query_ids, gallery_ids, query_groups, gallery_groups
+        )
     out_dtype = torch.float32 if queries.dtype in _HALF_TYPES else queries.dtype
-    n_query = queries.shape[0]
+    # k < 1 (an error at run time) gets one column, not an empty output: Inductor drops ops whose outputs
+    # are empty, and with them the error.
+    n_query, k = (queries.shape[0] if queries.dim() > 0 else 0), (k if k >= 1 else 1)
     dist = queries.new_empty((n_query, k), dtype=out_dtype)
     idx = queries.new_empty((n_query, k), dtype=torch.int64)
     return dist, idx
@@ -101,7 +107,8 @@ def retrieval_relevance(
     gallery, in O(Nq * k + Ng) time and memory; no ``[Nq, Ng]`` label matrix is built.
 
     Args:
-        retrieved (Tensor[Nq, k] int64): gallery indices, ``-1`` for padding (as returned by :func:`knn`).
+        retrieved (Tensor[Nq, k] int64): gallery indices, ``-1`` for padding (as returned by :func:`knn`);
+            others raise ``IndexError``.
         query_labels (Tensor[Nq] int64), gallery_labels (Tensor[Ng] int64).
         query_ids, gallery_ids, query_groups, gallery_groups: the exclusions given to :func:`knn` (int64,
             ``[Nq]`` / ``[Ng]``, each pair given together or not at all).
@@ -131,21 +138,14 @@ def _retrieval_relevance_fake(
     query_groups: Tensor | None = None,
     gallery_groups: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    torch._check(retrieved.dim() == 2, lambda: "`retrieved` must be 2-D [Nq, k]")
-    torch._check(
-        query_labels.shape[0] == retrieved.shape[0], lambda: "`query_labels` must have one label per query"
-    )
-    is_relevant = retrieved.new_empty(retrieved.shape, dtype=torch.bool)
-    n_gt = retrieved.new_empty((retrieved.shape[0],), dtype=torch.int64)
+    if not checks.checks_deferred():
+        checks.check_relevance_inputs(
+            retrieved, query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups
+        )
+    shape = retrieved.shape if retrieved.dim() == 2 else (0, 0)
+    is_relevant = retrieved.new_empty(shape, dtype=torch.bool)
+    n_gt = retrieved.new_empty((shape[0],), dtype=torch.int64)
     return is_relevant, n_gt
-
-
-def _check_top_k(name: str, top_k: Sequence[int]) -> list[int]:
-    values = list(top_k) if isinstance(top_k, Sequence) and not isinstance(top_k, str) else None
-    if not values or any(isinstance(k, bool) or not isinstance(k, int) or k <= 0 for k in values):
-        shown = tuple(top_k) if isinstance(top_k, Sequence) else top_k
-        raise ValueError(f"`{name}` must be a non-empty sequence of positive integers, got {shown}")
-    return values
 
 
 def retrieval_metrics(
@@ -180,9 +180,15 @@ def retrieval_metrics(
     >>> cmc, precision, ap
     (tensor([[1.]]), tensor([[0.4000]]), tensor([[0.8333]]))
     """
-    cmc_k = _check_top_k("cmc_top_k", cmc_top_k)
-    precision_k = _check_top_k("precision_top_k", precision_top_k)
-    map_k = _check_top_k("map_top_k", map_top_k)
+    # The `int[]` schema cannot carry every bad top_k (floats, bools, ...), so they are checked here;
+    # under torch.compile the error is raised when the graph runs, as the op's own checks are.
+    lists = {"cmc_top_k": cmc_top_k, "precision_top_k": precision_top_k, "map_top_k": map_top_k}
+    for name, top_k in lists.items():
+        message = checks.top_k_error(name, top_k)
+        if message is not None:
+            is_relevant = checks.raise_or_defer(ValueError, message, is_relevant)
+            lists[name] = [1]
+    cmc_k, precision_k, map_k = (list(checks.check_top_k(name, top_k)) for name, top_k in lists.items())
     return torch.ops.oml_fast.retrieval_metrics.default(
         is_relevant, n_gt, n_retrieved, cmc_k, precision_k, map_k
     )
@@ -197,8 +203,9 @@ def _retrieval_metrics_fake(
     precision_top_k: Sequence[int],
     map_top_k: Sequence[int],
 ) -> tuple[Tensor, Tensor, Tensor]:
-    torch._check(is_relevant.dim() == 2, lambda: "`is_relevant` must be 2-D [Nq, K]")
-    n_query = is_relevant.shape[0]
+    if not checks.checks_deferred():
+        checks.check_metrics_inputs(is_relevant, n_gt, n_retrieved, cmc_top_k, precision_top_k, map_top_k)
+    n_query = is_relevant.shape[0] if is_relevant.dim() > 0 else 0
     return tuple(  # type: ignore[return-value]
         is_relevant.new_empty((n_query, len(top_k)), dtype=torch.float32)
         for top_k in (cmc_top_k, precision_top_k, map_top_k)

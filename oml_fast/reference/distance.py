@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-METRICS = ("euclidean", "sqeuclidean", "cosine", "dot")
+from ..ops import checks
+
+METRICS = checks.METRICS
 
 # Norms below this are treated as zero by the cosine metric (the cosine with a zero vector is 0).
 COSINE_EPS = 1e-12
@@ -15,7 +17,8 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
     """Distances between every row of ``x1`` and every row of ``x2``, smaller is closer.
 
     Args:
-        x1 (Tensor[N, D]), x2 (Tensor[M, D]): float embeddings.
+        x1 (Tensor[N, D]), x2 (Tensor[M, D]): float32, float64, float16 or bfloat16 embeddings (half
+            precision computed in float32), same dtype and device.
         metric: ``euclidean`` (``|a - b|``), ``sqeuclidean`` (``|a - b|^2``), ``cosine``
             (``1 - cos(a, b)``, with ``cos = 0`` when a vector is zero) or ``dot`` (``-<a, b>``).
 
@@ -25,8 +28,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
     >>> pairwise_distance(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [0.0, 0.0]]))
     tensor([[5., 0.]])
     """
-    if metric not in METRICS:
-        raise ValueError(f"`metric` must be one of {METRICS}, got {metric!r}")
+    checks.check_pairwise_distance_inputs(x1, x2, metric)
     compute_dtype = torch.float64 if x1.dtype == torch.float64 else torch.float32
     a, b = x1.to(compute_dtype), x2.to(compute_dtype)
     if metric == "dot":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-_METRICS = ("euclidean", "sqeuclidean", "cosine", "dot")
+from ..ops import checks
 
 
 def _distances(embeddings: Tensor, metric: str) -> Tensor:
@@ -20,9 +20,7 @@ def _distances(embeddings: Tensor, metric: str) -> Tensor:
     if metric == "cosine":
         xn = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return 1.0 - xn @ xn.T
-    if metric == "dot":
-        return -(x @ x.T)
-    raise ValueError(f"`metric` must be one of {_METRICS}, got {metric!r}")
+    return -(x @ x.T)  # "dot" (checked by the caller)
 
 
 def _select(dist_row: Tensor, candidates: Tensor, n: int, hardest_is_largest: bool) -> Tensor:
@@ -66,8 +64,7 @@ def hard_mining(
     >>> pos.flatten().tolist(), neg.flatten().tolist()
     ([1, 0, 3, 2], [2, 2, 1, 1])
     """
-    if metric not in _METRICS:
-        raise ValueError(f"`metric` must be one of {_METRICS}, got {metric!r}")
+    checks.check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask)
     b = embeddings.shape[0]
     dist = _distances(embeddings, metric).cpu()
     labels = labels.cpu()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..ops import checks
 from .distance import pairwise_distance
 
 
@@ -28,12 +29,8 @@ def exclusion_mask(
 
     Each pair of keys is given together or not at all (a lone key would silently exclude nothing).
     """
-    for query_key, gallery_key, names in (
-        (query_ids, gallery_ids, "`query_ids` and `gallery_ids`"),
-        (query_groups, gallery_groups, "`query_groups` and `gallery_groups`"),
-    ):
-        if (query_key is None) != (gallery_key is None):
-            raise ValueError(f"{names} must be given together (or both left out)")
+    checks.check_both_or_neither(query_ids, "query_ids", gallery_ids, "gallery_ids")
+    checks.check_both_or_neither(query_groups, "query_groups", gallery_groups, "gallery_groups")
     mask = torch.zeros(n_query, n_gallery, dtype=torch.bool, device=device)
     if query_ids is not None and gallery_ids is not None:
         mask |= query_ids[:, None] == gallery_ids[None, :]
@@ -66,6 +63,9 @@ def knn(
         the input dtype), ties broken by the smaller gallery index; rows with fewer than ``k``
         candidates are padded with ``inf`` and ``-1``.
     """
+    checks.check_knn_inputs(queries, gallery, k, metric, query_ids, gallery_ids, query_groups, gallery_groups)
+    checks.check_finite(queries, "queries")
+    checks.check_finite(gallery, "gallery")
     out_dtype = torch.float32 if queries.dtype in (torch.float16, torch.bfloat16) else queries.dtype
     dist = pairwise_distance(queries.to(out_dtype), gallery.to(out_dtype), metric)
     excluded = exclusion_mask(
@@ -106,6 +106,10 @@ def retrieval_relevance(
         ``(is_relevant, n_gt)``: bool ``[Nq, k]`` (False on padding) and int64 ``[Nq]``, the number of
         non-excluded gallery items with the query's label.
     """
+    checks.check_relevance_inputs(
+        retrieved, query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups
+    )
+    checks.check_retrieved_indices(retrieved, len(gallery_labels))
     valid = retrieved >= 0
     retrieved_labels = gallery_labels[retrieved.clamp_min(0)]
     is_relevant = valid & (retrieved_labels == query_labels[:, None])
@@ -121,11 +125,6 @@ def retrieval_relevance(
     same_label = query_labels[:, None] == gallery_labels[None, :]
     n_gt = (same_label & ~excluded).sum(dim=1).to(torch.int64)
     return is_relevant, n_gt
-
-
-def _check_top_k(name: str, top_k: Sequence[int]) -> None:
-    if len(top_k) == 0 or any(isinstance(k, bool) or not isinstance(k, int) or k <= 0 for k in top_k):
-        raise ValueError(f"`{name}` must be a non-empty sequence of positive integers, got {tuple(top_k)}")
 
 
 def retrieval_metrics(
@@ -148,12 +147,8 @@ def retrieval_metrics(
         ``(cmc, precision, map)``, float32 ``[Nq, len(top_k)]`` each; precision is NaN where ``L > 0``
         and ``n_gt == 0``.
     """
-    for name, top_k in (
-        ("cmc_top_k", cmc_top_k),
-        ("precision_top_k", precision_top_k),
-        ("map_top_k", map_top_k),
-    ):
-        _check_top_k(name, top_k)
+    checks.check_metrics_inputs(is_relevant, n_gt, n_retrieved, cmc_top_k, precision_top_k, map_top_k)
+    checks.check_metrics_values(is_relevant, n_gt, n_retrieved)
     n_query = is_relevant.shape[0]
     cmc = torch.zeros(n_query, len(cmc_top_k), dtype=torch.float64)
     precision = torch.zeros(n_query, len(precision_top_k), dtype=torch.float64)

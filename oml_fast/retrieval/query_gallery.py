@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..const import CATEGORIES_COLUMN, SEQUENCE_COLUMN
 from ..interfaces.datasets import IBaseDataset, ILabeledDataset, IQueryGalleryDataset
+from ..ops.checks import labels_to_tensor
 
 
 def factorize_sequences(*datasets: IBaseDataset) -> list[Tensor] | None:
@@ -40,7 +41,7 @@ def dataset_labels(dataset: Any) -> Tensor | None:
     """``LongTensor[N]``: the labels of a labelled dataset, None for an unlabelled one."""
     if not isinstance(dataset, ILabeledDataset):
         return None
-    return torch.as_tensor(np.asarray(dataset.get_labels())).long().reshape(-1)
+    return labels_to_tensor(dataset.get_labels())
 
 
 @dataclass(frozen=True)

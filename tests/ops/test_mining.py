@@ -164,7 +164,7 @@ def test_large_batch_without_bxb_memory() -> None:
 )
 def test_bad_input_names_the_argument(call, match: str) -> None:
     x, labels = sample_inputs(batch=8)
-    with pytest.raises((ValueError, TypeError, RuntimeError), match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         call(x, labels)
 
 

@@ -58,9 +58,15 @@ void convert_tile(Metric metric, scalar_t* out, int64_t ld, int64_t rows, int64_
 at::Tensor pairwise_distance_cpu(const at::Tensor& x1, const at::Tensor& x2,
                                  c10::string_view metric_name) {
   const Metric metric = parse_metric(metric_name);
-  check_pairwise_distance_inputs(x1, x2, /*allow_half=*/false);
+  check_pairwise_distance_inputs(x1, x2);
   TORCH_CHECK_VALUE(x1.device().is_cpu(), "`x1` must be on the CPU for this kernel, got ",
                     describe(x1));
+  if (is_half(x1)) {
+    // CPU half-precision policy (common/checks.h): computed in float32, returned in the input
+    // dtype.
+    return pairwise_distance_cpu(upcast_half_on_cpu(x1), upcast_half_on_cpu(x2), metric_name)
+        .to(x1.scalar_type());
+  }
   const int64_t n = x1.size(0), m = x2.size(0), dim = x1.size(1);
   at::Tensor out = at::empty({n, m}, x1.options());
   if (n == 0 || m == 0) return out;

@@ -58,7 +58,7 @@ __global__ void distance_epilogue_kernel(const acc_t* __restrict__ dot,
 at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
                                   c10::string_view metric_name) {
   const Metric metric = parse_metric(metric_name);
-  check_pairwise_distance_inputs(x1, x2, /*allow_half=*/true);
+  check_pairwise_distance_inputs(x1, x2);
   const c10::cuda::CUDAGuard device_guard(x1.device());
   const int64_t n = x1.size(0), m = x2.size(0), dim = x1.size(1);
   at::Tensor out = at::empty({n, m}, x1.options());

@@ -457,10 +457,10 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::
                                            const std::optional<at::Tensor>& gallery_groups) {
   const Metric parsed = retrieval::check_knn_inputs(queries, gallery, k, metric, query_ids,
                                                     gallery_ids, query_groups, gallery_groups);
-  // Half inputs are searched in float32 (and their distances returned as float32).
-  const auto compute_type = queries.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const at::Tensor q = queries.to(compute_type).contiguous();
-  const at::Tensor g = gallery.to(compute_type).contiguous();
+  // CPU half-precision policy (common/checks.h): searched in float32, distances returned as
+  // float32.
+  const at::Tensor q = upcast_half_on_cpu(queries).contiguous();
+  const at::Tensor g = upcast_half_on_cpu(gallery).contiguous();
   const int64_t n_query = q.size(0), n_gallery = g.size(0), dim = q.size(1);
   at::Tensor out_dist = at::empty({n_query, k}, q.options());
   at::Tensor out_idx = at::empty({n_query, k}, q.options().dtype(at::kLong));

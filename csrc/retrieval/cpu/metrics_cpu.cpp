@@ -23,11 +23,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cpu(
                    length = n_retrieved.contiguous();
   const int64_t* gt_p = gt.data_ptr<int64_t>();
   const int64_t* length_p = length.data_ptr<int64_t>();
-  for (int64_t q = 0; q < n_query; ++q) {
-    TORCH_CHECK_VALUE(length_p[q] >= 0 && length_p[q] <= width, "`n_retrieved` must be in [0, ",
-                      width, "] (the width of `is_relevant`), got ", length_p[q], " for query ", q);
-    TORCH_CHECK_VALUE(gt_p[q] >= 0, "`n_gt` must be non-negative, got ", gt_p[q], " for query ", q);
-  }
+  retrieval::check_metrics_values(gt, length, width);
   const std::vector<int64_t> cmc_k(cmc_top_k.begin(), cmc_top_k.end());
   const std::vector<int64_t> precision_k(precision_top_k.begin(), precision_top_k.end());
   const std::vector<int64_t> map_k(map_top_k.begin(), map_top_k.end());

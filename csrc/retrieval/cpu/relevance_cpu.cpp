@@ -82,14 +82,12 @@ std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(
   bool* rel_p = is_relevant.data_ptr<bool>();
   int64_t* n_gt_p = n_gt.data_ptr<int64_t>();
   std::atomic<bool> has_bad_index{false};
-  std::atomic<int64_t> bad_index{0};
   at::parallel_for(0, n_query, 256, [&](int64_t begin, int64_t end) {
     for (int64_t q = begin; q < end; ++q) {
       const int64_t label = ql_p[q];
       for (int64_t t = 0; t < width; ++t) {
         const int64_t g = ret_p[q * width + t];
         if (g < -1 || g >= n_gallery) {
-          bad_index.store(g);
           has_bad_index.store(true);
           rel_p[q * width + t] = false;
           continue;
@@ -105,8 +103,8 @@ std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cpu(
       n_gt_p[q] = count;
     }
   });
-  TORCH_CHECK_INDEX(!has_bad_index.load(), "`retrieved` must hold gallery indices in [0, ",
-                    n_gallery, ") or -1 for padding, got ", bad_index.load());
+  // The loop only notices; the shared check reports the first bad entry (deterministically).
+  if (has_bad_index.load()) retrieval::check_retrieved_indices(ret, n_gallery);
   return {is_relevant, n_gt};
 }
 

@@ -34,11 +34,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cuda(
                                   map_top_k);
   const c10::cuda::CUDAGuard device_guard(is_relevant.device());
   const int64_t n_query = is_relevant.size(0), width = is_relevant.size(1);
-  if (n_query > 0) {
-    TORCH_CHECK_VALUE(((n_retrieved >= 0) & (n_retrieved <= width)).all().item<bool>(),
-                      "`n_retrieved` must be in [0, ", width, "] (the width of `is_relevant`)");
-    TORCH_CHECK_VALUE((n_gt >= 0).all().item<bool>(), "`n_gt` must be non-negative");
-  }
+  if (n_query > 0) retrieval::check_metrics_values(n_gt, n_retrieved, width);
   // The three k lists, packed into one device array.
   std::vector<int64_t> packed(cmc_top_k.begin(), cmc_top_k.end());
   packed.insert(packed.end(), precision_top_k.begin(), precision_top_k.end());

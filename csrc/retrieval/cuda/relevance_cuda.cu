@@ -39,12 +39,7 @@ std::tuple<at::Tensor, at::Tensor> retrieval_relevance_cuda(
                                         gallery_ids, query_groups, gallery_groups);
   const c10::cuda::CUDAGuard device_guard(retrieved.device());
   const int64_t n_query = retrieved.size(0), n_gallery = gallery_labels.size(0);
-  if (retrieved.numel() > 0) {
-    const bool in_range = ((retrieved >= -1) & (retrieved < n_gallery)).all().item<bool>();
-    TORCH_CHECK_INDEX(in_range, "`retrieved` must hold gallery indices in [0, ", n_gallery,
-                      ") or -1 for padding, got min ", retrieved.min().item<int64_t>(), " and max ",
-                      retrieved.max().item<int64_t>());
-  }
+  if (retrieved.numel() > 0) retrieval::check_retrieved_indices(retrieved, n_gallery);
   const at::Tensor valid = retrieved >= 0;
   at::Tensor is_relevant;
   if (n_gallery == 0) {
