@@ -27,15 +27,12 @@ from torch import Tensor
 from .. import ops as _ops
 from ..functional.metrics import check_in_unit_range
 from ..ops.fnmr import pair_distance_histogram
-from ..reference.fnmr import pair_distance_histogram as reference_pair_distance_histogram
 
 N_BINS = 1 << 16
 # Above this many values a bin is histogrammed again instead of being collected.
 MAX_COLLECT = 1 << 22
 # Distance tile size (elements); bounded memory whatever the gallery size.
 TILE_ELEMENTS = 1 << 22
-# The fused op on CPU tiles; False forces the pure-PyTorch twin everywhere (tests compare the two).
-USE_FUSED_OP = True
 
 
 @dataclass
@@ -103,6 +100,15 @@ def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 _Keys = tuple[Tensor, Tensor, "Tensor | None", "Tensor | None", "Tensor | None", "Tensor | None"]
 
 
+def _factorize_pair(query_keys: Tensor, gallery_keys: Tensor) -> tuple[Tensor, Tensor]:
+    """int64 codes of a query/gallery key pair: equal codes exactly where the keys are ``==``."""
+    if not (query_keys.is_floating_point() or query_keys.is_complex() or gallery_keys.is_floating_point()):
+        return query_keys.long(), gallery_keys.long()
+    both = torch.cat([query_keys.reshape(-1).to(torch.float64), gallery_keys.reshape(-1).to(torch.float64)])
+    codes = torch.unique(both, return_inverse=True)[1]
+    return codes[: len(query_keys)], codes[len(query_keys) :]
+
+
 def _prepare_keys(
     query_labels: Tensor,
     gallery_labels: Tensor,
@@ -110,37 +116,34 @@ def _prepare_keys(
     gallery_ids: Tensor | None,
     query_groups: Tensor | None,
     gallery_groups: Tensor | None,
-) -> tuple[_Keys, bool]:
-    """Labels and exclusion pairs (a pair counts only when both sides are given), and whether every
-    key is integer, so the fused op (int64 keys) compares them exactly as ``==`` does."""
+) -> _Keys:
+    """Labels and exclusion pairs as int64 codes on the CPU (the fused op compares them exactly as
+    ``==`` compares the originals); an exclusion counts only when both of its sides are given."""
     if query_ids is None or gallery_ids is None:
         query_ids = gallery_ids = None
     if query_groups is None or gallery_groups is None:
         query_groups = gallery_groups = None
-    keys = (query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups)
-    integer = all(k is None or not (k.is_floating_point() or k.is_complex()) for k in keys)
-    if integer:
-        keys = (
-            query_labels.long(),
-            gallery_labels.long(),
-            *(None if k is None else k.long() for k in keys[2:]),
-        )  # type: ignore[assignment]
-    return keys, integer
+    labels = _factorize_pair(query_labels.cpu(), gallery_labels.cpu())
+    ids = (None, None) if query_ids is None else _factorize_pair(query_ids.cpu(), gallery_ids.cpu())  # type: ignore[union-attr]
+    groups = (
+        (None, None) if query_groups is None else _factorize_pair(query_groups.cpu(), gallery_groups.cpu())  # type: ignore[union-attr]
+    )
+    return (*labels, *ids, *groups)
 
 
 def _distance_pass(
     queries: Tensor,
     gallery: Tensor,
     keys: _Keys,
-    integer_keys: bool,
     metric: str,
     windows: list[_Window],
     with_positives: bool,
 ) -> list[Tensor]:
     """One streaming pass over all pairs, feeding every window; returns the positives if asked.
 
-    Each ``[rows, Ng]`` distance tile goes through the fused ``_pair_distance_histogram`` op on the
-    CPU (one pass in C++), or through its pure-PyTorch twin elsewhere; both give identical results.
+    Each ``[rows, Ng]`` distance tile is computed where the embeddings live and goes through the fused
+    ``_pair_distance_histogram`` op, which runs on the CPU: a CUDA tile is copied to the host (the op
+    has no CUDA kernel yet) and a half-precision tile is widened to float32 (exactly).
     """
     query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups = keys
     positives: list[Tensor] = []
@@ -148,15 +151,11 @@ def _distance_pass(
     for start in range(0, len(queries), rows):
         stop = min(start + rows, len(queries))
         dist = _ops.pairwise_distance(queries[start:stop], gallery, metric)
-        fused = (
-            USE_FUSED_OP
-            and integer_keys
-            and dist.device.type == "cpu"
-            and dist.dtype in (torch.float32, torch.float64)
-        )
-        histogram = pair_distance_histogram if fused else reference_pair_distance_histogram
+        if dist.dtype not in (torch.float32, torch.float64):
+            dist = dist.float()
+        dist = dist.cpu()
         for index, window in enumerate(windows):
-            counts, mins, maxs, collected, pos = histogram(
+            counts, mins, maxs, collected, pos = pair_distance_histogram(
                 dist,
                 query_labels[start:stop],
                 gallery_labels,
@@ -219,10 +218,8 @@ def calc_fnmr_at_fmr_all_pairs(
     tensor([0.])
     """
     fmr_vals = check_in_unit_range("fmr_vals", fmr_vals)
-    keys, integer_keys = _prepare_keys(
-        query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups
-    )
-    args = (queries, gallery, keys, integer_keys, metric)
+    keys = _prepare_keys(query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups)
+    args = (queries, gallery, keys, metric)
     lo, hi = _a_priori_range(queries, gallery, metric)
     root = _Window(chain=[], below=0, ranks=[], lo=lo, width=hi - lo)
     root.counts = torch.zeros(N_BINS, dtype=torch.int64)
@@ -250,9 +247,7 @@ def calc_fnmr_at_fmr_all_pairs(
     return torch.tensor(fnmr, dtype=torch.float32)
 
 
-def _resolve(
-    root: _Window, ranks: list[int], args: tuple[Tensor, Tensor, _Keys, bool, str]
-) -> dict[int, float]:
+def _resolve(root: _Window, ranks: list[int], args: tuple[Tensor, Tensor, _Keys, str]) -> dict[int, float]:
     """Finds the negatives of the given ranks (0-based, ascending order), one streaming pass per level."""
     values: dict[int, float] = {}
     pending = [(root, ranks)]

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from oml_fast.functional.metrics import calc_fnmr_at_fmr
 from oml_fast.metrics import fnmr as fnmr_module
 from oml_fast.metrics.fnmr import calc_fnmr_at_fmr_all_pairs
+from oml_fast.ops import pairwise_distance
 from oml_fast.ops.fnmr import pair_distance_histogram
 from oml_fast.reference.fnmr import bin_of
 from oml_fast.reference.fnmr import pair_distance_histogram as reference_histogram
@@ -255,8 +257,18 @@ def test_op_fake_kernel_under_fake_mode():
     assert out[3].dtype == torch.float64 and out[4].dtype == torch.float32
 
 
+def _dense_fnmr(emb, labels, ids, groups, fmr_vals, metric):
+    """The definition, on the full distance matrix (small inputs only)."""
+    dist = pairwise_distance(emb, emb, metric)
+    same = labels[:, None] == labels[None, :]
+    keep = ids[:, None] != ids[None, :]
+    if groups is not None:
+        keep &= groups[:, None] != groups[None, :]
+    return calc_fnmr_at_fmr(dist[same & keep].numpy(), dist[~same & keep].numpy(), fmr_vals)
+
+
 @pytest.mark.parametrize("seed", range(8))
-def test_fnmr_fused_equals_reference_path(seed, monkeypatch):
+def test_streamed_fnmr_equals_the_dense_definition(seed, monkeypatch):
     # Small bins, caps and tiles force several refinement passes (histogram and collect windows).
     monkeypatch.setattr(fnmr_module, "N_BINS", (4, 16)[seed % 2])
     monkeypatch.setattr(fnmr_module, "MAX_COLLECT", 5)
@@ -266,12 +278,23 @@ def test_fnmr_fused_equals_reference_path(seed, monkeypatch):
     emb = rng.integers(0, 3, (n, 2)) if seed % 3 == 0 else rng.standard_normal((n, 4))
     emb = torch.from_numpy(emb).to(dtype)
     labels = torch.from_numpy(rng.integers(0, 4, n)).to(torch.int32 if seed % 4 == 1 else torch.int64)
+    if seed % 4 == 3:  # float labels are factorised, with the same equality
+        labels = labels.double() / 3
     ids = torch.arange(n)
     groups = torch.from_numpy(rng.integers(0, 10, n)) if seed % 2 else None
     fmr_vals = (0.0, 0.001, 0.013, 0.1, 0.5, 0.77, 1.0)
     metric = ("euclidean", "sqeuclidean", "cosine", "dot")[seed % 4]
-    args = (emb, emb, labels, labels, fmr_vals, ids, ids, groups, groups, metric)
-    fused = calc_fnmr_at_fmr_all_pairs(*args)
-    monkeypatch.setattr(fnmr_module, "USE_FUSED_OP", False)
-    reference = calc_fnmr_at_fmr_all_pairs(*args)
-    assert torch.equal(fused, reference)
+    streamed = calc_fnmr_at_fmr_all_pairs(
+        emb, emb, labels, labels, fmr_vals, ids, ids, groups, groups, metric
+    )
+    assert torch.equal(streamed, _dense_fnmr(emb, labels, ids, groups, fmr_vals, metric).float())
+
+
+def test_streamed_fnmr_of_half_embeddings_equals_their_float32_result():
+    rng = np.random.default_rng(0)
+    emb = torch.from_numpy(rng.standard_normal((30, 8))).half()
+    labels = torch.from_numpy(rng.integers(0, 3, 30))
+    ids = torch.arange(30)
+    half = calc_fnmr_at_fmr_all_pairs(emb, emb, labels, labels, (0.1, 0.5), ids, ids)
+    full = calc_fnmr_at_fmr_all_pairs(emb.float(), emb.float(), labels, labels, (0.1, 0.5), ids, ids)
+    assert torch.equal(half, full)
