@@ -25,7 +25,7 @@ from .datasets import (
     IQueryGalleryLabeledDataset,
     IVisualizableDataset,
 )
-from .models import IPairwiseModel
+from .models import IExtractor, IFreezable, IPairwiseModel
 from .retrieval import IRetrievalPostprocessor
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IExtractor",
+    "IFreezable",
     "IPairwiseModel",
     "IRetrievalPostprocessor",
     "INPUT_TENSORS_KEY",
