@@ -205,3 +205,16 @@ def test_concat_siamese_stacks_along_the_height_and_loads_checkpoints(tmp_path):
     )
     with torch.no_grad():
         assert torch.allclose(loaded.eval().predict(x1, x2), model.predict(x1, x2))
+
+
+def test_every_zoo_checkpoint_has_its_transforms():
+    from oml_fast.registry import get_transforms_for_pretrained
+
+    zoo = [
+        *ViTExtractor.pretrained_models,
+        *ResnetExtractor.pretrained_models,
+        *ExtractorWithMLP.pretrained_models,
+    ]
+    for name in zoo:
+        transforms, _ = get_transforms_for_pretrained(name)
+        assert transforms is not None, name
