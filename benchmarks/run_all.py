@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_knn": ([], ["--n", "5000", "--dim", "128", "--k", "10", "--repeats", "1"]),
     "bench_mining": ([], ["--sizes", "128", "512", "--repeats", "3"]),
     "bench_embedding_metrics": ([], ["--n", "5000", "--repeats", "1"]),
+    "bench_scale_out": ([], ["--n", "5000", "--world-sizes", "1", "2"]),
 }
 
 _INT = re.compile(r"^-?\d+$")
