@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from oml_fast.interfaces.models import IExtractor
 from oml_fast.models.weights import load_weights_into
 
 
@@ -21,7 +21,7 @@ def normalise(embeddings: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return embeddings / embeddings.detach().norm(dim=1, keepdim=True).clamp_min(eps)
 
 
-class Extractor(nn.Module):
+class Extractor(IExtractor):
     """Base of the extractors: ``forward(FloatTensor[B, 3, H, W]) -> FloatTensor[B, feat_dim]``."""
 
     normalise_features: bool = False

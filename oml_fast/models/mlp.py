@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from oml_fast.interfaces.models import IFreezable
 from oml_fast.models.base import Extractor
 from oml_fast.models.weights import load_state_dict
 
@@ -38,7 +39,7 @@ def make_mlp(
     return nn.Sequential(*layers)
 
 
-class ExtractorWithMLP(Extractor):
+class ExtractorWithMLP(Extractor, IFreezable):
     """``extractor`` followed by an MLP with the sizes ``mlp_features`` (ReLU between); ``feat_dim`` is the last size.
 
     Args:
