@@ -14,6 +14,7 @@ from oml_fast.models import (
     ResnetExtractor,
     SmallCNNExtractor,
     TrivialDistanceSiamese,
+    ViTCLIPExtractor,
     ViTExtractor,
 )
 from oml_fast.registry.base import Registry, block_name_args, to_plain_dict
@@ -23,10 +24,11 @@ EXTRACTORS_REGISTRY = Registry(
     {
         "resnet": ResnetExtractor,
         "vit": ViTExtractor,
+        "vit_clip": ViTCLIPExtractor,
         "extractor_with_mlp": ExtractorWithMLP,
         "small_cnn": SmallCNNExtractor,
     },
-    not_implemented=("vit_clip", "vit_unicom"),
+    not_implemented=("vit_unicom",),
 )
 
 PAIRWISE_MODELS_REGISTRY = Registry(

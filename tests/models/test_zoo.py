@@ -218,3 +218,41 @@ def test_every_zoo_checkpoint_has_its_transforms():
     for name in zoo:
         transforms, _ = get_transforms_for_pretrained(name)
         assert transforms is not None, name
+
+
+def _tiny_clip():
+    from oml_fast.models.vit_clip.architecture import CLIPVisionTransformer
+
+    return CLIPVisionTransformer(
+        input_resolution=32, patch_size=16, width=32, layers=2, heads=2, output_dim=16
+    )
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_vit_clip_reads_clip_checkpoints_and_torchscript_archives(tmp_path, monkeypatch):
+    from oml_fast.models import ViTCLIPExtractor
+
+    monkeypatch.setitem(ViTCLIPExtractor.constructors, "clip_tiny", _tiny_clip)
+    model = ViTCLIPExtractor(None, "clip_tiny", normalise_features=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model.feat_dim == 16 and torch.allclose(model(x).norm(dim=1), torch.ones(2))
+    with pytest.raises(ValueError, match="resized to 32x32"):
+        model(torch.randn(1, 3, 48, 32))
+    # a whole CLIP's state dict (image tower under `visual.`, text tower beside it) in a Lightning checkpoint
+    full = {f"visual.{k}": v for k, v in model.visual.state_dict().items()}
+    full["transformer.resblocks.0.ln_1.weight"] = torch.ones(4)  # the text tower's: ignored
+    torch.save(_lightning(full), tmp_path / "clip.ckpt")
+    assert _same_outputs(model, ViTCLIPExtractor(str(tmp_path / "clip.ckpt"), "clip_tiny", True), x)
+    # OpenAI's archives are TorchScript modules with a `visual` part
+    holder = torch.nn.Module()
+    holder.visual = model.visual
+    folder = tmp_path / "ours" / "weights"
+    folder.mkdir(parents=True)
+    torch.jit.save(torch.jit.script(holder), str(folder / "tiny_openai.pt"))
+    record = {
+        "fname": "tiny_openai.pt",
+        "is_jitted": True,
+        "init_args": {"arch": "clip_tiny", "normalise_features": True},
+    }
+    monkeypatch.setitem(ViTCLIPExtractor.pretrained_models, "tiny_openai", record)
+    assert _same_outputs(model, ViTCLIPExtractor.from_pretrained("tiny_openai"), x)
