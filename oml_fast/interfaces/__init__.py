@@ -66,6 +66,8 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IExtractor",
+    "IFreezable",
     "IPairwiseModel",
     "IRetrievalPostprocessor",
     "INPUT_TENSORS_KEY",
