@@ -170,3 +170,26 @@ def test_draw_gradcam_on_a_digit():
     resnet.remove_fc = True
     with pytest.raises(ValueError, match="remove_fc=False"):
         resnet.draw_gradcam(image)
+
+
+def test_shipped_extractor_configs_take_the_constructors_arguments():
+    """oml_fast/configs/extractor/*.yaml (OML's options) bind to the classes' signatures (nothing is built)."""
+    import inspect
+    from pathlib import Path
+
+    omegaconf = pytest.importorskip("omegaconf")
+    from oml_fast.registry import EXTRACTORS_REGISTRY
+
+    folder = Path(__file__).resolve().parents[2] / "oml_fast" / "configs" / "extractor"
+    blocks = [
+        omegaconf.OmegaConf.to_container(omegaconf.OmegaConf.load(path))
+        for path in sorted(folder.glob("*.yaml"))
+    ]
+    assert {"resnet", "vit", "vit_clip", "extractor_with_mlp"} <= {block["name"] for block in blocks}
+    while blocks:
+        block = blocks.pop()
+        args = dict(block["args"])
+        if isinstance(args.get("extractor"), dict):
+            blocks.append(args.pop("extractor"))
+            args["extractor"] = None
+        inspect.signature(EXTRACTORS_REGISTRY[block["name"]]).bind(**args)
