@@ -8,6 +8,7 @@ from oml_fast.models.resnet.extractor import ResnetExtractor
 from oml_fast.models.small_cnn import SmallCNNExtractor
 from oml_fast.models.vit_clip.extractor import ViTCLIPExtractor
 from oml_fast.models.vit_dino.extractor import ViTExtractor
+from oml_fast.models.vit_unicom.extractor import ViTUnicomExtractor
 from oml_fast.models.weights import WeightsLoadingError, load_state_dict, load_weights_into
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "SmallCNNExtractor",
     "ViTCLIPExtractor",
     "ViTExtractor",
+    "ViTUnicomExtractor",
     "WeightsLoadingError",
     "load_state_dict",
     "load_weights_into",

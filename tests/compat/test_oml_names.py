@@ -152,7 +152,6 @@ OUT_OF_SCOPE: dict[str, str] = {
 
 # ---- still being added or aligned (issue 11), by module ----
 _CORE = "pending: compat-core (interfaces, knn, accumulation)"
-_MODELS = "pending: models (the Unicom extractor is not written yet)"
 _UNASSIGNED = "pending: not yet assigned"
 PENDING: dict[str, str] = {
     # interfaces
@@ -173,12 +172,6 @@ PENDING: dict[str, str] = {
     + "; ours names `rr`, OML's takes *args",
     "oml.functional.knn:*": _CORE,
     "oml.metrics.accumulation:*": _CORE,
-    # models
-    "oml.models.vit_unicom.extractor:*": _MODELS,
-    **{
-        f"oml.models:{n}": _MODELS
-        for n in ("ViTUnicomExtractor", "ViTUnicomExtractor.forward", "ViTUnicomExtractor.feat_dim")
-    },
     # datasets, miners, losses, retrieval, transforms, utils
     **{
         f"oml.datasets:{n}": _UNASSIGNED + " (extra trailing index_key; visualize's color has a default)"

@@ -76,16 +76,39 @@ def test_clip_image_tower_agrees() -> None:
         assert_close(ours(x), theirs(x), "CLIP image-tower embeddings")
 
 
+def test_unicom_network_agrees() -> None:
+    from oml.models.vit_unicom.external.vision_transformer import VisionTransformer as OmlUnicom
+
+    from oml_fast.models.vit_unicom.architecture import UnicomVisionTransformer
+
+    sizes = {"input_size": 64, "patch_size": 16, "dim": 64, "embedding_size": 24, "depth": 2, "num_heads": 4}
+    theirs = OmlUnicom(**sizes, using_checkpoint=False).eval()
+    ours = UnicomVisionTransformer(**sizes, using_checkpoint=False).eval()
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert_close(ours(x), theirs(x), "Unicom embeddings")
+
+
 def test_zoo_records_are_omls() -> None:
     from oml.models import ExtractorWithMLP as OmlExtractorWithMLP
     from oml.models import ResnetExtractor as OmlResnetExtractor
     from oml.models import ViTCLIPExtractor as OmlViTCLIPExtractor
     from oml.models import ViTExtractor as OmlViTExtractor
+    from oml.models import ViTUnicomExtractor as OmlViTUnicomExtractor
 
-    from oml_fast.models import ExtractorWithMLP, ResnetExtractor, ViTCLIPExtractor, ViTExtractor
+    from oml_fast.models import (
+        ExtractorWithMLP,
+        ResnetExtractor,
+        ViTCLIPExtractor,
+        ViTExtractor,
+        ViTUnicomExtractor,
+    )
 
     for ours, theirs in [
         (ViTCLIPExtractor, OmlViTCLIPExtractor),
+        (ViTUnicomExtractor, OmlViTUnicomExtractor),
         (ViTExtractor, OmlViTExtractor),
         (ResnetExtractor, OmlResnetExtractor),
         (ExtractorWithMLP, OmlExtractorWithMLP),

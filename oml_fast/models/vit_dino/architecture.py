@@ -69,10 +69,12 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
+    """``fc2(activation(fc1(x)))``: ``[..., dim] -> [..., dim]`` through ``hidden`` units."""
+
+    def __init__(self, dim: int, hidden: int, activation: type[nn.Module] = nn.GELU):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
+        self.act = activation()
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
