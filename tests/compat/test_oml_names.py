@@ -197,6 +197,8 @@ PENDING: dict[str, str] = {
             "ViTUnicomExtractor.feat_dim",
         )
     },
+    "oml.models.resnet.extractor:ResnetExtractor.draw_gradcam": _MODELS,
+    "oml.models.vit_dino.extractor:ViTExtractor.draw_attention": _MODELS,
     # datasets, miners, losses, retrieval, transforms, utils
     **{
         f"oml.datasets:{n}": _UNASSIGNED + " (extra trailing index_key; visualize's color has a default)"
