@@ -61,3 +61,7 @@ GRAY: TColor = (120, 120, 120)  # a ground-truth item shown after the retrieved 
 LOG_TOPK_ROWS_PER_METRIC = 5
 LOG_TOPK_IMAGES_PER_ROW = 5
 N_GT_SHOW_EMBEDDING_METRICS = 2
+
+# ----- search -----
+# Queries per block in OML's batched kNN (``oml_fast.functional.knn`` accepts it; our op streams anyway).
+BS_KNN = 5_000
