@@ -126,7 +126,7 @@ class Accumulator:
         if isinstance(stored, list):
             stored.extend(list(batch_value))
             return
-        if type(batch_value) is not type(stored):
+        if not isinstance(batch_value, type(stored)):
             raise TypeError(
                 f"`{key}` changed type: {type(stored).__name__} before, now {type(batch_value).__name__}"
             )
@@ -136,7 +136,7 @@ class Accumulator:
             )
         if isinstance(stored, Tensor) and isinstance(batch_value, Tensor):
             stored[start:stop] = batch_value.detach().to(device=stored.device, dtype=stored.dtype)
-        else:
+        elif isinstance(stored, np.ndarray) and isinstance(batch_value, np.ndarray):
             stored[start:stop] = batch_value
 
     def update_data(self, data_dict: dict[str, Any], indices: Sequence[int] | Tensor | None = None) -> None:
