@@ -160,6 +160,9 @@ class Accumulator:
                 indices = indices.reshape(-1).tolist()
             keys.append(self._indices_key)
             data[self._indices_key] = list(indices)  # type: ignore[arg-type]
+        for key in keys:
+            if not isinstance(data[key], (Tensor, np.ndarray, list, tuple)):
+                raise TypeError(f"Type '{type(data[key])}' is not available for accumulating (`{key}`)")
         lengths = [len(data[key]) for key in keys]
         if any(n != lengths[0] for n in lengths):
             raise InvalidInputError(f"Lengths of data are not equal, lengths: {dict(zip(keys, lengths))}")
