@@ -1,4 +1,4 @@
-"""What the package needs from models (OML 4.x's ``oml.interfaces.models``): extractors, freezing, pairwise models."""
+"""What the package needs from models (OML 4.x's ``oml.interfaces.models`` names)."""
 
 from __future__ import annotations
 
@@ -9,44 +9,46 @@ from torch import Tensor, nn
 
 
 class IExtractor(nn.Module, ABC):
-    """A model that maps a batch of inputs to embeddings: ``forward(x) -> Tensor[B, feat_dim]``.
+    """A model that maps a batch of items to embeddings: ``forward(x) -> Tensor[B, feat_dim]``.
 
-    ``pretrained_models`` maps a checkpoint name to its record; OML's records hold at least
-    ``"init_args"`` (the constructor's other arguments), which :meth:`from_pretrained` uses.
+    ``pretrained_models`` (a class attribute) maps the names of the checkpoints of the zoo to their
+    records: ``init_args`` (the constructor's arguments besides ``weights``) and where the file comes from.
     """
 
     pretrained_models: dict[str, Any] = {}
 
     def extract(self, x: Tensor) -> Tensor:
-        """The embeddings of ``x`` (``forward`` by default)."""
+        """Same as ``forward``."""
         return self.forward(x)
 
     @property
     def feat_dim(self) -> int:
-        """The width ``D`` of the embeddings (every extractor implements it)."""
+        """Size of the embeddings."""
         raise NotImplementedError
 
     @classmethod
     def from_pretrained(cls, weights: str, **kwargs: Any) -> IExtractor:
-        """The extractor built with the checkpoint ``weights``, a key of ``pretrained_models``."""
+        """The extractor built with the ``init_args`` of zoo checkpoint ``weights``, the checkpoint loaded.
+
+        ``kwargs`` are further constructor arguments. Raises ``KeyError`` listing the zoo's names when
+        ``weights`` is not one of them.
+        """
         if weights not in cls.pretrained_models:
             raise KeyError(
-                f"There is no pretrained model {weights!r} for {cls.__name__}; the known ones are "
-                f"{sorted(cls.pretrained_models)}"
+                f"There is no pretrained model {weights}. The existing ones are {list(cls.pretrained_models)}."
             )
-        init_args = dict(cls.pretrained_models[weights].get("init_args", {}))
-        return cls(weights=weights, **{**init_args, **kwargs})  # type: ignore[call-arg]
+        return cls(weights=weights, **cls.pretrained_models[weights]["init_args"], **kwargs)  # type: ignore[call-arg]
 
 
-class IFreezable(ABC):  # noqa: B024  (OML's interface: both methods have a default that raises)
-    """A model whose parts can be frozen (no gradient) and unfrozen, e.g. the backbone while a head warms up."""
+class IFreezable(ABC):  # noqa: B024 - OML's: the methods are optional, not abstract
+    """A model whose backbone can be frozen (no gradients) and unfrozen."""
 
     def freeze(self) -> None:
-        """Freezes the parts the model chooses (e.g. the backbone)."""
+        """Stops the gradients through the frozen part."""
         raise NotImplementedError
 
     def unfreeze(self) -> None:
-        """Undoes :meth:`freeze`."""
+        """Lets the gradients through again."""
         raise NotImplementedError
 
 
