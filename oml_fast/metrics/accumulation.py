@@ -57,6 +57,8 @@ def _gather_storage(storage: TStorage, world_size: int) -> TStorage:
 def _unique_by_ids(ids: Sequence[int], data: Any) -> Any:
     """``data`` ordered by ``ids``, one row per distinct id (its first occurrence)."""
     _, first = np.unique(np.asarray(ids), return_index=True)
+    if len(first) == len(data) and bool((first == np.arange(len(first))).all()):
+        return data  # already in order, no duplicates (a sequential loader): no copy
     if isinstance(data, Tensor):
         return data[torch.from_numpy(first).to(data.device)]
     if isinstance(data, np.ndarray):
@@ -204,11 +206,14 @@ class Accumulator:
             indices, rebuild = storage.pop(self._indices_key), True
         if not rebuild:
             return self
+        # The new accumulator takes the reordered storage as it is (no second copy of the data).
         synced = Accumulator(self.keys_to_accumulate)
         synced.storage_device = self.storage_device
         synced.gather_across_processes = self.gather_across_processes
-        synced.refresh(num_samples=len(next(iter(storage.values()))))
-        synced.update_data(storage, indices=indices)  # type: ignore[arg-type]
+        synced.num_samples = synced._collected_samples = len(next(iter(storage.values())))
+        synced._storage = dict(storage)
+        if indices is not None:
+            synced._storage[self._indices_key] = list(indices)  # type: ignore[arg-type]
         return synced
 
 
