@@ -184,20 +184,26 @@ class EmbeddingMetrics(IMetricVisualisable):
 
         Args:
             embeddings (Tensor[B, D]): the batch's embeddings.
-            indices (Tensor[B] or list of int): their dataset indices in ``0 .. num_samples - 1``.
+            indices (Tensor[B] or list of int): their dataset indices in ``0 .. len(dataset) - 1``.
+
+        Under ``torch.distributed`` (OML's way: ``setup(num_samples)`` with the number of items this
+        process sees), ``compute_metrics`` gathers every process's items through ``acc.sync()``.
         """
         if self.acc.num_samples is None:
             self.setup()
         num_samples = self.acc.num_samples
         assert num_samples is not None
+        # Dataset indices: under DDP (OML's way) each rank sets up only the items it sees, so the bound
+        # is the dataset's size, not `num_samples`.
+        upper = len(self.dataset) if self.dataset is not None else num_samples
         indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
         if embeddings.ndim != 2 or len(embeddings) != len(indices):
             raise ValueError(
                 f"`embeddings` must be [B, D] with one row per index ({len(indices)}), got {tuple(embeddings.shape)}"
             )
-        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= num_samples):
+        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= upper):
             raise ValueError(
-                f"`indices` must lie in [0, {num_samples - 1}], got values in "
+                f"`indices` must lie in [0, {upper - 1}], got values in "
                 f"[{int(indices.min())}, {int(indices.max())}]"
             )
         stored = self.acc.storage.get(self._acc_embeddings_key)
