@@ -66,6 +66,10 @@ LOG_TOPK_ROWS_PER_METRIC = 5
 LOG_TOPK_IMAGES_PER_ROW = 5
 N_GT_SHOW_EMBEDDING_METRICS = 2
 
+# ----- search -----
+# Queries per block in OML's batched kNN (``oml_fast.functional.knn`` accepts it; our op streams anyway).
+BS_KNN = 5_000
+
 # ----- files: the cache folder and the mock dataset (``oml_fast.utils.get_mock_images_dataset``) -----
 
 
