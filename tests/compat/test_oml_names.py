@@ -69,6 +69,10 @@ DELIBERATELY_ABSENT: dict[str, str] = {
         for hook in ("on_epoch_start", "get_progress_bar_dict")
     },
     "oml.utils.remote_storage:*": _NETWORK,
+    **{
+        f"oml.utils.io:{n}": _NETWORK
+        for n in ("download_file_from_url", "download_checkpoint", "download_checkpoint_one_of")
+    },
     "oml.const:STORAGE_URL": _NETWORK,
     "oml.const:STORAGE_CKPTS": _NETWORK,
     "oml.const:MOCK_DATASET_URL_GDRIVE": _NETWORK
@@ -256,24 +260,7 @@ PENDING: dict[str, str] = {
         for m in ("oml.retrieval", "oml.retrieval.postprocessors.pairwise")
     },
     "oml.transforms.images.albumentations:*": _UNASSIGNED + " (albumentations is not a dependency)",
-    "oml.utils.images.images:*": "pending: compat-utils",
-    "oml.utils.images.images_resize:*": "pending: compat-utils",
-    "oml.utils.io:*": "pending: compat-utils (hashes; downloads with models' zoo)",
-    **{
-        f"oml.const:{n}": "pending: compat-utils"
-        for n in (
-            "TMP_PATH",
-            "CKPT_SAVE_ROOT",
-            "LOG_IMAGE_FOLDER",
-            "REQUESTS_TIMEOUT",
-            "BS_KNN",
-            "MEAN_CLIP",
-            "STD_CLIP",
-            "TBBoxes",
-            "CROP_KEY",
-            "IMAGE_EXTENSIONS",
-        )
-    },
+    "oml.utils.images.images_resize:*": _UNASSIGNED + " (OpenCV keep-aspect resizing, undocumented by OML)",
 }
 
 ALLOW_LISTS = {"deliberate": DELIBERATELY_ABSENT, "out of scope": OUT_OF_SCOPE, "pending": PENDING}
