@@ -1,6 +1,6 @@
 """The package imports downwards only: each layer may import the layers below it, never above or beside.
 
-    const <- interfaces <- ops <- reference; ops <- functional | visualization | samplers | miners | transforms
+    const | errors <- interfaces <- ops <- reference; ops <- functional | visualization | samplers | miners | transforms
           <- losses | datasets | models <- utils <- retrieval <- metrics <- distributed <- registry | ddp
           <- inference <- lightning <- pipelines
 
@@ -21,7 +21,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "oml_fast"
 
 # Lowest first. A package may import its own layer's modules only from itself.
 LAYERS: list[set[str]] = [
-    {"const"},
+    {"const", "errors"},
     {"interfaces", "_C", "_build_info"},
     {"ops"},
     {"reference"},  # the twins share the ops' argument checks (oml_fast.ops.checks)

@@ -6,7 +6,7 @@ import torch
 
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
 from oml_fast.inference import inference, pairwise_inference
-from oml_fast.models.siamese import LinearTrivialDistanceSiamese
+from oml_fast.models import LinearTrivialDistanceSiamese
 
 
 def inference_on_ranks(rank: int, world_size: int, features: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ from oml_fast.datasets import ImageQueryGalleryLabeledDataset
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
 from oml_fast.distributed import run_on_local_processes
 from oml_fast.inference import inference, inference_cached, pairwise_inference
-from oml_fast.models.siamese import TrivialDistanceSiamese
+from oml_fast.models import TrivialDistanceSiamese
 from oml_fast.utils import get_mock_images_dataset
 from tests.inference import inference_workers
 
