@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from oml_fast.const import PAD_COLOR, TBBox, TColor
+from oml_fast.errors import InvalidInputError
 from oml_fast.transforms.images.utils import TImReader, imread_pillow
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ TImage = Union["PIL.Image.Image", np.ndarray]
 def tensor_to_numpy_image(img: torch.Tensor) -> np.ndarray:
     """A ``Tensor[C, H, W]`` (e.g. a normalised input) as a ``uint8`` picture ``[H, W, C]``, min-max scaled to 0..255."""
     if img.ndim != 3:
-        raise ValueError(f"`img` must be a [C, H, W] tensor, got shape {list(img.shape)}")
+        raise InvalidInputError(f"`img` must be a [C, H, W] tensor, got shape {list(img.shape)}")
     array = img.detach().cpu().permute(1, 2, 0).numpy().astype(np.float64)
     array -= array.min()
     peak = array.max()
