@@ -187,10 +187,6 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
         _UNASSIGNED,
         ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
     ),
-    "oml.miners.inbatch_all_tri": (_UNASSIGNED + ": OML's miner module paths", ["*"]),
-    "oml.miners.inbatch_hard_cluster": (_UNASSIGNED + ": OML's miner module paths", ["*"]),
-    "oml.miners.inbatch_hard_tri": (_UNASSIGNED + ": OML's miner module paths", ["*"]),
-    "oml.miners.inbatch_nhard_tri": (_UNASSIGNED + ": OML's miner module paths", ["*"]),
     "oml.models": (
         _MODELS,
         [
@@ -214,8 +210,6 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
         ["PairwiseReranker"],
     ),
     "oml.retrieval.postprocessors.pairwise": (_UNASSIGNED + ": as oml.retrieval", ["PairwiseReranker"]),
-    "oml.retrieval.postprocessors.algo": (_UNASSIGNED + ": OML's module path of the thresholdings", ["*"]),
-    "oml.samplers.distinct_category_balance": (_UNASSIGNED + ": OML's module path", ["*"]),
     "oml.transforms.images.albumentations": (_UNASSIGNED + ": albumentations is not a dependency", ["*"]),
     "oml.utils.images.images_resize": (
         _UNASSIGNED + ": OpenCV keep-aspect resizing, undocumented by OML",
