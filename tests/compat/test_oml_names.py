@@ -2,8 +2,8 @@
 with the same parameters (names, order, kinds, defaults) and, for constants, the same value.
 
 The list is generated from OML's source by ``scripts/gen_oml_names.py``; the comparison lives in
-``tests/compat/oml_names.py`` (``python -m tests.compat.oml_names`` prints every difference by module, ``--allow-lists`` what the lists
-below miss or hold in vain).
+``tests/compat/oml_names.py`` (``python -m tests.compat.oml_names`` prints every difference by module;
+with ``--allow-lists``, what the lists below miss or hold in vain).
 
 Entries that do not match yet are listed below, each with its reason, and run as non-strict xfails:
 the test of such an entry still runs, shows as XFAIL while the difference lasts and as XPASS once it is
