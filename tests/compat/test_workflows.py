@@ -240,3 +240,27 @@ def test_inference_helpers(root, tmp_path):
     )
     expected = torch.stack([torch.dist(embeddings[i], embeddings[j]) for i, j in pair_ids])
     assert torch.allclose(scores, expected, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_lightning_ddp_on_two_processes(root, tmp_path):
+    """OML's "Lightning DDP" example (tests/compat/scripts/lightning_ddp.py), 2 CPU processes: both ranks
+    finish the epoch and report the same validation metrics, computed over the whole validation set."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("scripts") / "lightning_ddp.py"
+    output = tmp_path / "metrics.json"
+    run = subprocess.run(
+        [sys.executable, str(script), str(root), str(output)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [json.loads(Path(f"{output}.rank{rank}").read_text()) for rank in (0, 1)]
+    assert all(r["world_size"] == 2 for r in ranks)
+    assert ranks[0]["metrics"]["OVERALL/cmc/5"] == ranks[1]["metrics"]["OVERALL/cmc/5"]
+    assert 0.0 < ranks[0]["metrics"]["OVERALL/cmc/5"] <= 1.0
