@@ -6,7 +6,9 @@ from oml_fast.models.meta.projection import ExtractorWithMLP
 from oml_fast.models.meta.siamese import ConcatSiamese, LinearTrivialDistanceSiamese, TrivialDistanceSiamese
 from oml_fast.models.resnet.extractor import ResnetExtractor
 from oml_fast.models.small_cnn import SmallCNNExtractor
+from oml_fast.models.vit_clip.extractor import ViTCLIPExtractor
 from oml_fast.models.vit_dino.extractor import ViTExtractor
+from oml_fast.models.vit_unicom.extractor import ViTUnicomExtractor
 from oml_fast.models.weights import WeightsLoadingError, load_state_dict, load_weights_into
 
 __all__ = [
@@ -17,7 +19,9 @@ __all__ = [
     "ExtractorWithMLP",
     "ResnetExtractor",
     "SmallCNNExtractor",
+    "ViTCLIPExtractor",
     "ViTExtractor",
+    "ViTUnicomExtractor",
     "WeightsLoadingError",
     "load_state_dict",
     "load_weights_into",
