@@ -38,12 +38,20 @@ REQUIRED_COLUMNS = (LABELS_COLUMN, PATHS_COLUMN, SPLIT_COLUMN, IS_QUERY_COLUMN, 
 OPTIONAL_COLUMNS = (CATEGORIES_COLUMN, SEQUENCE_COLUMN, *BBOX_COLUMNS)
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
 TBBox = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels
+TEXTS_COLUMN = "text"  # texts: the item itself, in place of ``path``
+START_TIME_COLUMN = "start_time"  # audio: where an item starts in its file, in seconds (optional)
 
 # ----- images: ImageNet normalisation, padding colour -----
 TNormParam = tuple[float, float, float]
 MEAN: TNormParam = (0.485, 0.456, 0.406)
 STD: TNormParam = (0.229, 0.224, 0.225)
 PAD_COLOR = (255, 255, 255)
+
+# ----- audio (OML's values) -----
+AUDIO_EXTENSIONS = [".mp3", ".wav", ".ogg", ".flac"]
+MAX_AUDIO_LEN = 3.0  # seconds an item lasts (cut or zero-padded to it)
+DEFAULT_SAMPLE_RATE = 16_000
+DEFAULT_CONVERT_TO_MONO = True
 
 # ----- metrics -----
 # Key of the metrics computed over all queries (per-category metrics sit beside it).

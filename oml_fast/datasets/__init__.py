@@ -1,9 +1,22 @@
-"""oml_fast.datasets: OML's dataframe format, its validator, image datasets and the built-in digits dataset."""
+"""oml_fast.datasets: OML's dataframe format, its validator, image / text / audio datasets, mock and digits data."""
 
+from oml_fast.datasets.audios import (
+    AudioBaseDataset,
+    AudioLabeledDataset,
+    AudioQueryGalleryDataset,
+    AudioQueryGalleryLabeledDataset,
+    AudioReadError,
+    read_audio,
+)
 from oml_fast.datasets.dataframe import (
     DataFrameFormatError,
     check_retrieval_dataframe_format,
     find_dataframe_problems,
+)
+from oml_fast.datasets.df_datasets import (
+    DFLabeledDataset,
+    DFQueryGalleryDataset,
+    DFQueryGalleryLabeledDataset,
 )
 from oml_fast.datasets.digits import make_digits_dataset
 from oml_fast.datasets.images import (
@@ -17,10 +30,32 @@ from oml_fast.datasets.images import (
     read_image,
 )
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
+from oml_fast.datasets.mock import get_mock_audios_dataset, get_mock_texts_dataset
 from oml_fast.datasets.pairs import PairDataset
+from oml_fast.datasets.texts import (
+    TextBaseDataset,
+    TextLabeledDataset,
+    TextQueryGalleryDataset,
+    TextQueryGalleryLabeledDataset,
+)
 from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation
 
 __all__ = [
+    "AudioBaseDataset",
+    "AudioLabeledDataset",
+    "AudioQueryGalleryDataset",
+    "AudioQueryGalleryLabeledDataset",
+    "AudioReadError",
+    "DFLabeledDataset",
+    "DFQueryGalleryDataset",
+    "DFQueryGalleryLabeledDataset",
+    "TextBaseDataset",
+    "TextLabeledDataset",
+    "TextQueryGalleryDataset",
+    "TextQueryGalleryLabeledDataset",
+    "get_mock_audios_dataset",
+    "get_mock_texts_dataset",
+    "read_audio",
     "DataFrameFormatError",
     "ImageAugmentation",
     "ImageBaseDataset",

@@ -18,6 +18,7 @@ from ..const import (  # noqa: F401  (re-exported for compatibility)
 )
 from .datasets import (
     IBaseDataset,
+    IHTMLVisualizableDataset,
     IIndexedDataset,
     ILabeledDataset,
     IPairDataset,
@@ -36,6 +37,7 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IHTMLVisualizableDataset",
     "IPairwiseModel",
     "IRetrievalPostprocessor",
     "INPUT_TENSORS_KEY",

@@ -1,7 +1,9 @@
-"""oml_fast.models: extractors (images -> embeddings) and weights loading."""
+"""oml_fast.models: extractors (images, texts, audio -> embeddings) and weights loading."""
 
 from oml_fast.models.backbones import ResnetExtractor, ViTExtractor
 from oml_fast.models.base import Extractor, normalise
+from oml_fast.models.ecapa_tdnn import ECAPATDNNExtractor
+from oml_fast.models.huggingface import HFWrapper
 from oml_fast.models.mlp import ExtractorWithMLP
 from oml_fast.models.siamese import ConcatSiamese, LinearTrivialDistanceSiamese, TrivialDistanceSiamese
 from oml_fast.models.small_cnn import SmallCNNExtractor
@@ -11,8 +13,10 @@ __all__ = [
     "ConcatSiamese",
     "LinearTrivialDistanceSiamese",
     "TrivialDistanceSiamese",
+    "ECAPATDNNExtractor",
     "Extractor",
     "ExtractorWithMLP",
+    "HFWrapper",
     "ResnetExtractor",
     "SmallCNNExtractor",
     "ViTExtractor",
