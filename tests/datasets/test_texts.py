@@ -180,5 +180,8 @@ def test_training_on_python_docstrings_lowers_the_loss_and_raises_cmc():
             loss.backward()
             optimizer.step()
     loss_after, cmc_after = evaluate()
+    print(
+        f"tiny BERT on docstrings: loss {loss_before:.3f} -> {loss_after:.3f}, CMC@1 {cmc_before:.3f} -> {cmc_after:.3f}"
+    )
     assert loss_after < 0.7 * loss_before, (loss_before, loss_after)
     assert cmc_after > cmc_before + 0.1, (cmc_before, cmc_after)

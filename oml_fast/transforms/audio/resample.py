@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -13,22 +14,23 @@ def _check_rate(value: object, name: str) -> int:
     return int(value)
 
 
-def _sinc_kernels(orig: int, new: int, lowpass_filter_width: int, rolloff: float, dtype, device):
-    """Interpolation kernels ``[new, K]`` (one per output phase) and the half width ``K`` is built from.
+@functools.lru_cache(maxsize=32)  # datasets resample every item between the same few rates
+def _sinc_kernels(orig: int, new: int, lowpass_filter_width: int, rolloff: float) -> tuple[torch.Tensor, int]:
+    """Interpolation kernels float64 ``[new, K]`` (one per output phase) and the half width ``K`` is built from.
 
     Each kernel samples ``sinc`` low-passed at ``rolloff * min(orig, new) / 2`` Hz (relative to the
     lower Nyquist frequency), tapered by a Hann window spanning ``lowpass_filter_width`` zero crossings.
     """
     cutoff = min(orig, new) * rolloff  # in units of the reduced rates
     width = math.ceil(lowpass_filter_width * orig / cutoff)
-    taps = torch.arange(-width, width + orig, dtype=torch.float64, device=device) / orig
-    phases = -torch.arange(new, dtype=torch.float64, device=device)[:, None] / new
+    taps = torch.arange(-width, width + orig, dtype=torch.float64) / orig
+    phases = -torch.arange(new, dtype=torch.float64)[:, None] / new
     t = ((phases + taps[None, :]) * cutoff).clamp(-lowpass_filter_width, lowpass_filter_width)
     window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
     t = t * math.pi
     sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t)
     kernels = sinc * window * (cutoff / orig)
-    return kernels.to(dtype), width
+    return kernels, width
 
 
 def resample(
@@ -56,7 +58,8 @@ def resample(
         return waveform
     gcd = math.gcd(orig_freq, new_freq)
     orig, new = orig_freq // gcd, new_freq // gcd
-    kernels, width = _sinc_kernels(orig, new, lowpass_filter_width, rolloff, waveform.dtype, waveform.device)
+    kernels, width = _sinc_kernels(orig, new, int(lowpass_filter_width), float(rolloff))
+    kernels = kernels.to(dtype=waveform.dtype, device=waveform.device)
     shape, length = waveform.shape, waveform.shape[-1]
     x = waveform.reshape(-1, 1, length)
     x = torch.nn.functional.pad(x, (width, width + orig))
