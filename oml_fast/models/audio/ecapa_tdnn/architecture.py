@@ -1,4 +1,4 @@
-"""ECAPA-TDNN speaker embedder (Desplanques et al., 2020) on 16 kHz waveforms (OML's ``ECAPATDNNExtractor``).
+"""The ECAPA-TDNN network (Desplanques et al., 2020): 16 kHz waveforms -> 192-d speaker embeddings.
 
 Waveform -> pre-emphasis -> 80-band log-mel filter bank (25 ms / 10 ms frames, mean removed per
 band) -> 1-D convolution -> three SE-Res2Net blocks with dilations 2, 3, 4 -> multi-layer feature
@@ -6,22 +6,14 @@ aggregation (1536 channels) -> attentive statistics pooling (weighted mean and s
 the attention seeing global context) -> 192-d embedding.
 
 The layer names follow the widely used public implementation (the ``ecapa_tdnn_taoruijie`` weights
-OML points to), so its checkpoints load unchanged: the ``speaker_encoder.`` prefix is removed and
-the training loss's weights (``speaker_loss.``) are dropped. Weights are read from a local file; a
-missing file is an error that says where to get it and where to put it.
+OML points to), so that its checkpoints load unchanged.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import torch
 from torch import nn
 
-from oml_fast.models.base import Extractor, normalise
-from oml_fast.models.weights import WeightsLoadingError, load_state_dict
 from oml_fast.transforms.audio import MelSpectrogram, PreEmphasis
 
 
@@ -137,107 +129,4 @@ class ECAPATDNN(nn.Module):
         return self.bn6(self.fc6(self.bn5(torch.cat((pooled_mean, pooled_std), dim=1))))
 
 
-def ecapa_tdnn_taoruijie() -> ECAPATDNN:
-    return ECAPATDNN(channels=1024)
-
-
-def _weights_dir() -> Path:
-    return Path(os.environ.get("OML_FAST_CACHE", Path.home() / ".cache" / "oml_fast")) / "weights"
-
-
-def _strip_to_encoder(
-    state_dict: dict[str, torch.Tensor], trial_key: str = "layer1.conv1.bias"
-) -> dict[str, Any]:
-    """Drops the training loss's weights and the prefix in front of the encoder's keys."""
-    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(("speaker_loss.", "criterion."))}
-    found = [k for k in state_dict if k.endswith(trial_key)]
-    if not found:
-        raise WeightsLoadingError(
-            f"these weights hold no ECAPA-TDNN encoder (no key ending with '{trial_key}'); "
-            f"the first keys are {list(state_dict)[:5]}"
-        )
-    prefix = found[0][: -len(trial_key)]
-    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-
-
-class ECAPATDNNExtractor(Extractor):
-    """ECAPA-TDNN on mono 16 kHz audio: FloatTensor[B, T] or [B, 1, T] -> FloatTensor[B, 192].
-
-    Args:
-        weights: ``None`` (random initialisation), a local checkpoint path, or a key of
-            ``pretrained_models`` (the file is then looked up in ``~/.cache/oml_fast/weights/``,
-            ``OML_FAST_CACHE`` overrides the folder; nothing is downloaded).
-        arch: a key of ``constructors``: ``ecapa_tdnn_taoruijie``.
-        normalise_features: divide the embeddings by their (detached) L2 norm.
-    """
-
-    sample_rate = 16_000  # the rate the filter bank (and the public weights) assume
-    constructors = {"ecapa_tdnn_taoruijie": ecapa_tdnn_taoruijie}
-    pretrained_models: dict[str, dict[str, Any]] = {
-        "ecapa_tdnn_taoruijie": {
-            "url": "https://github.com/TaoRuijie/ECAPA-TDNN/raw/refs/heads/main/exps/pretrain.model",
-            "hash": "2bbc0ea09a41217eaff16b676ecb63d7",
-            "fname": "ecapa_tdnn_taoruijie.pth",
-            "init_args": {"arch": "ecapa_tdnn_taoruijie", "normalise_features": False},
-        }
-    }
-
-    def __init__(self, weights: str | Path | None, arch: str, normalise_features: bool = False):
-        super().__init__()
-        if arch not in self.constructors:
-            raise ValueError(f"ECAPATDNNExtractor: unknown `arch` '{arch}'; known: {list(self.constructors)}")
-        self.normalise_features = bool(normalise_features)
-        self.model = self.constructors[arch]()
-        if weights is not None:
-            self.load_encoder_weights(self._resolve(weights))
-
-    @classmethod
-    def from_pretrained(cls, weights: str, **kwargs: Any) -> ECAPATDNNExtractor:
-        """The extractor with the pretrained weights ``weights`` (a key of ``pretrained_models``)."""
-        if weights not in cls.pretrained_models:
-            raise KeyError(
-                f"There is no pretrained model {weights}. The existing ones are {list(cls.pretrained_models)}."
-            )
-        return cls(weights=weights, **{**cls.pretrained_models[weights]["init_args"], **kwargs})
-
-    def _resolve(self, weights: str | Path) -> Path:
-        if str(weights) not in self.pretrained_models:
-            return Path(weights)
-        info = self.pretrained_models[str(weights)]
-        path = _weights_dir() / info["fname"]
-        if not path.is_file():
-            raise WeightsLoadingError(
-                f"the pretrained weights '{weights}' are not on this machine: download {info['url']} "
-                f"(md5 {info['hash']}) and place it at {path}, or pass its path as `weights`"
-            )
-        return path
-
-    def load_encoder_weights(self, path: str | Path) -> None:
-        """Loads a checkpoint of the encoder (prefixes and loss weights of training checkpoints removed)."""
-        state_dict = _strip_to_encoder(load_state_dict(path))
-        try:
-            self.model.load_state_dict(state_dict, strict=True)
-        except RuntimeError as error:
-            raise WeightsLoadingError(f"weights '{path}' do not fit ECAPATDNNExtractor: {error}") from error
-
-    @property
-    def feat_dim(self) -> int:
-        return int(self.model.fc6.weight.shape[0])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 3 and x.shape[1] == 1:
-            x = x.squeeze(1)
-        if x.ndim != 2:
-            raise ValueError(
-                f"ECAPATDNNExtractor expects mono audio [B, T] or [B, 1, T], got shape {list(x.shape)}"
-                + (" (stereo? set convert_to_mono=True in the dataset)" if x.ndim == 3 else "")
-            )
-        if x.shape[-1] < 400:
-            raise ValueError(
-                f"ECAPATDNNExtractor needs at least 400 samples (25 ms at 16 kHz) per item, got {x.shape[-1]}"
-            )
-        embeddings = self.model(x)
-        return normalise(embeddings) if self.normalise_features else embeddings
-
-
-__all__ = ["ECAPATDNN", "ECAPATDNNExtractor"]
+__all__ = ["ECAPATDNN"]
