@@ -91,3 +91,4 @@ def get_cache_folder() -> Path:
 CACHE_PATH = get_cache_folder()
 MOCK_DATASET_PATH = CACHE_PATH / "mock_dataset"
 MOCK_DATASET_DEFAULT_CSV = "df.csv"
+MOCK_AUDIO_DATASET_PATH = CACHE_PATH / "mock_audio_dataset"  # oml_fast.utils.get_mock_audios_dataset

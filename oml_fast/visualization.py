@@ -128,8 +128,11 @@ def plot_retrieval_rows(
     return fig
 
 
-def visualize_text(text: str, color: TColor = BLACK, draw_bbox: bool = True, size: int = 256) -> np.ndarray:
-    """``text`` drawn black on white, word-wrapped, as uint8 [size, size, 3] with a frame of ``color``.
+_PICTURE_SIZE = 256  # side of the pictures of texts and audio items (OML's)
+
+
+def visualize_text(text: str, color: TColor = BLACK, draw_bbox: bool = True) -> np.ndarray:
+    """``text`` drawn black on white, word-wrapped, as uint8 [256, 256, 3] with a frame of ``color``.
 
     Text that does not fit ends with an ellipsis.
 
@@ -138,6 +141,7 @@ def visualize_text(text: str, color: TColor = BLACK, draw_bbox: bool = True, siz
     """
     from PIL import Image, ImageDraw, ImageFont
 
+    size = _PICTURE_SIZE
     frame = 5 if draw_bbox else 0
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
@@ -204,14 +208,8 @@ def _waveform_strip(waveform: np.ndarray, width: int, height: int) -> np.ndarray
     return strip
 
 
-def visualize_audio(
-    spec_repr,
-    color: TColor = BLACK,
-    draw_bbox: bool = True,
-    waveform=None,
-    size: int = 256,
-) -> np.ndarray:
-    """A spectrogram (FloatTensor / ndarray [n_bands, frames], low bands at the bottom) as uint8 [H, W, 3].
+def visualize_audio(spec_repr, color: TColor = BLACK, draw_bbox: bool = True, waveform=None) -> np.ndarray:
+    """A spectrogram (FloatTensor / ndarray [n_bands, frames], low bands at the bottom) as uint8 [256, 256, 3].
 
     With ``waveform`` (FloatTensor / ndarray [T] or [C, T]; channels averaged), its envelope is drawn
     in a strip above the spectrogram. The picture is framed with ``color`` when ``draw_bbox``.
@@ -221,6 +219,7 @@ def visualize_audio(
     """
     from PIL import Image
 
+    size = _PICTURE_SIZE
     spec = np.asarray(spec_repr.detach().cpu() if hasattr(spec_repr, "detach") else spec_repr, float)
     if spec.ndim == 3:
         spec = spec.mean(axis=0)

@@ -1,4 +1,4 @@
-"""oml_fast.datasets: OML's dataframe format, its validator, image / text / audio datasets, mock and digits data."""
+"""oml_fast.datasets: OML's dataframe format, its validator, image / text / audio datasetsand the digits data."""
 
 from oml_fast.datasets.audios import (
     AudioBaseDataset,
@@ -30,7 +30,6 @@ from oml_fast.datasets.images import (
     read_image,
 )
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
-from oml_fast.datasets.mock import get_mock_audios_dataset, get_mock_texts_dataset
 from oml_fast.datasets.pairs import PairDataset
 from oml_fast.datasets.texts import (
     TextBaseDataset,
@@ -53,8 +52,6 @@ __all__ = [
     "TextLabeledDataset",
     "TextQueryGalleryDataset",
     "TextQueryGalleryLabeledDataset",
-    "get_mock_audios_dataset",
-    "get_mock_texts_dataset",
     "read_audio",
     "DataFrameFormatError",
     "ImageAugmentation",

@@ -45,6 +45,7 @@ from oml_fast.datasets.df_datasets import (
     check_index,
     put_extra_data,
 )
+from oml_fast.errors import require_extra
 from oml_fast.interfaces.datasets import IBaseDataset, IHTMLVisualizableDataset, IVisualizableDataset
 from oml_fast.transforms.audio import default_spec_repr_func, resample
 from oml_fast.visualization import visualize_audio, visualize_audio_with_player
@@ -55,17 +56,8 @@ class AudioReadError(OSError):
 
 
 def _soundfile():
-    """The ``soundfile`` module; a clear error naming the extra when it is missing."""
-    try:
-        import soundfile
-    except ImportError as error:  # also OSError-free: a missing libsndfile surfaces as ImportError/OSError
-        raise ImportError(
-            "reading audio needs the optional dependency `soundfile` (extra `audio`): "
-            "pip install 'oml-fast[audio]'"
-        ) from error
-    except OSError as error:
-        raise ImportError(f"`soundfile` is installed but its libsndfile cannot be loaded: {error}") from error
-    return soundfile
+    """The ``soundfile`` module; :class:`~oml_fast.errors.MissingExtraError` naming the extra ``audio`` if absent."""
+    return require_extra("soundfile", "reading audio files")
 
 
 def read_audio(

@@ -328,3 +328,24 @@ def normalise_dataframe(df: pd.DataFrame) -> pd.DataFrame:
         for column in BBOX_COLUMNS:
             df[column] = pd.array([_as_int(v) for v in df[column]], dtype="Int64")
     return df
+
+
+# OML keeps its dataframe-backed dataset bases in this module: the same names, importable from here
+# (defined in df_datasets, which uses the checks above; imported last so that they exist by then).
+from oml_fast.datasets.df_datasets import (  # noqa: E402
+    DFLabeledDataset,
+    DFQueryGalleryDataset,
+    DFQueryGalleryLabeledDataset,
+)
+
+__all__ = [
+    "DataFrameFormatError",
+    "DFLabeledDataset",
+    "DFQueryGalleryDataset",
+    "DFQueryGalleryLabeledDataset",
+    "check_retrieval_dataframe_format",
+    "find_dataframe_problems",
+    "normalise_dataframe",
+    "parse_bool",
+    "resolve_path",
+]

@@ -1,4 +1,5 @@
-"""Small datasets made on the spot, in OML's format, for trying pipelines (OML's ``get_mock_*_dataset``).
+"""Small text and audio datasets made on the spot, in OML's format, for trying pipelines (OML's
+``get_mock_texts_dataset`` / ``get_mock_audios_dataset``, exported by :mod:`oml_fast.utils`).
 
 Nothing is downloaded: the texts are written here, the audio files are synthesised (tones, chords,
 sweeps, noises) and written with ``soundfile`` (extra ``audio``).
@@ -6,7 +7,6 @@ sweeps, noises) and written with ``soundfile`` (extra ``audio``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +17,14 @@ from oml_fast.const import (
     IS_GALLERY_COLUMN,
     IS_QUERY_COLUMN,
     LABELS_COLUMN,
+    MOCK_AUDIO_DATASET_PATH,
+    MOCK_DATASET_DEFAULT_CSV,
     PATHS_COLUMN,
     SPLIT_COLUMN,
     START_TIME_COLUMN,
     TEXTS_COLUMN,
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
-)
-
-MOCK_DATASET_DEFAULT_CSV = "df.csv"
-MOCK_AUDIO_DATASET_PATH = (
-    Path(os.environ.get("OML_FAST_CACHE", Path.home() / ".cache" / "oml_fast")) / "mock_audio_dataset"
 )
 
 # (label, category, split, texts): product descriptions, one label per kind of product.

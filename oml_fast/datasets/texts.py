@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from oml_fast.const import BLACK, INDEX_KEY, INPUT_TENSORS_KEY, LABELS_KEY, TEXTS_COLUMN, TColor
+from oml_fast.const import INDEX_KEY, INPUT_TENSORS_KEY, LABELS_KEY, TEXTS_COLUMN, TColor
 from oml_fast.datasets.dataframe import _rows
 from oml_fast.datasets.df_datasets import (
     DFLabeledDataset,
@@ -128,11 +128,11 @@ class TextBaseDataset(IBaseDataset, IVisualizableDataset, IHTMLVisualizableDatas
         data: dict[str, Any] = {self.input_tensors_key: self.tokenize(item), self.index_key: item}
         return put_extra_data(data, self.extra_data, item)
 
-    def visualize(self, item: int, color: TColor = BLACK) -> np.ndarray:
+    def visualize(self, item: int, color: TColor) -> np.ndarray:
         """The text of ``item`` drawn as uint8 [256, 256, 3] in a frame of ``color``."""
         return visualize_text(self._texts[item], color=color)
 
-    def visualize_as_html(self, item: int, title: str, color: TColor = BLACK) -> str:
+    def visualize_as_html(self, item: int, title: str, color: TColor) -> str:
         """The text of ``item`` as an HTML block under ``title``, framed with ``color``."""
         return text_as_html(self._texts[item], title=title, color=color)
 

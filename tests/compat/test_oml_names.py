@@ -11,7 +11,7 @@ lands; a name that matched and stops matching fails.
 
 - ``DELIBERATE_EXTRA_PARAMETERS``: trailing optional parameters we add on purpose (compared without them).
 - ``DELIBERATELY_ABSENT``: names we do not offer, and why.
-- ``OUT_OF_SCOPE``: other issues' work (texts and audio: issue 16; OML's Hydra pipelines: issue 12).
+- ``OUT_OF_SCOPE``: other issues' work (OML's Hydra pipelines: issue 12).
 - ``PENDING``: names still being added or aligned, by module, with who is on it.
 A key is ``"module:Name"``; ``"module:*"`` covers every entry of a module that does not exist yet.
 """
@@ -28,6 +28,7 @@ ENTRIES = load_entries()
 _SEED = "seed: reproducible batches without touching the global RNG (default None: the global RNG, as OML)"
 _METRIC = "metric: the distance (OML's is fixed to euclidean); default 'euclidean'"
 _SAVE = "save_path: write the figure to a file; default None (as OML: nothing saved)"
+_WAVEFORM = "waveform: draw the item's waveform above its spectrogram; default None (as OML: none)"
 DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.samplers:BalanceSampler": {"seed": _SEED},
     "oml.samplers.balance:BalanceSampler": {"seed": _SEED},
@@ -37,6 +38,7 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.samplers.distinct_category_balance:DistinctCategoryBalanceSampler": {"seed": _SEED},
     "oml.ddp.patching:DDPSamplerWrapper": {"seed": _SEED},
     "oml.metrics:EmbeddingMetrics": {"metric": _METRIC},
+    "oml.utils.audios:visualize_audio": {"waveform": _WAVEFORM},
     "oml.metrics.embeddings:EmbeddingMetrics": {"metric": _METRIC},
     **{
         f"{module}:RetrievalResults.{method}": extra
@@ -74,54 +76,16 @@ DELIBERATELY_ABSENT: dict[str, str] = {
     "oml.const:MOCK_DATASET_URL_GDRIVE": _NETWORK
     + "; the mock dataset is laid out from scikit-learn's digits",
     "oml.const:MOCK_DATASET_MD5": "the mock dataset is ours (digits): its content is checked file by file",
+    "oml.const:MOCK_AUDIO_DATASET_URL_GDRIVE": _NETWORK + "; the mock audio files are synthesised",
+    "oml.const:MOCK_AUDIO_DATASET_MD5": "the mock audio dataset is ours (synthesised sounds)",
     "oml.const:OML_PATH": "OML's install folder; ours is oml_fast.__file__'s folder",
     "oml.const:PROJECT_ROOT": "OML's source-tree root",
     "oml.datasets.base:*": "OML 2.x dataset names (DatasetWithLabels, DatasetQueryGallery), gone from OML 4.0's docs",
 }
 
 # ---- other issues ----
-_TEXTS_AUDIO = "texts and audio: issue 16"
 _PIPELINES = "OML's Hydra pipelines and loggers: issue 12"
 OUT_OF_SCOPE: dict[str, str] = {
-    **{f"{m}:*": _TEXTS_AUDIO for m in ("oml.datasets.audios", "oml.datasets.texts", "oml.utils.audios")},
-    **{
-        f"{m}:*": _TEXTS_AUDIO
-        for m in ("oml.models.audio.ecapa_tdnn.extractor", "oml.models.texts", "oml.models.texts.huggingface")
-    },
-    **{
-        key_of(e): _TEXTS_AUDIO
-        for e in ENTRIES
-        if e["module"] == "oml.datasets" and e["name"].startswith(("Audio", "Text"))
-    },
-    **{f"oml.models:{name}": _TEXTS_AUDIO for name in ("ECAPATDNNExtractor", "HFWrapper")},
-    **{
-        f"oml.models:{name}.{m}": _TEXTS_AUDIO
-        for name in ("ECAPATDNNExtractor", "HFWrapper")
-        for m in ("feat_dim", "forward")
-    },
-    **{
-        f"{m}:{name}": _TEXTS_AUDIO
-        for m in ("oml.utils", "oml.utils.download_mock_dataset")
-        for name in ("get_mock_audios_dataset", "get_mock_texts_dataset")
-    },
-    **{
-        f"oml.const:{name}": _TEXTS_AUDIO
-        for name in (
-            "TEXTS_COLUMN",
-            "MOCK_AUDIO_DATASET_PATH",
-            "MOCK_AUDIO_DATASET_URL_GDRIVE",
-            "MOCK_AUDIO_DATASET_MD5",
-            "AUDIO_EXTENSIONS",
-            "START_TIME_COLUMN",
-            "MAX_AUDIO_LEN",
-            "DEFAULT_SAMPLE_RATE",
-            "DEFAULT_CONVERT_TO_MONO",
-        )
-    },
-    "oml.interfaces.datasets:IHTMLVisualizableDataset": _TEXTS_AUDIO,
-    "oml.interfaces.datasets:IHTMLVisualizableDataset.visualize_as_html": _TEXTS_AUDIO,
-    "oml.retrieval:RetrievalResults.visualize_as_html": _TEXTS_AUDIO,
-    "oml.retrieval.retrieval_results:RetrievalResults.visualize_as_html": _TEXTS_AUDIO,
     **{
         f"{m}:*": _PIPELINES
         for m in (
@@ -218,22 +182,6 @@ PENDING: dict[str, str] = {
             "ImageQueryGalleryLabeledDataset.visualize",
             "ImageLabeledDataset.visualize",
             "get_retrieval_images_datasets",
-        )
-    },
-    **{
-        f"oml.datasets.dataframe:{n}": _UNASSIGNED + " (OML's DF* dataset bases)"
-        for n in (
-            "DFLabeledDataset",
-            "DFLabeledDataset.get_labels",
-            "DFLabeledDataset.get_label2category",
-            "DFQueryGalleryDataset",
-            "DFQueryGalleryDataset.get_query_ids",
-            "DFQueryGalleryDataset.get_gallery_ids",
-            "DFQueryGalleryLabeledDataset",
-            "DFQueryGalleryLabeledDataset.get_query_ids",
-            "DFQueryGalleryLabeledDataset.get_gallery_ids",
-            "DFQueryGalleryLabeledDataset.get_labels",
-            "DFQueryGalleryLabeledDataset.get_label2category",
         )
     },
     "oml.functional.label_smoothing:*": _UNASSIGNED,

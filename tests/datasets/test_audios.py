@@ -27,10 +27,10 @@ from oml_fast.datasets import (  # noqa: E402
     AudioQueryGalleryLabeledDataset,
     AudioReadError,
     check_retrieval_dataframe_format,
-    get_mock_audios_dataset,
     read_audio,
 )
 from oml_fast.retrieval import RetrievalResults  # noqa: E402
+from oml_fast.utils import get_mock_audios_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,9 @@ def test_bad_input_names_the_file_or_row(tmp_path, mock):
 
 def test_a_missing_soundfile_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "soundfile", None)  # `import soundfile` now raises ImportError
-    with pytest.raises(ImportError, match=r"needs the optional dependency `soundfile` \(extra `audio`\)"):
+    with pytest.raises(
+        ImportError, match=r"reading audio files needs `soundfile`, .*pip install 'oml_fast\[audio\]'"
+    ):
         read_audio(tmp_path / "x.wav")
 
 

@@ -19,11 +19,11 @@ from oml_fast.datasets import (  # noqa: E402
     TextQueryGalleryDataset,
     TextQueryGalleryLabeledDataset,
     check_retrieval_dataframe_format,
-    get_mock_texts_dataset,
 )
 from oml_fast.datasets.dataframe import DataFrameFormatError  # noqa: E402
 from oml_fast.models import HFWrapper  # noqa: E402
 from oml_fast.retrieval import RetrievalResults  # noqa: E402
+from oml_fast.utils import get_mock_texts_dataset  # noqa: E402
 from tests.datasets.text_helpers import docstring_corpus, tiny_bert, train_tokenizer  # noqa: E402
 
 MAX_LENGTH = 32

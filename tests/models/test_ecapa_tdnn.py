@@ -104,12 +104,12 @@ def test_training_on_synthesised_sounds_lowers_the_loss_and_raises_cmc(tmp_path)
     from oml_fast.datasets import (
         AudioLabeledDataset,
         AudioQueryGalleryLabeledDataset,
-        get_mock_audios_dataset,
     )
     from oml_fast.losses import TripletLossWithMiner
     from oml_fast.metrics import EmbeddingMetrics
     from oml_fast.miners import AllTripletsMiner
     from oml_fast.samplers import BalanceSampler
+    from oml_fast.utils import get_mock_audios_dataset
 
     df_train, df_val = get_mock_audios_dataset(tmp_path, global_paths=True)
     df = pd.concat([df_train, df_val]).reset_index(drop=True)

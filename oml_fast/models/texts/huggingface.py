@@ -6,6 +6,7 @@ or ``AutoModel.from_config`` for random weights) and calls it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,24 @@ from oml_fast.models.base import Extractor
 
 THFModel = Any  # a transformers PreTrainedModel (or any module with its call signature)
 TBatchEncoding = Any  # a mapping with "input_ids" and "attention_mask", LongTensor[B, L] each
+
+
+def check_model_type(model: THFModel) -> None:
+    """Warns when ``model`` is not a ``transformers`` model (when ``transformers`` is installed).
+
+    OML warns for anything but BERT, RoBERTa and DistilBERT; any encoder whose output has
+    ``last_hidden_state`` works here, so only non-``transformers`` objects are reported.
+    """
+    try:
+        import transformers
+    except ImportError:
+        return
+    if not isinstance(model, transformers.PreTrainedModel):
+        warnings.warn(
+            f"Unexpected model type: {type(model).__name__}; HFWrapper expects a transformers model whose "
+            "output has `last_hidden_state`",
+            stacklevel=3,
+        )
 
 
 class HFWrapper(Extractor):
@@ -42,6 +61,7 @@ class HFWrapper(Extractor):
             raise ValueError(
                 f"HFWrapper: `feat_dim`={feat_dim} but the model's config.hidden_size is {hidden}"
             )
+        check_model_type(model)
         self.model = model
         self._feat_dim = feat_dim
 
@@ -63,4 +83,4 @@ class HFWrapper(Extractor):
         return hidden[:, 0, :]
 
 
-__all__ = ["HFWrapper"]
+__all__ = ["HFWrapper", "check_model_type"]
