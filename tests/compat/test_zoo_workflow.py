@@ -21,14 +21,7 @@ from oml_fast.registry import get_transforms_for_pretrained
 from oml_fast.retrieval import AdaptiveThresholding, RetrievalResults
 from oml_fast.utils import get_mock_images_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Intra-op threads on a busy machine cost more than they bring (see test_workflows.py).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ TINY_VIT = {"arch": "vit_tiny", "normalise_features": False}
 
 
 @pytest.fixture(autouse=True)
-def _isolated_caches(tmp_path, monkeypatch):
+def _isolated_caches(tmp_path, monkeypatch, one_thread):
     """Empty cache folders (ours, OML's, torch hub's), no downloads, one thread for the tiny forwards."""
     monkeypatch.setenv("OML_FAST_CACHE", str(tmp_path / "ours"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -30,10 +30,6 @@ def _isolated_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("OML_FAST_OFFLINE", "1")
     # Small stand-ins registered as architectures (saving, hashing and loading 100 MB files is slow).
     monkeypatch.setitem(ViTExtractor.constructors, "vit_tiny", lambda: vit_dino(16, 32, depth=2, num_heads=2))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _same_outputs(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> bool:
