@@ -213,4 +213,13 @@ def download_mock_dataset(
     )
 
 
-__all__ = ["get_mock_images_dataset", "download_mock_dataset", "MOCK_DATASET_FILES"]
+# The texts and audio mock datasets are made by oml_fast.datasets.mock (the audio one synthesises its files).
+from oml_fast.datasets.mock import get_mock_audios_dataset, get_mock_texts_dataset  # noqa: E402
+
+__all__ = [
+    "get_mock_images_dataset",
+    "get_mock_texts_dataset",
+    "get_mock_audios_dataset",
+    "download_mock_dataset",
+    "MOCK_DATASET_FILES",
+]

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from oml_fast.const import BLACK, TColor
 from oml_fast.errors import InvalidInputError
+from oml_fast.visualization import html_blocks_to_grid, visualize_text  # noqa: F401  (OML's names here too)
 
 
 class CompatibilityError(Exception):
@@ -185,33 +185,6 @@ def matplotlib_backend(backend: str) -> Iterator[None]:
         yield
     finally:
         matplotlib.use(previous)
-
-
-def visualize_text(text: str, color: TColor = BLACK, draw_bbox: bool = True) -> np.ndarray:
-    """``text`` rendered in a 256 x 256 RGB uint8 image (``np.ndarray[256, 256, 3]``), framed in ``color``."""
-    import matplotlib.pyplot as plt
-
-    with matplotlib_backend("Agg"):
-        figure, axes = plt.subplots(figsize=(2.56, 2.56), dpi=100)
-        axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=20)
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1)
-        axes.axis("off")
-        figure.canvas.draw()
-        image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
-        plt.close(figure)
-    image = np.resize(image, (256, 256, 3))
-    if draw_bbox:
-        frame = 5
-        for sl in (np.s_[:frame, :], np.s_[-frame:, :], np.s_[:, :frame], np.s_[:, -frame:]):
-            image[sl] = color
-    return image
-
-
-def html_blocks_to_grid(blocks: list[list[str]]) -> str:
-    """HTML blocks laid out as rows of a grid (one flex row per inner list)."""
-    rows = ["<div style='display:flex; justify-content:left;'>" + "".join(row) + "</div>" for row in blocks]
-    return "<div>" + "\n".join(rows) + "</div>"
 
 
 __all__ = [
