@@ -146,6 +146,7 @@ def test_missing_extra_is_named(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
     with pytest.raises(
-        MissingExtraError, match=r"get_mock_images_dataset needs `sklearn`.*oml_fast\[pipeline\]"
+        MissingExtraError,
+        match=r"get_mock_images_dataset needs `(sklearn|scikit-learn)`.*oml_fast\[pipeline\]",
     ):
         get_mock_images_dataset(tmp_path)
