@@ -6,16 +6,8 @@ import importlib.util
 
 import pytest
 
-from oml_fast.datasets import make_digits_dataset
 from oml_fast.pipelines import train
 from oml_fast.pipelines.runs import prepare
-
-
-@pytest.fixture(scope="module")
-def digits_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    make_digits_dataset(root)
-    return root
 
 
 def _quick(digits_root, tmp_path, *more: str) -> list[str]:
