@@ -6,6 +6,8 @@ from oml_fast.datasets.audios import (
     AudioQueryGalleryDataset,
     AudioQueryGalleryLabeledDataset,
     AudioReadError,
+    get_retrieval_audios_datasets,
+    get_validation_audios_dataset,
     read_audio,
 )
 from oml_fast.datasets.dataframe import (
@@ -36,6 +38,9 @@ from oml_fast.datasets.texts import (
     TextLabeledDataset,
     TextQueryGalleryDataset,
     TextQueryGalleryLabeledDataset,
+    get_retrieval_texts_datasets,
+    get_validation_texts_dataset,
+    load_tokenizer,
 )
 from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation
 
@@ -53,6 +58,11 @@ __all__ = [
     "TextQueryGalleryDataset",
     "TextQueryGalleryLabeledDataset",
     "read_audio",
+    "get_retrieval_audios_datasets",
+    "get_validation_audios_dataset",
+    "get_retrieval_texts_datasets",
+    "get_validation_texts_dataset",
+    "load_tokenizer",
     "DataFrameFormatError",
     "ImageAugmentation",
     "ImageBaseDataset",
