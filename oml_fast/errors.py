@@ -20,7 +20,9 @@ This module imports nothing from the package, so that every other module may imp
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 # Top-level module -> the extra of ``pyproject.toml`` that brings it.
 EXTRA_OF_MODULE: dict[str, str] = {
@@ -36,6 +38,10 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "tokenizers": "texts",
     "soundfile": "audio",
 }
+
+
+# Top-level module -> the name to install it by, where they differ.
+DISTRIBUTION_OF_MODULE = {"PIL": "pillow", "sklearn": "scikit-learn", "pytorch_lightning": "lightning"}
 
 
 class InvalidInputError(ValueError, AssertionError):
@@ -55,20 +61,36 @@ def missing_extra_message(module: str, feature: str | None = None) -> str:
     top = module.split(".")[0]
     extra = EXTRA_OF_MODULE.get(top, "pipeline")
     who = feature or "this feature of oml_fast"
-    return (
-        f"{who} needs `{top}`, which oml_fast's core install does not bring: pip install 'oml_fast[{extra}]'"
-    )
+    return f"{who} needs `{DISTRIBUTION_OF_MODULE.get(top, top)}`, which oml_fast's core install does not bring: pip install 'oml_fast[{extra}]'"
+
+
+def lazy_attributes(package: str, where: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``package.<where[name]>`` on first access of ``name``.
+
+    For packages whose names need an optional extra: ``import package`` stays light, and the extra is
+    imported (or :class:`MissingExtraError` raised) only when such a name is used.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(require_extra(f"{package}.{where[name]}", f"{package}.{name}"), name)
+
+    return __getattr__
 
 
 def require_extra(module: str, feature: str | None = None) -> ModuleType:
     """Imports ``module`` (e.g. ``"pandas"``), or raises :class:`MissingExtraError` naming the extra.
 
     Args:
-        module: the module to import (``"lightning.pytorch"`` is fine).
+        module: the module to import (``"lightning.pytorch"`` is fine; also a module of ours whose imports
+            need an extra).
         feature: what needs it, for the message (e.g. ``"RetrievalResults.visualize"``).
     """
     try:
         return importlib.import_module(module)
+    except MissingExtraError:
+        raise
     except ModuleNotFoundError as error:
         # Only a missing optional package is translated; a missing submodule of ours is a bug to see as is.
         missing = (error.name or module).split(".")[0]
@@ -83,4 +105,5 @@ __all__ = [
     "require_extra",
     "missing_extra_message",
     "EXTRA_OF_MODULE",
+    "DISTRIBUTION_OF_MODULE",
 ]

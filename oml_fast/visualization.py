@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .const import BLACK, BLUE, GRAY, GREEN, RED, TColor
+from .errors import require_extra
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> None:
@@ -97,8 +98,7 @@ def plot_retrieval_rows(
     >>> len(fig.axes)
     2
     """
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "drawing retrieval results")
     if not show:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt

@@ -8,9 +8,6 @@ The batch keys and column names that used to be exported here live in :mod:`oml_
 are re-exported for code written against the earlier layout.
 """
 
-import importlib
-from typing import Any
-
 from ..const import (  # noqa: F401  (re-exported for compatibility)
     CATEGORIES_COLUMN,
     EMBEDDINGS_KEY,
@@ -23,6 +20,7 @@ from ..const import (  # noqa: F401  (re-exported for compatibility)
     SEQUENCE_COLUMN,
     TColor,
 )
+from ..errors import lazy_attributes
 from .criterions import ITripletLossWithMiner
 from .datasets import (
     IBaseDataset,
@@ -40,15 +38,8 @@ from .models import IExtractor, IFreezable, IPairwiseModel
 from .retrieval import IRetrievalPostprocessor
 from .samplers import IBatchSampler
 
-_LAZY = {"IPipelineLogger": "loggers", "IFigureLogger": "loggers"}
-
-
-def __getattr__(name: str) -> Any:
-    """The loggers' interfaces, imported on first use (they need Lightning, an optional extra)."""
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The loggers' interfaces need Lightning (an optional extra): imported on first use.
+__getattr__ = lazy_attributes(__name__, {"IPipelineLogger": "loggers", "IFigureLogger": "loggers"})
 
 
 __all__ = [
@@ -57,8 +48,6 @@ __all__ = [
     "IMetricVisualisable",
     "ITripletsMiner",
     "ITripletsMinerInBatch",
-    "IExtractor",
-    "IFreezable",
     "IBatchSampler",
     "IIndexedDataset",
     "IBaseDataset",

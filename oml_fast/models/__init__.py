@@ -8,7 +8,9 @@ from oml_fast.models.meta.siamese import ConcatSiamese, LinearTrivialDistanceSia
 from oml_fast.models.resnet.extractor import ResnetExtractor
 from oml_fast.models.small_cnn import SmallCNNExtractor
 from oml_fast.models.texts.huggingface import HFWrapper
+from oml_fast.models.vit_clip.extractor import ViTCLIPExtractor
 from oml_fast.models.vit_dino.extractor import ViTExtractor
+from oml_fast.models.vit_unicom.extractor import ViTUnicomExtractor
 from oml_fast.models.weights import WeightsLoadingError, load_state_dict, load_weights_into
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "HFWrapper",
     "ResnetExtractor",
     "SmallCNNExtractor",
+    "ViTCLIPExtractor",
     "ViTExtractor",
+    "ViTUnicomExtractor",
     "WeightsLoadingError",
     "load_state_dict",
     "load_weights_into",

@@ -16,7 +16,9 @@ from oml_fast.models import (
     ResnetExtractor,
     SmallCNNExtractor,
     TrivialDistanceSiamese,
+    ViTCLIPExtractor,
     ViTExtractor,
+    ViTUnicomExtractor,
 )
 from oml_fast.models.texts import hf_wrapper
 from oml_fast.registry.base import Registry, block_name_args, to_plain_dict
@@ -26,13 +28,14 @@ EXTRACTORS_REGISTRY = Registry(
     {
         "resnet": ResnetExtractor,
         "vit": ViTExtractor,
+        "vit_clip": ViTCLIPExtractor,
+        "vit_unicom": ViTUnicomExtractor,
         "extractor_with_mlp": ExtractorWithMLP,
         "small_cnn": SmallCNNExtractor,
         # texts and audio (oml_fast's names; OML's pipelines build image extractors only)
         "hf_wrapper": hf_wrapper,
         "ecapa_tdnn": ECAPATDNNExtractor,
     },
-    not_implemented=("vit_clip", "vit_unicom"),
 )
 
 PAIRWISE_MODELS_REGISTRY = Registry(
