@@ -48,18 +48,13 @@ def _fit_one_epoch(extractor, train, valid, tmp_path, n_labels: int, n_instances
 def test_texts_from_a_csv_and_a_config_block(tmp_path):
     pytest.importorskip("transformers")
     from oml_fast.datasets import get_retrieval_texts_datasets
-    from oml_fast.utils import get_mock_texts_dataset
-    from tests.datasets.text_helpers import tiny_bert, train_tokenizer
+    from tests.datasets.text_helpers import write_mock_texts_folder
 
-    df = pd.concat(get_mock_texts_dataset())
-    df.to_csv(tmp_path / "df.csv", index=False)
-    train_tokenizer(df["text"].tolist(), vocab_size=300).save_pretrained(tmp_path / "tokenizer")
-    tiny_bert(300).save_pretrained(tmp_path / "bert")
-
+    tokenizer, bert = write_mock_texts_folder(tmp_path)
     train, valid = get_retrieval_texts_datasets(
         tmp_path, tokenizer=str(tmp_path / "tokenizer"), max_length=24
     )
-    extractor = get_extractor_by_cfg({"name": "hf_wrapper", "args": {"model": str(tmp_path / "bert")}})
+    extractor = get_extractor_by_cfg({"name": "hf_wrapper", "args": {"model": bert}})
     assert extractor.feat_dim == 32 and len(train) == 19 and len(valid) == 16
     metrics = _fit_one_epoch(extractor, train, valid, tmp_path, n_labels=4, n_instances=4)
     assert 0.0 <= metrics["OVERALL/cmc/1"] <= 1.0

@@ -24,21 +24,17 @@ def _overrides(root, tmp_path, *more: str) -> list[str]:
 @pytest.mark.slow
 def test_train_then_validate_texts(tmp_path):
     pytest.importorskip("transformers")
-    from oml_fast.utils import get_mock_texts_dataset
-    from tests.datasets.text_helpers import tiny_bert, train_tokenizer
+    from tests.datasets.text_helpers import write_mock_texts_folder
 
-    df = pd.concat(get_mock_texts_dataset())
-    df.to_csv(tmp_path / "df.csv", index=False)
-    train_tokenizer(df["text"].tolist(), vocab_size=300).save_pretrained(tmp_path / "tokenizer")
-    tiny_bert(300).save_pretrained(tmp_path / "bert")
+    tokenizer, bert = write_mock_texts_folder(tmp_path)
     overrides = _overrides(
         tmp_path,
         tmp_path,
         "modality=texts",
-        f"+dataset_args.tokenizer={tmp_path / 'tokenizer'}",
+        f"+dataset_args.tokenizer={tokenizer}",
         "+dataset_args.max_length=24",
         "extractor=hf_wrapper",
-        f"extractor.args.model={tmp_path / 'bert'}",
+        f"extractor.args.model={bert}",
         "sampler.args.n_labels=4",
         "sampler.args.n_instances=4",
         "check_dataframe_files=false",
