@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "tests" / "test_hostile_inputs.py"
 DOC = ROOT / "docs" / "hostile_inputs.md"
 
-LAYERS = ("ops", "functional", "EmbeddingMetrics", "RetrievalResults", "datasets", "config", "CLI")
 
 INTRO = """\
 # Hostile inputs: what each layer does with bad input
@@ -37,6 +36,23 @@ Where a row lists several classes ("`ValueError` or `RuntimeError`"), the class 
 (issue 10: one check module, the same class in eager mode and under `torch.compile`); the row
 accepts any of them until then. "fake mode" rows run the op's fake kernel (`FakeTensorMode`), which
 is what `torch.compile` traces.
+
+## Policies (issue 13)
+
+- **NaN policy.** Ops that rank or select by distance (`knn`, `hard_mining`) raise `ValueError` for
+  NaN or inf embeddings (`` `embeddings` contains NaN or inf values (...); hard_mining needs finite
+  embeddings ``); `pairwise_distance` propagates them. Losses propagate NaN, as OML's do: a batch
+  holding NaN or inf features gives a NaN loss (with `reduction="none"`, NaN for the triplets or pairs
+  that hold such rows), never a finite value computed from the other rows. The miners keep such rows
+  in their triplets (they are mined as if the non-finite entries were 0). Metrics reject NaN
+  distances and embeddings (`EmbeddingMetrics`, `calc_fnmr_at_fmr`).
+- **Inputs that contradict each other** (duplicate ids, `n_gt` below the number of hits, ids out of
+  range, an index given twice, exclusion keys given on one side only) are a `ValueError` naming the
+  argument.
+- **Sizes are checked before allocation**: a count that would only add padding is bounded (e.g.
+  `n_positive <= max(B, 65536)` in `hard_mining`), with the argument and the limit in the message.
+- **Devices**: tensors of one call must share a device (a `meta` tensor among CPU ones is an error,
+  never a run of the fake kernel).
 
 The second table lists the **known gaps**: inputs where today's behaviour is a silent wrong result
 or an unclear error. Each is an `xfail(strict=True)` test asserting the behaviour we want, so the
@@ -81,7 +97,7 @@ def render(cases: Sequence[Any]) -> str:
     lines = [INTRO]
     lines.append(f"{len(cases)} rows: {len(handled)} handled, {len(gaps)} known gaps.\n")
     lines.append("## Handled\n")
-    for layer in LAYERS:
+    for layer in dict.fromkeys(c.layer for c in handled):  # layers in the table's order
         rows = [c for c in handled if c.layer == layer]
         if not rows:
             continue

@@ -31,8 +31,11 @@ from oml_fast.datasets import InMemoryQueryGalleryDataset, check_retrieval_dataf
 from oml_fast.datasets.dataframe import DataFrameFormatError
 from oml_fast.datasets.images import ImageBaseDataset, ImageReadError, read_image
 from oml_fast.functional import calc_fnmr_at_fmr, calc_pcf, calc_retrieval_metrics
+from oml_fast.losses import ArcFaceLoss, ContrastiveLoss, TripletLossWithMiner
 from oml_fast.metrics import EmbeddingMetrics
+from oml_fast.miners import HardTripletsMiner, NHardTripletsMiner
 from oml_fast.ops import hard_mining, knn, pairwise_distance, retrieval_metrics, retrieval_relevance
+from oml_fast.ops.fnmr import pair_distance_histogram
 from oml_fast.pipelines.config import ConfigError, load_config
 from oml_fast.pipelines.registry import RegistryError, build
 from oml_fast.retrieval import RetrievalResults
@@ -196,9 +199,10 @@ def _is_nan(value: Any) -> bool:
 
 # ----- the table -----
 
-OPS, FUNCTIONAL, EM, RR, DATASETS, CONFIG, CLI = (
+OPS, FUNCTIONAL, LOSSES, EM, RR, DATASETS, CONFIG, CLI = (
     "ops",
     "functional",
+    "losses and miners",
     "EmbeddingMetrics",
     "RetrievalResults",
     "datasets",
@@ -460,6 +464,77 @@ CASES: list[Case] = [
         "`calc_pcf`: `pcf_variance=(2,)`",
         lambda p: calc_pcf(_x(5, 3), (2,)),
         Raises(ValueError, "`pcf_variance` must contain numbers in [0, 1], got (2,)"),
+    ),
+    # --- losses and miners (the NaN policy: a NaN loss, as OML's, never a finite one from the other rows) ---
+    Case(
+        "loss-nan-batch-hard",
+        LOSSES,
+        "`TripletLossWithMiner(miner=HardTripletsMiner())`: one NaN row (was: a finite loss without it)",
+        lambda p: TripletLossWithMiner(0.1, HardTripletsMiner())(_nan_rows(), LABELS),
+        Returns("NaN (as OML)", _is_nan),
+    ),
+    Case(
+        "loss-nan-none",
+        LOSSES,
+        "`TripletLossWithMiner(miner=HardTripletsMiner(), reduction='none')`: one NaN row",
+        lambda p: TripletLossWithMiner(0.1, HardTripletsMiner(), reduction="none")(_nan_rows(), LABELS),
+        Returns(
+            "one loss per triplet, NaN for those holding the NaN row (here all 4: mined as 0, it is also the "
+            "nearest negative of anchors 2 and 3)",
+            lambda r: r.shape == (4,) and _is_nan(r),
+        ),
+    ),
+    Case(
+        "loss-nan-n-hard-no-triplet",
+        LOSSES,
+        "`NHardTripletsMiner(n_positive=(2, 2))` where no anchor has a 2nd positive, one NaN row",
+        lambda p: TripletLossWithMiner(0.1, NHardTripletsMiner((2, 2), 1))(_nan_rows(), LABELS),
+        Returns("NaN (no triplet holds the row; was 0.0)", _is_nan),
+    ),
+    Case(
+        "loss-all-nan-contrastive",
+        LOSSES,
+        "`ContrastiveLoss()` (hard pairs) on an all-NaN batch",
+        lambda p: ContrastiveLoss()(torch.full((4, 2), float("nan")), LABELS),
+        Returns("NaN (was 0.0)", _is_nan),
+    ),
+    Case(
+        "loss-inf-contrastive",
+        LOSSES,
+        "`ContrastiveLoss()` with an inf entry",
+        lambda p: ContrastiveLoss()(torch.tensor([[0.0], [float("inf")], [1.0], [2.0]]), LABELS),
+        Returns("NaN (was inf)", _is_nan),
+    ),
+    Case(
+        "miner-nan",
+        LOSSES,
+        "`HardTripletsMiner().sample` with one NaN row",
+        lambda p: HardTripletsMiner().sample(_nan_rows(), LABELS),
+        Returns(
+            "triplets that keep the NaN row (mined as if it were 0), so a loss over them is NaN",
+            lambda r: bool(torch.isnan(r[0][0]).all()),
+        ),
+    ),
+    Case(
+        "loss-str-labels",
+        LOSSES,
+        "`TripletLossWithMiner` with string labels",
+        lambda p: TripletLossWithMiner(0.1, HardTripletsMiner())(_x(), ["a", "a", "b", "b"]),
+        Raises(TypeError, "`labels` must be integers, got strings; map them to integer ids first"),
+    ),
+    Case(
+        "miner-str-labels",
+        LOSSES,
+        "`NHardTripletsMiner().sample` with numpy string labels",
+        lambda p: NHardTripletsMiner().sample(_x(), np.array(["a", "a", "b", "b"])),
+        Raises(TypeError, "`labels` must be integers, got strings (numpy dtype <U1)"),
+    ),
+    Case(
+        "arcface-str-labels",
+        LOSSES,
+        "`ArcFaceLoss` with string labels (was: `AttributeError`: 'list' object has no attribute 'dim')",
+        lambda p: ArcFaceLoss(3, 2)(_x(), ["a", "a", "b", "b"]),  # type: ignore[arg-type]
+        Raises(TypeError, "`y` must be integers, got strings; map them to integer ids first"),
     ),
     # --- EmbeddingMetrics ---
     Case(
@@ -734,15 +809,24 @@ CASES: list[Case] = [
         Raises(ValueError, "same device"),
     ),
     Case(
-        "gap-rm-n-gt-hits",
+        "rm-n-gt-hits",
         OPS,
-        "`retrieval_metrics` with `n_gt` below the number of hits",
+        "`retrieval_metrics` with `n_gt` below the number of hits (was: precision@3 = 3.0)",
         lambda p: retrieval_metrics(
             torch.ones(1, 3, dtype=torch.bool), torch.tensor([1]), torch.tensor([3]), [3], [3], [3]
         ),
-        Raises(ValueError, "`n_gt`"),
-        gap="issue 13",
-        today="precision@3 = 3.0",
+        Raises(
+            ValueError,
+            "`n_gt` must be at least the number of relevant retrieved items, got 1 with 3 relevant retrieved "
+            "for query 0",
+        ),
+    ),
+    Case(
+        "rm-meta",
+        OPS,
+        "`retrieval_metrics`: `is_relevant` on CPU, `n_gt` on the meta device",
+        lambda p: retrieval_metrics(REL, torch.tensor([1]).to("meta"), torch.tensor([2]), [1], [1], [1]),
+        Raises(ValueError, "`n_gt` must be on cpu, got [1] int64 on meta"),
     ),
     Case(
         "hm-str-labels",
@@ -752,13 +836,65 @@ CASES: list[Case] = [
         Raises((ValueError, TypeError), "`labels`"),
     ),
     Case(
-        "gap-hm-nan",
+        "hm-nan",
         OPS,
-        "`hard_mining` with a NaN embedding",
+        "`hard_mining` with a NaN embedding (was: the NaN row never selected, dropped by the losses)",
         lambda p: hard_mining(_nan_rows(), LABELS, 1, 1),
-        Raises(ValueError, "NaN"),
-        gap="issue 13",
-        today="accepted: the NaN row is never selected, so losses built on it silently drop it",
+        Raises(
+            ValueError,
+            "`embeddings` contains NaN or inf values ([4, 1] float32 on cpu); hard_mining needs finite embeddings",
+        ),
+    ),
+    Case(
+        "hm-inf",
+        OPS,
+        "`hard_mining` with an inf embedding",
+        lambda p: hard_mining(torch.tensor([[0.0], [float("inf")], [1.0], [2.0]]), LABELS, 1, 1),
+        Raises(ValueError, "`embeddings` contains NaN or inf values"),
+    ),
+    Case(
+        "hm-huge-n",
+        OPS,
+        "`hard_mining` with `n_positive = 2**40` (was: can't allocate 35184372088832 bytes)",
+        lambda p: hard_mining(_x(), LABELS, 2**40, 1),
+        Raises(
+            ValueError,
+            "`n_positive` must be at most max(B, 65536) = 65536 (an anchor has at most B - 1 positives), "
+            "got 1099511627776",
+        ),
+    ),
+    Case(
+        "hm-meta",
+        OPS,
+        "`hard_mining`: `embeddings` on CPU, `labels` on the meta device",
+        lambda p: hard_mining(_x(), LABELS.to("meta"), 1, 1),
+        Raises(ValueError, "`labels` must be on cpu, got [4] int64 on meta"),
+    ),
+    Case(
+        "hist-huge-n-bins",
+        OPS,
+        "FNMR's private `_pair_distance_histogram` with `n_bins = 2**40` (was: can't allocate)",
+        lambda p: pair_distance_histogram(
+            torch.zeros(1, 2),
+            torch.tensor([0]),
+            torch.tensor([0, 1]),
+            None,
+            None,
+            None,
+            None,
+            [],
+            [],
+            [],
+            [],
+            -float("inf"),
+            float("inf"),
+            0.0,
+            1.0,
+            2**40,
+            False,
+            True,
+        ),  # fmt: skip
+        Raises(ValueError, "`n_bins` must be at most 1048576 (2**20), got 1099511627776"),
     ),
     Case(
         "pd-half-cpu",

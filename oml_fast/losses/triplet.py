@@ -10,7 +10,7 @@ from torch.nn import Module
 from ..miners.all_triplets import AllTripletsMiner
 from ..miners.base import ITripletsMiner, TLabels
 from ..miners.cross_batch import TripletMinerWithMemory
-from ._common import check_reduction, elementwise_dist, reduce
+from ._common import check_reduction, elementwise_dist, nan_if_not_finite, reduce
 
 TLogs = dict[str, float]
 
@@ -123,7 +123,8 @@ class TripletLossWithMiner(Module):
         reduction: ``"mean"`` (a scalar), ``"sum"`` or ``"none"`` (per-triplet ``Tensor[T]``).
         need_logs: keep ``last_logs`` (floats).
 
-    ``forward(features Tensor[B, D], labels Tensor[B] | list[int]) -> Tensor``.
+    ``forward(features Tensor[B, D], labels Tensor[B] | list[int]) -> Tensor``. NaN or inf features give
+    a NaN loss (``"none"``: the triplets that hold such rows are NaN), as in OML.
 
     >>> from oml_fast.miners import HardTripletsMiner
     >>> criterion = TripletLossWithMiner(margin=0.1, miner=HardTripletsMiner(), need_logs=True)
@@ -160,7 +161,9 @@ class TripletLossWithMiner(Module):
             loss = self.tri_loss(anchor=anchor, positive=positive, negative=negative)
         if self.need_logs:
             self.last_logs.update(self.tri_loss.last_logs)
-        return reduce(loss, self.reduction)
+        if self.reduction == "none":
+            return loss
+        return nan_if_not_finite(reduce(loss, self.reduction), features)
 
     @staticmethod
     @torch.no_grad()

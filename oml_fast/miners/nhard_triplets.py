@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..ops.mining import hard_mining
-from .base import InBatchTripletsMiner, TTripletsIds, labels_to_tensor
+from .base import InBatchTripletsMiner, TTripletsIds, labels_to_tensor, rankable
 
 TRange = int | tuple[int, int] | Sequence[int]
 
@@ -60,7 +60,8 @@ class NHardTripletsMiner(InBatchTripletsMiner):
 
     Anchors with fewer candidates get as many as exist (none when a range starts past them). With
     ``(1, 1)`` this is :class:`HardTripletsMiner`. The anchor is never its own positive. Ties are
-    broken by the smaller index. Output order: by anchor, then positive, then negative.
+    broken by the smaller index. Output order: by anchor, then positive, then negative. Rows with NaN
+    or inf features are mined as if those entries were 0 and kept (:func:`~oml_fast.miners.base.rankable`).
 
     >>> x = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
     >>> miner = NHardTripletsMiner(n_positive=(2, 2), n_negative=1)
@@ -88,7 +89,12 @@ class NHardTripletsMiner(InBatchTripletsMiner):
         if ignore_anchor_mask is not None:
             anchor_mask = ~torch.as_tensor(ignore_anchor_mask, dtype=torch.bool, device=features.device)
         positives, negatives = hard_mining(
-            features, labels_t, self.positive_range[1], self.negative_range[1], "euclidean", anchor_mask
+            rankable(features),
+            labels_t,
+            self.positive_range[1],
+            self.negative_range[1],
+            "euclidean",
+            anchor_mask,
         )
         anchors = torch.arange(len(features), device=features.device)
         return cartesian_triplets(

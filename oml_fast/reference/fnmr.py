@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..ops import checks
+
 
 def bin_of(values: Tensor, lo: float, width: float, n_bins: int) -> Tensor:
     """Bin of every value in ``n_bins`` equal bins over ``[lo, lo + width]`` (clamped), in the values' dtype.
@@ -56,6 +58,7 @@ def pair_distance_histogram(
     >>> [t.tolist() for t in out]
     [[0, 1], [inf, 3.0], [-inf, 3.0], [], [1.0]]
     """
+    checks.check_n_bins(n_bins)
     excluded = torch.zeros(dist.shape, dtype=torch.bool, device=dist.device)
     if query_ids is not None and gallery_ids is not None:
         excluded |= query_ids[:, None] == gallery_ids[None, :]

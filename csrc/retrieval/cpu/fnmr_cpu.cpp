@@ -23,6 +23,10 @@
 namespace oml_fast {
 namespace {
 
+// Most bins of one histogram: every thread keeps its own (24 bytes a bin), so this bounds the
+// memory of a pass (FNMR@FMR uses 2**16).
+constexpr int64_t kMaxBins = int64_t{1} << 20;
+
 // Bin of `value`, exactly as `_bin_of` in oml_fast/metrics/fnmr.py computes it (tensor ops in
 // double).
 inline int64_t bin_of(double value, double lo, double width, int64_t n_bins) {
@@ -79,6 +83,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> pair_dist
     TORCH_CHECK_VALUE(chain_n_bins[level] >= 1, "`chain_n_bins` must be positive, got ",
                       chain_n_bins[level]);
   TORCH_CHECK_VALUE(n_bins >= 1, "`n_bins` must be a positive integer, got ", n_bins);
+  // Checked before the per-thread histograms are allocated.
+  TORCH_CHECK_VALUE(n_bins <= kMaxBins, "`n_bins` must be at most ", kMaxBins, " (2**20), got ",
+                    n_bins);
 
   const at::Tensor d = dist.contiguous();
   const at::Tensor ql = query_labels.contiguous(), gl = gallery_labels.contiguous();
