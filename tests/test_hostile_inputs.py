@@ -33,6 +33,7 @@ from oml_fast.datasets.images import ImageBaseDataset, ImageReadError, read_imag
 from oml_fast.functional import calc_fnmr_at_fmr, calc_pcf, calc_retrieval_metrics
 from oml_fast.losses import ArcFaceLoss, ContrastiveLoss, TripletLossWithMiner
 from oml_fast.metrics import EmbeddingMetrics
+from oml_fast.metrics.fnmr import calc_fnmr_at_fmr_all_pairs
 from oml_fast.miners import HardTripletsMiner, NHardTripletsMiner
 from oml_fast.ops import hard_mining, knn, pairwise_distance, retrieval_metrics, retrieval_relevance
 from oml_fast.ops.fnmr import pair_distance_histogram
@@ -907,15 +908,45 @@ CASES: list[Case] = [
         ),
     ),
     Case(
-        "gap-crm-duplicates",
+        "crm-duplicates",
         FUNCTIONAL,
-        "`calc_retrieval_metrics` with one relevant id retrieved 3 times",
+        "`calc_retrieval_metrics` with one relevant id retrieved 3 times (was: precision@3 = 3.0)",
         lambda p: calc_retrieval_metrics(
             [torch.tensor([0, 0, 0])], [torch.tensor([0])], None, (3,), (3,), (3,)
         ),
-        Raises(ValueError, "unique"),
-        gap="issue 13",
-        today="precision@3 = 3.0",
+        Raises(ValueError, "`retrieved_ids` must be unique within a query, got 0 twice for query 0"),
+    ),
+    Case(
+        "crm-gt-duplicates",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics` with a gt id listed twice (n_gt would count it twice)",
+        lambda p: calc_retrieval_metrics(
+            [torch.tensor([0, 1])], [torch.tensor([1, 1])], None, (1,), (1,), (1,)
+        ),
+        Raises(ValueError, "`gt_ids` must be unique within a query, got 1 twice for query 0"),
+    ),
+    Case(
+        "crm-negative-gt",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics` with a negative gt id (was: credit from another query's ids)",
+        lambda p: calc_retrieval_metrics(
+            [torch.tensor([3]), torch.tensor([0])],
+            [torch.tensor([3]), torch.tensor([-1])],
+            None,
+            (1,),
+            (1,),
+            (1,),
+        ),
+        Raises(ValueError, "`gt_ids` must hold gallery indices >= 0, got -1 for query 1"),
+    ),
+    Case(
+        "crm-negative-retrieved",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics` with a negative retrieved id (would read as padding)",
+        lambda p: calc_retrieval_metrics(
+            [torch.tensor([-1, 0])], [torch.tensor([0])], None, (1,), (1,), (1,)
+        ),
+        Raises(ValueError, "`retrieved_ids` must hold gallery indices >= 0, got -1 for query 0"),
     ),
     Case(
         "gap-crm-empty-topk",
@@ -930,13 +961,31 @@ CASES: list[Case] = [
         today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
     ),
     Case(
-        "gap-fnmr-nan",
+        "fnmr-nan",
         FUNCTIONAL,
-        "`calc_fnmr_at_fmr` with a NaN distance",
+        "`calc_fnmr_at_fmr` with a NaN distance (was: FNMR 0.0, the best score)",
         lambda p: calc_fnmr_at_fmr(np.array([1.0, np.nan]), np.array([2.0, np.nan]), (0.5,)),
-        Raises(ValueError, "NaN"),
-        gap="issue 13",
-        today="FNMR 0.0, the best score (every comparison with the NaN threshold is false)",
+        Raises(ValueError, "`pos_dist` contains NaN values; FNMR@FMR needs comparable distances"),
+    ),
+    Case(
+        "fnmr-all-pairs-lone-ids",
+        FUNCTIONAL,
+        "`calc_fnmr_at_fmr_all_pairs` with `query_ids` but no `gallery_ids` (was: ignored silently)",
+        lambda p: calc_fnmr_at_fmr_all_pairs(_x(), _x(), LABELS, LABELS, (0.5,), torch.arange(4), None),
+        Raises(
+            ValueError,
+            "`query_ids` and `gallery_ids` must be given together (or both omitted), got only `query_ids`",
+        ),
+    ),
+    Case(
+        "fnmr-all-pairs-nan",
+        FUNCTIONAL,
+        "`calc_fnmr_at_fmr_all_pairs` with a NaN embedding",
+        lambda p: calc_fnmr_at_fmr_all_pairs(_nan_rows(), _x(4, 1), LABELS, LABELS, (0.5,)),
+        Raises(
+            ValueError,
+            "`queries` contains NaN or inf values ([4, 1] float32 on cpu); FNMR@FMR needs finite embeddings",
+        ),
     ),
     Case(
         "gap-em-empty-topk",
@@ -948,13 +997,18 @@ CASES: list[Case] = [
         today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
     ),
     Case(
-        "gap-em-duplicate-index",
+        "em-duplicate-index",
         EM,
-        "`update` with a dataset index given twice",
+        "`update` with a dataset index given twice (was: one of the two embeddings kept silently)",
         lambda p: _em_update(_x(5, 2), [0, 1, 2, 3, 3]),
-        Raises(ValueError, "`indices`"),
-        gap="issue 13",
-        today="accepted: one of the two embeddings is kept silently",
+        Raises(ValueError, "`indices` must not repeat a dataset index, got 3 2 times in one batch"),
+    ),
+    Case(
+        "em-index-fed-again",
+        EM,
+        "a second `update` with an index already collected",
+        lambda p: (lambda m: m.update(_x(1, 2), [1]))(_em_update(_x(2, 2), [0, 1])),
+        Raises(ValueError, "`indices` holds 1, already collected by an earlier `update` since `setup()`"),
     ),
     Case(
         "rr-duplicate-tail",
@@ -973,22 +1027,29 @@ CASES: list[Case] = [
         Raises(InvalidRetrievalResultsError, "indices >= 0"),
     ),
     Case(
-        "gap-mem-bool-strings",
+        "mem-bool-strings",
         DATASETS,
-        "`InMemoryQueryGalleryDataset(is_query=['False', 'False'])`",
+        "`InMemoryQueryGalleryDataset(is_query=['False', 'False'])` (was: every item a query)",
         lambda p: _dataset([0, 1], is_query=np.array(["False", "False"])),
-        Raises(ValueError, "`is_query`"),
-        gap="issue 13",
-        today="accepted: non-empty strings are truthy, every item becomes a query",
+        Raises(ValueError, "`is_query` must hold booleans (True/False or 1/0), got <U5 values such as"),
     ),
     Case(
-        "gap-csv-huge-label",
+        "mem-bool-numbers",
         DATASETS,
-        "CSV with the label 99999999999999999999999",
+        "`InMemoryQueryGalleryDataset(is_gallery=[2, 0])`",
+        lambda p: _dataset([0, 1], is_gallery=[2, 0]),
+        Raises(
+            ValueError, "`is_gallery` must hold booleans (True/False or 1/0), got int64 values such as [2, 0]"
+        ),
+    ),
+    Case(
+        "csv-huge-label",
+        DATASETS,
+        "CSV with the label 99999999999999999999999 (was: `OverflowError`)",
         lambda p: _csv(p, HEADER + "99999999999999999999999,a.png,train,,\n"),
-        Raises(DataFrameFormatError, "column 'label'"),
-        gap="issue 13",
-        today="`OverflowError`: Python int too large to convert to C long",
+        Raises(
+            DataFrameFormatError, "column 'label': outside the int64 range [-2**63, 2**63) at row 0 (line 2)"
+        ),
     ),
     Case(
         "gap-cfg-lr-str",

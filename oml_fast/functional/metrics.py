@@ -38,6 +38,31 @@ def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
     return dense, lengths
 
 
+def check_padded_ids(name: str, dense: Tensor, lengths: Tensor) -> None:
+    """Per query, gallery ids ``>= 0`` and no id twice (``dense``/``lengths`` as :func:`pad_ids` returns).
+
+    A repeated retrieved id would be credited twice (precision above 1); a negative one reads as padding.
+
+    >>> check_padded_ids("retrieved_ids", *pad_ids([torch.tensor([2, 0, 2])]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `retrieved_ids` must be unique within a query, got 2 twice for query 0
+    """
+    valid = torch.arange(dense.shape[1])[None, :] < lengths[:, None]
+    negative = (valid & (dense < 0)).nonzero()
+    if negative.numel() > 0:
+        q, j = (int(v) for v in negative[0])
+        raise ValueError(f"`{name}` must hold gallery indices >= 0, got {int(dense[q, j])} for query {q}")
+    # Padding (-1) sorts first and never equals a valid id, so equal neighbours are repeated ids.
+    ordered = dense.sort(dim=1).values
+    repeated = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).nonzero()
+    if repeated.numel() > 0:
+        q, j = (int(v) for v in repeated[0])
+        raise ValueError(
+            f"`{name}` must be unique within a query, got {int(ordered[q, j])} twice for query {q}"
+        )
+
+
 def relevance_from_gt_ids(retrieved: Tensor, gt_ids: Sequence[Tensor]) -> Tensor:
     """``is_relevant[q, j] = retrieved[q, j] in gt_ids[q]`` for a padded ``retrieved`` (``-1`` = padding).
 
@@ -171,8 +196,8 @@ def calc_retrieval_metrics(
 
     Args:
         retrieved_ids: per query, the retrieved gallery indices in ranking order (1-D int tensors,
-            any lengths, no excluded items).
-        gt_ids: per query, the indices of all relevant (non-excluded) gallery items.
+            any lengths, no excluded items; ``ValueError`` for a negative or repeated id).
+        gt_ids: per query, the indices of all relevant (non-excluded) gallery items (the same checks).
         query_categories (array-like[Nq]): category per query; adds one entry per category beside
             ``"OVERALL"``.
         cmc_top_k, precision_top_k, map_top_k: non-empty sequences of positive ``k`` (else ``ValueError``).
@@ -195,6 +220,8 @@ def calc_retrieval_metrics(
             f"`retrieved_ids` and `gt_ids` must have one entry per query, got {len(retrieved_ids)} and {len(gt_ids)}"
         )
     retrieved, n_retrieved = pad_ids(retrieved_ids)
+    check_padded_ids("retrieved_ids", retrieved, n_retrieved)
+    check_padded_ids("gt_ids", *pad_ids(gt_ids))
     is_relevant = relevance_from_gt_ids(retrieved, gt_ids)
     n_gt = torch.tensor([len(x) for x in gt_ids], dtype=torch.int64)
     metrics = per_query_retrieval_metrics(
@@ -265,6 +292,7 @@ def calc_fnmr_at_fmr(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float] = (
 
     Args:
         pos_dist (array[P]): distances between relevant pairs. neg_dist (array[M]): between others.
+            NaN values raise ``ValueError``.
         fmr_vals: quantiles in ``[0, 1]``.
 
     Returns:
@@ -280,6 +308,10 @@ def calc_fnmr_at_fmr(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float] = (
     neg = neg_dist.detach().cpu().numpy() if isinstance(neg_dist, Tensor) else np.asarray(neg_dist)
     if neg.size == 0:
         raise ValueError("`neg_dist` is empty: FNMR@FMR needs at least one negative pair")
+    for name, values in (("pos_dist", pos), ("neg_dist", neg)):
+        # A NaN threshold makes every comparison false: FNMR 0, the best score.
+        if values.size and bool(np.isnan(values.astype(np.float64, copy=False)).any()):
+            raise ValueError(f"`{name}` contains NaN values; FNMR@FMR needs comparable distances")
     thresholds = np.quantile(neg, fmr_vals)
     with np.errstate(invalid="ignore", divide="ignore"):
         fnmr = (pos[None, :] >= thresholds[:, None]).sum(axis=1) / len(pos)

@@ -124,6 +124,9 @@ class EmbeddingMetrics:
     overall_categories_key = OVERALL_CATEGORIES_KEY
     # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
     knn_function: KnnFunction | None = None
+    # An index fed twice is an error (one embedding would be kept silently); EmbeddingMetricsDDP allows it:
+    # distributed samplers pad the ranks' shares with repeated items.
+    allow_repeated_indices: bool = False
 
     def __init__(
         self,
@@ -181,7 +184,9 @@ class EmbeddingMetrics:
 
         Args:
             embeddings (Tensor[B, D]): the batch's embeddings.
-            indices (Tensor[B] or list of int): their dataset indices in ``0 .. num_samples - 1``.
+            indices (Tensor[B] or list of int): their dataset indices in ``0 .. num_samples - 1``, each
+                fed once since :meth:`setup` (``ValueError`` for an index repeated in the batch or already
+                collected).
         """
         if self._num_samples is None:
             self.setup()
@@ -196,6 +201,8 @@ class EmbeddingMetrics:
                 f"`indices` must lie in [0, {self._num_samples - 1}], got values in "
                 f"[{int(indices.min())}, {int(indices.max())}]"
             )
+        if not self.allow_repeated_indices:
+            self._check_new_indices(indices)
         if self._embeddings is None:
             self._embeddings = torch.zeros(
                 self._num_samples, embeddings.shape[1], dtype=embeddings.dtype, device=embeddings.device
@@ -208,6 +215,21 @@ class EmbeddingMetrics:
         assert self._collected is not None
         self._embeddings[indices.to(self._embeddings.device)] = embeddings.detach().to(self._embeddings)
         self._collected[indices] = True
+
+    def _check_new_indices(self, indices: Tensor) -> None:
+        unique, counts = torch.unique(indices, return_counts=True)
+        if bool((counts > 1).any()):
+            first = int((counts > 1).nonzero()[0, 0])
+            raise ValueError(
+                f"`indices` must not repeat a dataset index, got {int(unique[first])} {int(counts[first])} "
+                "times in one batch (only one of its embeddings would be kept)"
+            )
+        if self._collected is not None and bool(self._collected[indices].any()):
+            again = int(indices[self._collected[indices]][0])
+            raise ValueError(
+                f"`indices` holds {again}, already collected by an earlier `update` since `setup()` "
+                "(an item fed twice); call `setup()` to start a new accumulation"
+            )
 
     def update_data(self, data: dict[str, Any], indices: Any) -> None:
         self.update(embeddings=data[EMBEDDINGS_KEY], indices=indices)
