@@ -35,6 +35,7 @@ from oml_fast.losses import ArcFaceLoss, ContrastiveLoss, TripletLossWithMiner
 from oml_fast.metrics import EmbeddingMetrics
 from oml_fast.metrics.fnmr import calc_fnmr_at_fmr_all_pairs
 from oml_fast.miners import HardTripletsMiner, NHardTripletsMiner
+from oml_fast.models.weights import WeightsLoadingError, load_state_dict
 from oml_fast.ops import hard_mining, knn, pairwise_distance, retrieval_metrics, retrieval_relevance
 from oml_fast.ops.fnmr import pair_distance_histogram
 from oml_fast.pipelines.config import ConfigError, load_config
@@ -169,6 +170,11 @@ def _file(tmp_path: Path, name: str, content: bytes) -> Path:
     return path
 
 
+def _saved(path: Path, obj: Any) -> Path:
+    torch.save(obj, path)
+    return path
+
+
 def _cli(*argv: str) -> tuple[int, str]:
     """Runs ``oml-fast argv`` in-process; returns (exit code, stderr)."""
     from oml_fast.pipelines.cli import main
@@ -200,10 +206,11 @@ def _is_nan(value: Any) -> bool:
 
 # ----- the table -----
 
-OPS, FUNCTIONAL, LOSSES, EM, RR, DATASETS, CONFIG, CLI = (
+OPS, FUNCTIONAL, LOSSES, MODELS, EM, RR, DATASETS, CONFIG, CLI = (
     "ops",
     "functional",
     "losses and miners",
+    "models",
     "EmbeddingMetrics",
     "RetrievalResults",
     "datasets",
@@ -536,6 +543,33 @@ CASES: list[Case] = [
         "`ArcFaceLoss` with string labels (was: `AttributeError`: 'list' object has no attribute 'dim')",
         lambda p: ArcFaceLoss(3, 2)(_x(), ["a", "a", "b", "b"]),  # type: ignore[arg-type]
         Raises(TypeError, "`y` must be integers, got strings; map them to integer ids first"),
+    ),
+    # --- models ---
+    Case(
+        "ckpt-garbage",
+        MODELS,
+        "`load_state_dict` (`weights=` / `checkpoint=`) of a file that is no checkpoint "
+        "(was: torch.load's weights_only lecture)",
+        lambda p: load_state_dict(_file(p, "model.ckpt", b"not a checkpoint")),
+        Raises(WeightsLoadingError, "model.ckpt' is not a checkpoint: not a file written by torch.save"),
+    ),
+    Case(
+        "ckpt-empty",
+        MODELS,
+        "`load_state_dict` of an empty file",
+        lambda p: load_state_dict(_file(p, "model.ckpt", b"")),
+        Raises(WeightsLoadingError, "model.ckpt' is empty: not a checkpoint"),
+    ),
+    Case(
+        "ckpt-objects",
+        MODELS,
+        "`load_state_dict` of a checkpoint holding a Python object besides tensors",
+        lambda p: load_state_dict(_saved(p / "model.ckpt", {"state_dict": {}, "loss": ContrastiveLoss()})),
+        Raises(
+            WeightsLoadingError,
+            "model.ckpt' holds Python objects besides tensors (oml_fast.losses.contrastive.ContrastiveLoss), "
+            "which are not unpickled (torch.load(weights_only=True), for safety)",
+        ),
     ),
     # --- EmbeddingMetrics ---
     Case(

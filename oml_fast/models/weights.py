@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import torch
@@ -60,6 +63,19 @@ def download_weights(url: str, timeout: float = 30.0) -> Path:
     return target
 
 
+def _check_is_torch_file(path: Path) -> None:
+    """``torch.save`` writes a zip archive (or, before torch 1.6, a pickle): anything else is no checkpoint."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not head:
+        raise WeightsLoadingError(f"'{path}' is empty: not a checkpoint")
+    # b"\x80" opens a pickle (protocol >= 2): the legacy torch.save format.
+    if not (zipfile.is_zipfile(path) or head.startswith(b"\x80")):
+        raise WeightsLoadingError(
+            f"'{path}' is not a checkpoint: not a file written by torch.save (it starts with {head!r})"
+        )
+
+
 def load_state_dict(weights: str | Path, prefix_to_strip: str | None = None) -> dict[str, torch.Tensor]:
     """The state dict in ``weights``: a local file or a URL; Lightning checkpoints are unwrapped.
 
@@ -69,8 +85,17 @@ def load_state_dict(weights: str | Path, prefix_to_strip: str | None = None) -> 
     path = download_weights(str(weights)) if is_url(weights) else Path(weights).expanduser()
     if not path.is_file():
         raise WeightsLoadingError(f"weights file not found: '{path}'")
+    _check_is_torch_file(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        blocked = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        raise WeightsLoadingError(
+            f"'{path}' holds Python objects besides tensors"
+            + (f" ({blocked.group(1)})" if blocked else "")
+            + ", which are not unpickled (torch.load(weights_only=True), for safety): save the model's "
+            "state_dict instead, or, if you trust the file, extract it with torch.load(path, weights_only=False)"
+        ) from error
     except Exception as error:
         raise WeightsLoadingError(
             f"cannot load weights from '{path}': {type(error).__name__}: {error}"
