@@ -43,7 +43,7 @@ from oml_fast.pipelines.registry import RegistryError, build
 from oml_fast.retrieval import RetrievalResults
 from oml_fast.retrieval.retrieval_results import InvalidRetrievalResultsError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "hostile_inputs.md"
 GENERATOR = ROOT / "scripts" / "gen_hostile_inputs_doc.py"
 
