@@ -239,8 +239,8 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
         if any(empty):
             partial.append(i)
             continue
-        box = [b for b in (_as_int(v) for v in raw) if b is not None]
-        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer
+        box = [b for b in (_as_int(v) for v in raw) if b is not None and _fits_int64(b)]
+        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer (in int64)
             not_int.append(i)
             continue
         x1, y1, x2, y2 = box
@@ -256,7 +256,7 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
             f"bounding box: some but not all of {list(BBOX_COLUMNS)} are empty at {_rows(partial)}"
         )
     if not_int:
-        problems.append(f"bounding box: coordinates are not integers at {_rows(not_int)}")
+        problems.append(f"bounding box: coordinates are not integers in int64 at {_rows(not_int)}")
     if bad_order:
         problems.append(f"bounding box: expected 0 <= x_1 < x_2 and 0 <= y_1 < y_2 at {_rows(bad_order)}")
     if outside:

@@ -32,6 +32,12 @@ def _check_bools(name: str, array: np.ndarray) -> None:
         return
     if array.dtype.kind in "iuf" and bool(np.isin(array, (0, 1)).all()):
         return
+    # Python objects (e.g. a pandas column): bools, or numbers equal to 0 / 1.
+    if array.dtype.kind == "O" and all(
+        isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, float, np.number)) and v in (0, 1))
+        for v in array.reshape(-1)
+    ):
+        return
     shown = array.reshape(-1)[:3].tolist()
     raise ValueError(
         f"`{name}` must hold booleans (True/False or 1/0), got {array.dtype} values such as {shown} "

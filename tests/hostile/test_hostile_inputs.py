@@ -1077,6 +1077,23 @@ CASES: list[Case] = [
         ),
     ),
     Case(
+        "mem-bool-objects",
+        DATASETS,
+        "`InMemoryQueryGalleryDataset(is_query=<object array of True/False>)` (a pandas column)",
+        lambda p: _dataset([0, 1], is_query=np.array([True, False], dtype=object)),
+        Returns("accepted: the first item is the only query", lambda r: r.get_query_ids().tolist() == [0]),
+    ),
+    Case(
+        "csv-huge-bbox",
+        DATASETS,
+        "CSV with a bounding-box coordinate 99999999999999999999999 (was: `OverflowError`)",
+        lambda p: _csv(
+            p,
+            "label,path,split,is_query,is_gallery,x_1,x_2,y_1,y_2\n0,a.png,train,,,0,99999999999999999999999,0,5\n",
+        ),
+        Raises(DataFrameFormatError, "bounding box: coordinates are not integers in int64 at row 0 (line 2)"),
+    ),
+    Case(
         "csv-huge-label",
         DATASETS,
         "CSV with the label 99999999999999999999999 (was: `OverflowError`)",
