@@ -9,6 +9,10 @@ This module imports nothing from the package, so that every other module may imp
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 # ----- keys of the dicts that datasets return (``__getitem__``) and that batches carry -----
 INPUT_TENSORS_KEY = "input_tensors"
 LABELS_KEY = "labels"
@@ -61,3 +65,21 @@ GRAY: TColor = (120, 120, 120)  # a ground-truth item shown after the retrieved 
 LOG_TOPK_ROWS_PER_METRIC = 5
 LOG_TOPK_IMAGES_PER_ROW = 5
 N_GT_SHOW_EMBEDDING_METRICS = 2
+
+# ----- files: the cache folder and the mock dataset (``oml_fast.utils.get_mock_images_dataset``) -----
+
+
+def get_cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/oml_fast`` (default ``~/.cache/oml_fast``) on Linux, ``~/Library/Caches/oml_fast`` on
+    macOS, ``~/.cache/oml_fast`` elsewhere. Ours, not OML's ``.../oml``: the mock dataset laid out here is
+    not OML's, and OML's own cache must stay untouched."""
+    if sys.platform.startswith("linux"):
+        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oml_fast"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "oml_fast"
+    return Path.home() / ".cache" / "oml_fast"
+
+
+CACHE_PATH = get_cache_folder()
+MOCK_DATASET_PATH = CACHE_PATH / "mock_dataset"
+MOCK_DATASET_DEFAULT_CSV = "df.csv"

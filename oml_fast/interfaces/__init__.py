@@ -1,8 +1,15 @@
-"""Abstract interfaces (OML 4.x's ``oml.interfaces`` package): datasets, models, post-processors.
+"""Abstract interfaces (OML 4.x's ``oml.interfaces`` package, same module paths): ``criterions``,
+``datasets``, ``loggers``, ``metrics``, ``miners``, ``models``, ``retrieval``, ``samplers``.
+
+``oml_fast.interfaces.loggers`` needs the ``pipeline`` extra (Lightning); its names are also reachable
+here, imported on first use.
 
 The batch keys and column names that used to be exported here live in :mod:`oml_fast.const`; they
 are re-exported for code written against the earlier layout.
 """
+
+import importlib
+from typing import Any
 
 from ..const import (  # noqa: F401  (re-exported for compatibility)
     CATEGORIES_COLUMN,
@@ -16,6 +23,7 @@ from ..const import (  # noqa: F401  (re-exported for compatibility)
     SEQUENCE_COLUMN,
     TColor,
 )
+from .criterions import ITripletLossWithMiner
 from .datasets import (
     IBaseDataset,
     IIndexedDataset,
@@ -25,10 +33,32 @@ from .datasets import (
     IQueryGalleryLabeledDataset,
     IVisualizableDataset,
 )
-from .models import IPairwiseModel
+from .metrics import IBasicMetric, IMetricVisualisable
+from .miners import ITripletsMiner, ITripletsMinerInBatch
+from .models import IExtractor, IFreezable, IPairwiseModel
 from .retrieval import IRetrievalPostprocessor
+from .samplers import IBatchSampler
+
+_LAZY = {"IPipelineLogger": "loggers", "IFigureLogger": "loggers"}
+
+
+def __getattr__(name: str) -> Any:
+    """The loggers' interfaces, imported on first use (they need Lightning, an optional extra)."""
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "ITripletLossWithMiner",
+    "IBasicMetric",
+    "IMetricVisualisable",
+    "ITripletsMiner",
+    "ITripletsMinerInBatch",
+    "IExtractor",
+    "IFreezable",
+    "IBatchSampler",
     "IIndexedDataset",
     "IBaseDataset",
     "ILabeledDataset",
@@ -36,6 +66,8 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IExtractor",
+    "IFreezable",
     "IPairwiseModel",
     "IRetrievalPostprocessor",
     "INPUT_TENSORS_KEY",

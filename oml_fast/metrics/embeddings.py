@@ -31,6 +31,7 @@ from ..functional.metrics import (
     split_by_categories,
 )
 from ..interfaces.datasets import ILabeledDataset, IQueryGalleryLabeledDataset
+from ..interfaces.metrics import IMetricVisualisable
 from ..interfaces.retrieval import IRetrievalPostprocessor
 from ..retrieval.query_gallery import QueryGalleryKeys
 from ..retrieval.retrieval_results import KnnFunction, RetrievalResults
@@ -93,7 +94,7 @@ def _accepted_kwargs(function: Any, candidates: dict[str, Any]) -> dict[str, Any
     return {name: value for name, value in candidates.items() if name in parameters}
 
 
-class EmbeddingMetrics:
+class EmbeddingMetrics(IMetricVisualisable):
     """Retrieval metrics of a validation set, from embeddings that arrive batch by batch (OML's API).
 
     Args:
@@ -121,6 +122,7 @@ class EmbeddingMetrics:
     tensor(0.7500)
     """
 
+    metric_name = ""
     overall_categories_key = OVERALL_CATEGORIES_KEY
     # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
     knn_function: KnnFunction | None = None

@@ -249,7 +249,7 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
         dirpath=str(run_dir / "checkpoints"),
         filename="best",
         monitor=cfg.metric_for_checkpointing,
-        mode=cfg.metric_mode,
+        mode=cfg.mode_for_checkpointing,
         save_last=True,
         auto_insert_metric_name=False,
     )
@@ -350,11 +350,12 @@ def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
         raise ValueError(f"`save_path` must end with .pt or .npz, got '{save_path}'")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     paths = list_images(cfg.data_dir)
-    dataset = ImageBaseDataset(paths, transform=_transforms(cfg, "transforms_val"), cache_size=0)
+    key = "transforms_predict" if cfg.transforms_predict else "transforms_val"
+    dataset = ImageBaseDataset(paths, transform=_transforms(cfg, key), cache_size=0)
     module = ExtractorModule(_extractor(cfg))
     trainer = _trainer(cfg, save_path.parent)
     batches = trainer.predict(
-        module, DataLoader(dataset, batch_size=int(cfg.bs_val), num_workers=int(cfg.num_workers))
+        module, DataLoader(dataset, batch_size=int(cfg.bs or cfg.bs_val), num_workers=int(cfg.num_workers))
     )
     embeddings = torch.cat(batches)  # type: ignore[arg-type]
     if not trainer.is_global_zero:
