@@ -46,9 +46,9 @@ is what `torch.compile` traces.
   that hold such rows), never a finite value computed from the other rows. The miners keep such rows
   in their triplets (they are mined as if the non-finite entries were 0). Metrics reject NaN
   distances and embeddings (`EmbeddingMetrics`, `calc_fnmr_at_fmr`).
-- **Inputs that contradict each other** (duplicate ids, `n_gt` below the number of hits, ids out of
-  range, an index given twice, exclusion keys given on one side only) are a `ValueError` naming the
-  argument.
+- **Inputs that contradict each other** (duplicate or negative ids, `n_gt` below the number of hits,
+  an index given twice, exclusion keys given on one side only) are a `ValueError` naming the
+  argument; gallery indices out of range given to an op are an `IndexError`.
 - **Sizes are checked before allocation**: a count that would only add padding is bounded (e.g.
   `n_positive <= max(B, 65536)` in `hard_mining`), with the argument and the limit in the message.
 - **Devices**: tensors of one call must share a device (a `meta` tensor among CPU ones is an error,
