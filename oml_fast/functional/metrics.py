@@ -21,8 +21,11 @@ from ..ops.checks import check_in_unit_range, check_top_k
 TMetricsDict = dict[Any, Any]
 
 
-def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
+def pad_ids(ids: Sequence[Tensor], fill: int = -1, name: str = "ids") -> tuple[Tensor, Tensor]:
     """Packs variable-length 1-D int tensors into ``(LongTensor[N, max_len] padded with fill, lengths[N])``.
+
+    Floats are taken when they hold integers; a fraction raises ``ValueError`` naming ``name`` (it would
+    be truncated to another gallery index).
 
     >>> pad_ids([torch.tensor([3, 1]), torch.tensor([], dtype=torch.long)])
     (tensor([[ 3,  1],
@@ -32,7 +35,11 @@ def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
     width = int(lengths.max()) if len(ids) else 0
     dense = torch.full((len(ids), width), fill, dtype=torch.int64)
     if width > 0 and int(lengths.sum()) > 0:
-        flat = torch.cat([torch.as_tensor(x).reshape(-1).to(torch.int64).cpu() for x in ids])
+        flat = torch.cat([torch.as_tensor(x).reshape(-1).cpu() for x in ids])
+        if flat.is_floating_point() and not bool((flat == flat.trunc()).all()):
+            bad = flat[flat != flat.trunc()][0].item()
+            raise ValueError(f"`{name}` must hold integer gallery indices, got {bad}")
+        flat = flat.to(torch.int64)
         mask = torch.arange(width)[None, :] < lengths[:, None]
         dense[mask] = flat
     return dense, lengths
@@ -219,9 +226,9 @@ def calc_retrieval_metrics(
         raise ValueError(
             f"`retrieved_ids` and `gt_ids` must have one entry per query, got {len(retrieved_ids)} and {len(gt_ids)}"
         )
-    retrieved, n_retrieved = pad_ids(retrieved_ids)
+    retrieved, n_retrieved = pad_ids(retrieved_ids, name="retrieved_ids")
     check_padded_ids("retrieved_ids", retrieved, n_retrieved)
-    check_padded_ids("gt_ids", *pad_ids(gt_ids))
+    check_padded_ids("gt_ids", *pad_ids(gt_ids, name="gt_ids"))
     is_relevant = relevance_from_gt_ids(retrieved, gt_ids)
     n_gt = torch.tensor([len(x) for x in gt_ids], dtype=torch.int64)
     metrics = per_query_retrieval_metrics(

@@ -988,6 +988,13 @@ CASES: list[Case] = [
         Raises(ValueError, "`gt_ids` must hold gallery indices >= 0, got -1 for query 1"),
     ),
     Case(
+        "crm-fraction-ids",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics` with a retrieved id 1.5 (would be truncated to 1, a relevant id)",
+        lambda p: calc_retrieval_metrics([torch.tensor([1.5])], [torch.tensor([1])], None, (1,), (1,), (1,)),
+        Raises(ValueError, "`retrieved_ids` must hold integer gallery indices, got 1.5"),
+    ),
+    Case(
         "crm-negative-retrieved",
         FUNCTIONAL,
         "`calc_retrieval_metrics` with a negative retrieved id (would read as padding)",
