@@ -13,6 +13,10 @@
 
 namespace oml_fast {
 
+// n_positive / n_negative above the batch size only add padding columns (an anchor has at most B -
+// 1 candidates); beyond this many they are rejected before the [B, n] outputs are allocated.
+constexpr int64_t kMaxMiningPadding = int64_t{1} << 16;
+
 inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::Tensor& labels,
                                        int64_t n_positive, int64_t n_negative,
                                        c10::string_view metric,
@@ -22,6 +26,13 @@ inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::T
   check_index_vector(labels, "labels", batch, embeddings.device());
   TORCH_CHECK_VALUE(n_positive >= 0, "`n_positive` must be >= 0, got ", n_positive);
   TORCH_CHECK_VALUE(n_negative >= 0, "`n_negative` must be >= 0, got ", n_negative);
+  const int64_t max_count = std::max(batch, kMaxMiningPadding);
+  TORCH_CHECK_VALUE(n_positive <= max_count, "`n_positive` must be at most max(B, ",
+                    kMaxMiningPadding, ") = ", max_count,
+                    " (an anchor has at most B - 1 positives), got ", n_positive);
+  TORCH_CHECK_VALUE(n_negative <= max_count, "`n_negative` must be at most max(B, ",
+                    kMaxMiningPadding, ") = ", max_count,
+                    " (an anchor has at most B - 1 negatives), got ", n_negative);
   if (anchor_mask.has_value()) {
     const at::Tensor& mask = *anchor_mask;
     TORCH_CHECK_VALUE(mask.dim() == 1 && mask.size(0) == batch,

@@ -104,14 +104,28 @@ def parse_bool(value: object) -> bool | None:
 
 
 def _as_int(value: object) -> int | None:
-    """The integer value of ``value`` if it is integral (``3``, ``3.0``, ``"3"``), else ``None``."""
+    """The integer value of ``value`` if it is integral (``3``, ``3.0``, ``"3"``), else ``None``.
+
+    Integers and integer strings are read exactly (not through a float, which rounds above 2**53).
+    """
     if isinstance(value, (bool, np.bool_)) or _is_empty(value):
         return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
     try:
         as_float = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
     return int(as_float) if np.isfinite(as_float) and as_float == int(as_float) else None
+
+
+def _fits_int64(value: int | None) -> bool:
+    return value is None or -(2**63) <= value < 2**63
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -157,9 +171,13 @@ def find_dataframe_problems(
     df = df.reset_index(drop=True)
 
     if LABELS_COLUMN in df.columns:
-        bad = [i for i, v in enumerate(df[LABELS_COLUMN]) if _as_int(v) is None]
+        labels = [_as_int(v) for v in df[LABELS_COLUMN]]
+        bad = [i for i, v in enumerate(labels) if v is None]
         if bad:
             problems.append(f"column 'label': not an integer at {_rows(bad)}")
+        too_large = [i for i, v in enumerate(labels) if not _fits_int64(v)]
+        if too_large:
+            problems.append(f"column 'label': outside the int64 range [-2**63, 2**63) at {_rows(too_large)}")
 
     is_train = np.zeros(len(df), dtype=bool)
     is_valid = np.zeros(len(df), dtype=bool)
@@ -256,8 +274,8 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
         if any(empty):
             partial.append(i)
             continue
-        box = [b for b in (_as_int(v) for v in raw) if b is not None]
-        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer
+        box = [b for b in (_as_int(v) for v in raw) if b is not None and _fits_int64(b)]
+        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer (in int64)
             not_int.append(i)
             continue
         x1, y1, x2, y2 = box
@@ -273,7 +291,7 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
             f"bounding box: some but not all of {list(BBOX_COLUMNS)} are empty at {_rows(partial)}"
         )
     if not_int:
-        problems.append(f"bounding box: coordinates are not integers at {_rows(not_int)}")
+        problems.append(f"bounding box: coordinates are not integers in int64 at {_rows(not_int)}")
     if bad_order:
         problems.append(f"bounding box: expected 0 <= x_1 < x_2 and 0 <= y_1 < y_2 at {_rows(bad_order)}")
     if outside:

@@ -34,6 +34,7 @@ class EmbeddingMetricsDDP(EmbeddingMetrics):
     """
 
     knn_function = staticmethod(distributed_knn)
+    allow_repeated_indices = True  # the samplers' padding repeats items, on a rank and across ranks
 
     def setup(self, num_samples: int | None = None) -> None:
         super().setup(num_samples)

@@ -23,8 +23,11 @@ TMetricsDict = dict[Any, Any]
 TCategories = Tensor | np.ndarray
 
 
-def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
+def pad_ids(ids: Sequence[Tensor], fill: int = -1, name: str = "ids") -> tuple[Tensor, Tensor]:
     """Packs variable-length 1-D int tensors into ``(LongTensor[N, max_len] padded with fill, lengths[N])``.
+
+    Floats are taken when they hold integers; a fraction raises ``ValueError`` naming ``name`` (it would
+    be truncated to another gallery index).
 
     >>> pad_ids([torch.tensor([3, 1]), torch.tensor([], dtype=torch.long)])
     (tensor([[ 3,  1],
@@ -34,10 +37,39 @@ def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
     width = int(lengths.max()) if len(ids) else 0
     dense = torch.full((len(ids), width), fill, dtype=torch.int64)
     if width > 0 and int(lengths.sum()) > 0:
-        flat = torch.cat([torch.as_tensor(x).reshape(-1).to(torch.int64).cpu() for x in ids])
+        flat = torch.cat([torch.as_tensor(x).reshape(-1).cpu() for x in ids])
+        if flat.is_floating_point() and not bool((flat == flat.trunc()).all()):
+            bad = flat[flat != flat.trunc()][0].item()
+            raise ValueError(f"`{name}` must hold integer gallery indices, got {bad}")
+        flat = flat.to(torch.int64)
         mask = torch.arange(width)[None, :] < lengths[:, None]
         dense[mask] = flat
     return dense, lengths
+
+
+def check_padded_ids(name: str, dense: Tensor, lengths: Tensor) -> None:
+    """Per query, gallery ids ``>= 0`` and no id twice (``dense``/``lengths`` as :func:`pad_ids` returns).
+
+    A repeated retrieved id would be credited twice (precision above 1); a negative one reads as padding.
+
+    >>> check_padded_ids("retrieved_ids", *pad_ids([torch.tensor([2, 0, 2])]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `retrieved_ids` must be unique within a query, got 2 twice for query 0
+    """
+    valid = torch.arange(dense.shape[1])[None, :] < lengths[:, None]
+    negative = (valid & (dense < 0)).nonzero()
+    if negative.numel() > 0:
+        q, j = (int(v) for v in negative[0])
+        raise ValueError(f"`{name}` must hold gallery indices >= 0, got {int(dense[q, j])} for query {q}")
+    # Padding (-1) sorts first and never equals a valid id, so equal neighbours are repeated ids.
+    ordered = dense.sort(dim=1).values
+    repeated = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).nonzero()
+    if repeated.numel() > 0:
+        q, j = (int(v) for v in repeated[0])
+        raise ValueError(
+            f"`{name}` must be unique within a query, got {int(ordered[q, j])} twice for query {q}"
+        )
 
 
 def relevance_from_gt_ids(retrieved: Tensor, gt_ids: Sequence[Tensor]) -> Tensor:
@@ -180,8 +212,8 @@ def calc_retrieval_metrics(
 
     Args:
         retrieved_ids: per query, the retrieved gallery indices in ranking order (1-D int tensors,
-            any lengths, no excluded items).
-        gt_ids: per query, the indices of all relevant (non-excluded) gallery items.
+            any lengths, no excluded items; ``ValueError`` for a negative or repeated id).
+        gt_ids: per query, the indices of all relevant (non-excluded) gallery items (the same checks).
         query_categories (array-like[Nq]): category per query; adds one entry per category beside
             ``"OVERALL"``.
         cmc_top_k, precision_top_k, map_top_k: positive ``k`` values (else ``ValueError``); an empty one
@@ -204,7 +236,9 @@ def calc_retrieval_metrics(
         raise InvalidInputError(
             f"`retrieved_ids` and `gt_ids` must have one entry per query, got {len(retrieved_ids)} and {len(gt_ids)}"
         )
-    retrieved, n_retrieved = pad_ids(retrieved_ids)
+    retrieved, n_retrieved = pad_ids(retrieved_ids, name="retrieved_ids")
+    check_padded_ids("retrieved_ids", retrieved, n_retrieved)
+    check_padded_ids("gt_ids", *pad_ids(gt_ids, name="gt_ids"))
     is_relevant = relevance_from_gt_ids(retrieved, gt_ids)
     n_gt = torch.tensor([len(x) for x in gt_ids], dtype=torch.int64)
     metrics = per_query_retrieval_metrics(
@@ -369,6 +403,7 @@ def calc_fnmr_at_fmr(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float] = (
 
     Args:
         pos_dist (array[P]): distances between relevant pairs. neg_dist (array[M]): between others.
+            NaN values raise ``ValueError``.
         fmr_vals: quantiles in ``[0, 1]``.
 
     Returns:
@@ -384,6 +419,10 @@ def calc_fnmr_at_fmr(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float] = (
     neg = neg_dist.detach().cpu().numpy() if isinstance(neg_dist, Tensor) else np.asarray(neg_dist)
     if neg.size == 0:
         raise ValueError("`neg_dist` is empty: FNMR@FMR needs at least one negative pair")
+    for name, values in (("pos_dist", pos), ("neg_dist", neg)):
+        # A NaN threshold makes every comparison false: FNMR 0, the best score.
+        if values.size and bool(np.isnan(values.astype(np.float64, copy=False)).any()):
+            raise ValueError(f"`{name}` contains NaN values; FNMR@FMR needs comparable distances")
     thresholds = np.quantile(neg, fmr_vals)
     with np.errstate(invalid="ignore", divide="ignore"):
         fnmr = (pos[None, :] >= thresholds[:, None]).sum(axis=1) / len(pos)

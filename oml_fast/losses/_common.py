@@ -27,6 +27,20 @@ def reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def nan_if_not_finite(loss: Tensor, features: Tensor) -> Tensor:
+    """``loss`` if every entry of ``features`` is finite, else NaN (same shape; no device sync).
+
+    The NaN policy of the losses with a miner (docs/hostile_inputs.md): a batch holding NaN or inf
+    features gives a NaN loss, as in OML, never a finite value computed from the other rows. The miners
+    already keep such rows in their triplets; this also covers a row that no triplet holds.
+
+    >>> nan_if_not_finite(torch.tensor(0.5), torch.tensor([[1.0], [float("inf")]]))
+    tensor(nan)
+    """
+    finite = torch.isfinite(features).all()
+    return torch.where(finite, loss, torch.full_like(loss, float("nan")))
+
+
 class _RowDistance(torch.autograd.Function):
     """``|x1 - x2|`` per row with a hand-written backward: two passes over ``[N, D]`` instead of the
     four of ``vector_norm``'s generic backward, and a zero gradient (not NaN) at zero distance."""

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError
+from ..ops.checks import labels_to_tensor
 from ._common import check_reduction
 
 ACCURACY_KEY = "accuracy"
@@ -128,6 +129,8 @@ class ArcFaceLoss(nn.Module):
         return label_smoothing(y, self.num_classes, self.smoothing_epsilon, self.label2category)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        # Lists, arrays and integer tensors of any width; strings, bools and fractions are a clear error.
+        y = labels_to_tensor(y, x.device, name="y")
         if y.dim() != 1 or len(y) != len(x):
             raise InvalidInputError(f"`y` must be 1-D with one label per row of `x`, got {tuple(y.shape)}")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):

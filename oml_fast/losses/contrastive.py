@@ -9,7 +9,7 @@ from torch.nn import Module
 from ..errors import InvalidInputError
 from ..miners.base import TLabels
 from ..miners.pairs import PairsMiner
-from ._common import check_reduction, elementwise_dist, reduce
+from ._common import check_reduction, elementwise_dist, nan_if_not_finite, reduce
 
 
 class ContrastiveLoss(Module):
@@ -26,6 +26,9 @@ class ContrastiveLoss(Module):
         miner: a :class:`PairsMiner` (default: pairs from hard triplets).
         reduction: ``"mean"`` (over pairs), ``"sum"`` or ``"none"`` (``Tensor[n_pairs]``).
         need_logs: ``last_logs`` gets ``pos_dist``, ``neg_dist``, ``active_pos``, ``active_neg``.
+
+    NaN or inf features give a NaN loss (``"none"``: the pairs that hold such rows are NaN), as the
+    triplet losses.
 
     >>> criterion = ContrastiveLoss(neg_margin=2.0, miner=PairsMiner(hard_mining=False))
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [3.5]])
@@ -68,7 +71,9 @@ class ContrastiveLoss(Module):
                     "active_pos": float((loss[pos] > 0).float().mean()) if pos.any() else float("nan"),
                     "active_neg": float((loss[neg] > 0).float().mean()) if neg.any() else float("nan"),
                 }
-        return reduce(loss, self.reduction)
+        if self.reduction == "none":
+            return loss
+        return nan_if_not_finite(reduce(loss, self.reduction), features)
 
 
 __all__ = ["ContrastiveLoss"]

@@ -12,7 +12,7 @@ from ..interfaces.criterions import ITripletLossWithMiner
 from ..miners.all_triplets import AllTripletsMiner
 from ..miners.base import ITripletsMiner, TLabels
 from ..miners.cross_batch import TripletMinerWithMemory
-from ._common import check_reduction, elementwise_dist, reduce
+from ._common import check_reduction, elementwise_dist, nan_if_not_finite, reduce
 
 TLogs = dict[str, float]
 
@@ -126,7 +126,8 @@ class TripletLossWithMiner(ITripletLossWithMiner):
         need_logs: keep the loss's logs in ``last_logs`` (floats). The miner's own ``last_logs`` (e.g.
             :class:`MinerWithBank`'s share of bank items) are merged in after every call, as OML does.
 
-    ``forward(features Tensor[B, D], labels Tensor[B] | list[int]) -> Tensor``.
+    ``forward(features Tensor[B, D], labels Tensor[B] | list[int]) -> Tensor``. NaN or inf features give
+    a NaN loss (``"none"``: the triplets that hold such rows are NaN), as in OML.
 
     >>> from oml_fast.miners import HardTripletsMiner
     >>> criterion = TripletLossWithMiner(margin=0.1, miner=HardTripletsMiner(), need_logs=True)
@@ -166,7 +167,9 @@ class TripletLossWithMiner(ITripletLossWithMiner):
         if self.need_logs:
             self.last_logs.update(self.tri_loss.last_logs)
         self.last_logs.update(getattr(self.miner, "last_logs", None) or {})
-        return reduce(loss, self.reduction)
+        if self.reduction == "none":
+            return loss
+        return nan_if_not_finite(reduce(loss, self.reduction), features)
 
     @staticmethod
     @torch.no_grad()

@@ -35,7 +35,7 @@ from ..interfaces.metrics import IMetricVisualisable
 from ..interfaces.retrieval import IRetrievalPostprocessor
 from ..retrieval.query_gallery import QueryGalleryKeys
 from ..retrieval.retrieval_results import KnnFunction, RetrievalResults
-from .accumulation import Accumulator
+from .accumulation import Accumulator, _world_size
 from .fnmr import calc_fnmr_at_fmr_all_pairs
 
 
@@ -127,6 +127,10 @@ class EmbeddingMetrics(IMetricVisualisable):
     overall_categories_key = OVERALL_CATEGORIES_KEY
     # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
     knn_function: KnnFunction | None = None
+    # An index fed twice is an error (one embedding would be kept silently); EmbeddingMetricsDDP allows it:
+    # distributed samplers pad the ranks' shares with repeated items.
+    allow_repeated_indices: bool = False
+    _seen: Tensor | None = None
 
     def __init__(
         self,
@@ -177,6 +181,7 @@ class EmbeddingMetrics(IMetricVisualisable):
                 raise ValueError("`num_samples` is required when no dataset is given")
             num_samples = len(self.dataset)
         self.retrieval_results, self.metrics, self.metrics_unreduced = None, None, None
+        self._seen = None  # dataset indices fed since setup (repeats are an error)
         self.acc.refresh(int(num_samples))
 
     def update(self, embeddings: Tensor, indices: Any) -> None:
@@ -184,7 +189,9 @@ class EmbeddingMetrics(IMetricVisualisable):
 
         Args:
             embeddings (Tensor[B, D]): the batch's embeddings.
-            indices (Tensor[B] or list of int): their dataset indices in ``0 .. len(dataset) - 1``.
+            indices (Tensor[B] or list of int): their dataset indices in ``0 .. len(dataset) - 1``, each
+                fed once since :meth:`setup` (``ValueError`` for an index repeated in the batch or already
+                collected; allowed under ``torch.distributed``, where samplers pad with repeated items).
 
         Under ``torch.distributed`` (OML's way: ``setup(num_samples)`` with the number of items this
         process sees), ``compute_metrics`` gathers every process's items through ``acc.sync()``.
@@ -206,12 +213,33 @@ class EmbeddingMetrics(IMetricVisualisable):
                 f"`indices` must lie in [0, {upper - 1}], got values in "
                 f"[{int(indices.min())}, {int(indices.max())}]"
             )
+        if not self.allow_repeated_indices and _world_size() == 1:
+            self._check_new_indices(indices, upper)
         stored = self.acc.storage.get(self._acc_embeddings_key)
         if isinstance(stored, Tensor) and embeddings.shape[1] != stored.shape[1]:
             raise ValueError(
                 f"`embeddings` width changed: {stored.shape[1]} before, now {embeddings.shape[1]}"
             )
         self.acc.update_data({self._acc_embeddings_key: embeddings.detach()}, indices=indices.tolist())
+
+    def _check_new_indices(self, indices: Tensor, upper: int) -> None:
+        """``ValueError`` for an index repeated in the batch or fed by an earlier ``update``."""
+        unique, counts = torch.unique(indices, return_counts=True)
+        if bool((counts > 1).any()):
+            first = int((counts > 1).nonzero()[0, 0])
+            raise ValueError(
+                f"`indices` must not repeat a dataset index, got {int(unique[first])} {int(counts[first])} "
+                "times in one batch (only one of its embeddings would be kept)"
+            )
+        if self._seen is None or len(self._seen) != upper:
+            self._seen = torch.zeros(upper, dtype=torch.bool)
+        if bool(self._seen[indices].any()):
+            again = int(indices[self._seen[indices]][0])
+            raise ValueError(
+                f"`indices` holds {again}, already collected by an earlier `update` since `setup()` "
+                "(an item fed twice); call `setup()` to start a new accumulation"
+            )
+        self._seen[indices] = True
 
     def update_data(self, data: dict[str, Any], indices: Any) -> None:
         self.update(embeddings=data[EMBEDDINGS_KEY], indices=indices)

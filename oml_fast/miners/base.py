@@ -47,6 +47,22 @@ def gather_rows(features: Tensor, ids: Tensor) -> Tensor:
     return features.index_select(0, ids.to(features.device))
 
 
+def rankable(features: Tensor) -> Tensor:
+    """``features`` with NaN / inf entries replaced by 0: what the miners give the ranking ops.
+
+    The ops that rank by distance (``hard_mining``, ``knn``) reject non-finite embeddings. The miners keep
+    OML's behaviour instead: a row with NaN or inf features still takes part in the triplets (mined as if
+    it were 0 there), and the triplets gather the original rows, so the loss over them is NaN, never a
+    finite value computed from the other rows (the NaN policy: docs/hostile_inputs.md).
+
+    >>> rankable(torch.tensor([[1.0, float("nan")], [float("inf"), 2.0]]))
+    tensor([[1., 0.],
+            [0., 2.]])
+    """
+    # Branch-free (no device sync, nothing for torch.compile to break on): one [B, D] copy per batch.
+    return torch.nan_to_num(features.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+
+
 class InBatchTripletsMiner(ITripletsMinerInBatch):
     """An in-batch miner with OML's ``_sample`` contract and a tensor path (see the module docs).
 
@@ -95,6 +111,7 @@ __all__ = [
     "labels_to_tensor",
     "labels2list",
     "gather_rows",
+    "rankable",
     "tensor_backed",
     "check_batch_labels",
     "ITripletsMiner",

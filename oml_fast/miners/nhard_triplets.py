@@ -10,7 +10,14 @@ from torch import Tensor
 
 from ..errors import InvalidInputError
 from ..ops.mining import hard_mining
-from .base import InBatchTripletsMiner, TTripletsIds, TTripletsIdsTensor, labels_to_tensor, tensor_backed
+from .base import (
+    InBatchTripletsMiner,
+    TTripletsIds,
+    TTripletsIdsTensor,
+    labels_to_tensor,
+    rankable,
+    tensor_backed,
+)
 
 TRange = int | tuple[int, int] | Sequence[int]
 
@@ -61,7 +68,8 @@ class NHardTripletsMiner(InBatchTripletsMiner):
 
     Anchors with fewer candidates get as many as exist (none when a range starts past them). With
     ``(1, 1)`` this is :class:`HardTripletsMiner`. The anchor is never its own positive. Ties are
-    broken by the smaller index. Output order: by anchor, then positive, then negative.
+    broken by the smaller index. Output order: by anchor, then positive, then negative. Rows with NaN
+    or inf features are mined as if those entries were 0 and kept (:func:`~oml_fast.miners.base.rankable`).
 
     >>> x = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
     >>> miner = NHardTripletsMiner(n_positive=(2, 2), n_negative=1)
@@ -102,7 +110,9 @@ class NHardTripletsMiner(InBatchTripletsMiner):
         # combinations below would be B x n_positive x n_negative, 8 TB for n = 1e6).
         most = max(len(features) - 1, 0)
         n_positive, n_negative = min(self.positive_range[1], most), min(self.negative_range[1], most)
-        positives, negatives = hard_mining(features, labels, n_positive, n_negative, "euclidean", anchor_mask)
+        positives, negatives = hard_mining(
+            rankable(features), labels, n_positive, n_negative, "euclidean", anchor_mask
+        )
         anchors = torch.arange(len(features), device=features.device)
         return cartesian_triplets(
             positives[:, self.positive_slice], negatives[:, self.negative_slice], anchors

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,19 @@ def download_weights(url: str, timeout: float = 30.0, target: Path | None = None
     return target
 
 
+def _check_is_torch_file(path: Path) -> None:
+    """``torch.save`` writes a zip archive (or, before torch 1.6, a pickle): anything else is no checkpoint."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not head:
+        raise WeightsLoadingError(f"'{path}' is empty: not a checkpoint")
+    # b"\x80" opens a pickle (protocol >= 2): the legacy torch.save format.
+    if not (zipfile.is_zipfile(path) or head.startswith(b"\x80")):
+        raise WeightsLoadingError(
+            f"'{path}' is not a checkpoint: not a file written by torch.save (it starts with {head!r})"
+        )
+
+
 def read_checkpoint(weights: str | Path) -> dict[str, Any]:
     """The dict saved in ``weights`` (a local file or a URL), as saved: not unwrapped, keys unchanged.
 
@@ -95,8 +111,17 @@ def read_checkpoint(weights: str | Path) -> dict[str, Any]:
     path = download_weights(str(weights)) if is_url(weights) else Path(weights).expanduser()
     if not path.is_file():
         raise WeightsLoadingError(f"weights file not found: '{path}'")
+    _check_is_torch_file(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        blocked = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        raise WeightsLoadingError(
+            f"'{path}' holds Python objects besides tensors"
+            + (f" ({blocked.group(1)})" if blocked else "")
+            + ", which are not unpickled (torch.load(weights_only=True), for safety): save the model's "
+            "state_dict instead, or, if you trust the file, extract it with torch.load(path, weights_only=False)"
+        ) from error
     except Exception as error:
         raise WeightsLoadingError(
             f"cannot load weights from '{path}': {type(error).__name__}: {error}"

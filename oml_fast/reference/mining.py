@@ -56,8 +56,8 @@ def hard_mining(
 
     Returns:
         ``(positives Tensor[B, n_positive] int64, negatives Tensor[B, n_negative] int64)``, hardest first,
-        ties broken by the smaller index, ``-1`` padding. An anchor is never its own positive; NaN
-        distances are never selected; rows excluded by ``anchor_mask`` are all ``-1``.
+        ties broken by the smaller index, ``-1`` padding. An anchor is never its own positive; NaN or
+        inf embeddings raise ``ValueError``; rows excluded by ``anchor_mask`` are all ``-1``.
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0]])
     >>> pos, neg = hard_mining(x, torch.tensor([0, 0, 1, 1]), 1, 1)
@@ -65,6 +65,7 @@ def hard_mining(
     ([1, 0, 3, 2], [2, 2, 1, 1])
     """
     checks.check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask)
+    checks.check_finite(embeddings, "embeddings", "hard_mining")
     b = embeddings.shape[0]
     dist = _distances(embeddings, metric).cpu()
     labels = labels.cpu()

@@ -302,3 +302,21 @@ def test_embedding_metrics_ddp_single_process_is_embedding_metrics():
     got, expected = flatten_metrics(calc.compute_metrics()), flatten_metrics(single.compute_metrics())
     for key, value in expected.items():
         torch.testing.assert_close(torch.as_tensor(got[key]), torch.as_tensor(value), equal_nan=True)
+
+
+def test_embedding_metrics_ddp_accepts_the_samplers_repeated_indices():
+    """EmbeddingMetrics rejects an index fed twice (issue 13); the DDP class takes the samplers' padding."""
+    case = ddp_workers.metrics_case(3)
+    embeddings = case["embeddings"]
+    plain = EmbeddingMetrics(ddp_workers.build_dataset(case), **ddp_workers.METRIC_ARGS)
+    plain.setup()
+    plain.update(embeddings, torch.arange(40))
+    with pytest.raises(ValueError, match="already collected"):
+        plain.update(embeddings[:2], torch.arange(2))
+    calc = EmbeddingMetricsDDP(ddp_workers.build_dataset(case), **ddp_workers.METRIC_ARGS)
+    calc.setup(num_samples=42)  # as OML: the number of items this process is fed, padding included
+    calc.update(embeddings, torch.arange(40))
+    calc.update(embeddings[:2], torch.arange(2))  # RankShardSampler pads with the first items
+    got, expected = flatten_metrics(calc.compute_metrics()), flatten_metrics(plain.compute_metrics())
+    for key, value in expected.items():
+        torch.testing.assert_close(torch.as_tensor(got[key]), torch.as_tensor(value), equal_nan=True)

@@ -138,6 +138,8 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cpu(const at::Tensor& embeddings,
                                                    const std::optional<at::Tensor>& anchor_mask) {
   const Metric parsed =
       check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
+  // Distances to NaN / inf rows cannot be ranked: the op would silently never select them.
+  check_finite(embeddings, "embeddings", "hard_mining");
   const int64_t batch = embeddings.size(0);
   auto index_options = labels.options().dtype(at::kLong);
   at::Tensor positives = at::empty({batch, n_positive}, index_options);

@@ -107,6 +107,8 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings
                                                     const std::optional<at::Tensor>& anchor_mask) {
   const Metric parsed =
       check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
+  // Distances to NaN / inf rows cannot be ranked: the op would silently never select them.
+  check_finite(embeddings, "embeddings", "hard_mining");
   const c10::cuda::CUDAGuard guard(embeddings.device());
   const int64_t batch = embeddings.size(0);
   auto index_options = labels.options().dtype(at::kLong);

@@ -34,7 +34,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cuda(
                                   map_top_k);
   const c10::cuda::CUDAGuard device_guard(is_relevant.device());
   const int64_t n_query = is_relevant.size(0), width = is_relevant.size(1);
-  if (n_query > 0) retrieval::check_metrics_values(n_gt, n_retrieved, width);
+  if (n_query > 0) retrieval::check_metrics_values(is_relevant, n_gt, n_retrieved);
   // The three k lists, packed into one device array.
   std::vector<int64_t> packed(cmc_top_k.begin(), cmc_top_k.end());
   packed.insert(packed.end(), precision_top_k.begin(), precision_top_k.end());
