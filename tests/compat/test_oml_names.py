@@ -143,28 +143,9 @@ OUT_OF_SCOPE: dict[str, str] = {
 }
 
 # ---- still being added or aligned (issue 11), by module ----
-_CORE = "pending: compat-core (interfaces, knn, accumulation)"
 _MODELS = "pending: models (extractors, zoo, OML's module paths)"
 _UNASSIGNED = "pending: not yet assigned"
 PENDING: dict[str, str] = {
-    # interfaces
-    **{f"oml.interfaces.{m}:*": _CORE for m in ("criterions", "loggers", "metrics", "miners", "samplers")},
-    **{
-        f"oml.interfaces.models:{n}": _CORE
-        for n in (
-            "IExtractor",
-            "IExtractor.extract",
-            "IExtractor.feat_dim",
-            "IExtractor.from_pretrained",
-            "IFreezable",
-            "IFreezable.freeze",
-            "IFreezable.unfreeze",
-        )
-    },
-    "oml.interfaces.retrieval:IRetrievalPostprocessor.process": _CORE
-    + "; ours names `rr`, OML's takes *args",
-    "oml.functional.knn:*": _CORE,
-    "oml.metrics.accumulation:*": _CORE,
     # models
     **{
         f"{m}:*": _MODELS
@@ -236,20 +217,11 @@ PENDING: dict[str, str] = {
             "DFQueryGalleryLabeledDataset.get_label2category",
         )
     },
-    "oml.functional.label_smoothing:*": _UNASSIGNED,
-    "oml.functional.losses:*": _UNASSIGNED,
-    **{
-        f"oml.miners.{m}:*": _UNASSIGNED + " (OML's miner module paths)"
-        for m in ("inbatch_all_tri", "inbatch_hard_cluster", "inbatch_hard_tri", "inbatch_nhard_tri")
-    },
-    "oml.miners:AllTripletsMiner": _UNASSIGNED + " (OML's `device` argument)",
-    "oml.miners:get_available_triplets": _UNASSIGNED,
     **{
         f"{m}:TripletMinerWithMemory.{n}": _UNASSIGNED
         for m in ("oml.miners", "oml.miners.cross_batch")
         for n in ("get_pos_pairs", "take_tri_by_mask")
     },
-    "oml.samplers.distinct_category_balance:*": _UNASSIGNED + " (OML's module path)",
     "oml.retrieval.postprocessors.algo:*": _UNASSIGNED + " (OML's module path of the thresholdings)",
     **{
         f"{m}:PairwiseReranker": _UNASSIGNED + " (num_workers / batch_size have defaults here, not in OML)"
@@ -266,7 +238,6 @@ PENDING: dict[str, str] = {
             "CKPT_SAVE_ROOT",
             "LOG_IMAGE_FOLDER",
             "REQUESTS_TIMEOUT",
-            "BS_KNN",
             "MEAN_CLIP",
             "STD_CLIP",
             "TBBoxes",
