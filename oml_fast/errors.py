@@ -34,6 +34,9 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "PIL": "pipeline",
     "sklearn": "pipeline",
     "tensorboard": "pipeline",
+    "transformers": "texts",
+    "tokenizers": "texts",
+    "soundfile": "audio",
 }
 
 

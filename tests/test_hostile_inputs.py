@@ -724,6 +724,13 @@ CASES: list[Case] = [
         Exits(2, "oml-fast: error: dataset not found"),
     ),
     Case(
+        "cli-untrained",
+        CLI,
+        "`oml-fast predict predict_digits` without `checkpoint` (a randomly initialised model)",
+        lambda p: _cli("predict", "predict_digits", f"data_dir={p}"),
+        Exits(2, "the extractor has no weights"),
+    ),
+    Case(
         "cli-check-csv",
         CLI,
         "`oml-fast check-csv` of a malformed CSV",
@@ -736,7 +743,9 @@ CASES: list[Case] = [
         "cli-save-path",
         CLI,
         "`oml-fast predict ... save_path=x.txt`",
-        lambda p: _cli("predict", "predict_digits", f"data_dir={p}", "save_path=x.txt"),
+        lambda p: _cli(
+            "predict", "predict_digits", f"data_dir={p}", "save_path=x.txt", "allow_untrained=true"
+        ),
         Exits(2, "`save_path` must end with .pt or .npz"),
     ),
     # ===== known gaps: `outcome` is the behaviour wanted; `today` what happens now =====

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from oml_fast.datasets.pairs import PairDataset
 from oml_fast.ddp.patching import patch_dataloader_to_ddp
 from oml_fast.ddp.utils import get_world_size_safe, is_ddp, sync_dicts_ddp
+from oml_fast.errors import InvalidInputError
 from oml_fast.interfaces.datasets import IBaseDataset, IIndexedDataset
 from oml_fast.interfaces.models import IPairwiseModel
 from oml_fast.utils.misc_torch import get_device, temporary_setting_model_mode, unique_by_ids
@@ -30,11 +31,11 @@ logger = logging.getLogger(__name__)
 
 def _check_loader_arguments(dataset: IIndexedDataset, batch_size: int, num_workers: int) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        raise InvalidInputError(f"`batch_size` must be a positive integer, got {batch_size!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"`num_workers` must be a non-negative integer, got {num_workers!r}")
+        raise InvalidInputError(f"`num_workers` must be a non-negative integer, got {num_workers!r}")
     if len(dataset) == 0:
-        raise ValueError(
+        raise InvalidInputError(
             f"`dataset` ({type(dataset).__name__}) is empty: there is nothing to run the model on"
         )
 
@@ -145,7 +146,7 @@ def inference_cached(
         outputs = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(outputs, Tensor) or len(outputs) != len(dataset):
             found = f"{len(outputs)} rows" if isinstance(outputs, Tensor) else type(outputs).__name__
-            raise ValueError(
+            raise InvalidInputError(
                 f"`cache_path` {path} holds {found}, but the dataset has {len(dataset)} items: it was made for "
                 "another dataset or model; delete it to recompute"
             )
@@ -184,7 +185,7 @@ def pairwise_inference(
     n_items = len(base_dataset)
     bad = [pair for pair in pair_ids if len(pair) != 2 or not all(0 <= int(i) < n_items for i in pair)]
     if bad:
-        raise ValueError(
+        raise InvalidInputError(
             f"`pair_ids` must be pairs of indices in [0, {n_items}) of `base_dataset`, got {bad[:5]}"
             + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         )

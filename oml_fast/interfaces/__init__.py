@@ -24,6 +24,7 @@ from ..errors import lazy_attributes
 from .criterions import ITripletLossWithMiner
 from .datasets import (
     IBaseDataset,
+    IHTMLVisualizableDataset,
     IIndexedDataset,
     ILabeledDataset,
     IPairDataset,
@@ -55,6 +56,7 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IHTMLVisualizableDataset",
     "IExtractor",
     "IFreezable",
     "IPairwiseModel",

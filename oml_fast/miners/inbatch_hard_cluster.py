@@ -1,5 +1,5 @@
-"""OML's module path ``oml.miners.inbatch_hard_cluster`` (the code lives in :mod:`oml_fast.miners.hard_cluster`)."""
+"""OML's module path ``oml.miners.inbatch_hard_cluster`` (defined in :mod:`oml_fast.miners.hard_cluster`)."""
 
-from .hard_cluster import HardClusterMiner
+from oml_fast.miners.hard_cluster import HardClusterMiner
 
 __all__ = ["HardClusterMiner"]

@@ -1,5 +1,5 @@
-"""OML's module path ``oml.miners.inbatch_nhard_tri`` (the code lives in :mod:`oml_fast.miners.nhard_triplets`)."""
+"""OML's module path ``oml.miners.inbatch_nhard_tri`` (defined in :mod:`oml_fast.miners.nhard_triplets`)."""
 
-from .nhard_triplets import NHardTripletsMiner
+from oml_fast.miners.nhard_triplets import NHardTripletsMiner
 
 __all__ = ["NHardTripletsMiner"]

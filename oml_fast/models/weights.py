@@ -42,9 +42,9 @@ def checkpoint_folders() -> list[Path]:
     return [_cache_dir(), oml, Path(torch.hub.get_dir()) / "checkpoints"]
 
 
-def md5_of(path: str | Path) -> str:
-    """The MD5 hex digest of a file (OML's zoo records give its first characters as ``hash``)."""
-    digest = hashlib.md5()
+def file_digest(path: str | Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file (OML's zoo records give the start of its MD5 as ``hash``)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as file:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
@@ -140,12 +140,17 @@ def load_weights_into(model: torch.nn.Module, weights: str | Path, strict: bool 
     return model
 
 
-def _check_hash(path: Path, expected: str | None, name: str) -> Path:
-    if expected and not (actual := md5_of(path)).startswith(expected):
-        raise WeightsLoadingError(
-            f"'{path}' is not the checkpoint '{name}': its MD5 is {actual}, expected one starting with "
-            f"'{expected}'. Replace it with the right file (or remove it to download it again)."
-        )
+def _check_hash(path: Path, record: Mapping[str, Any], name: str) -> Path:
+    """``path`` if its digest matches the record's (``hash``: start of the MD5, ``sha256``: the SHA-256)."""
+    for key, algorithm in (("hash", "md5"), ("sha256", "sha256")):
+        expected = record.get(key)
+        if not expected:
+            continue
+        if not (actual := file_digest(path, algorithm)).startswith(expected):
+            raise WeightsLoadingError(
+                f"'{path}' is not the checkpoint '{name}': its {algorithm.upper()} is {actual}, expected one "
+                f"starting with '{expected}'. Replace it with the right file (or remove it to download it again)."
+            )
     return path
 
 
@@ -153,18 +158,17 @@ def zoo_checkpoint(name: str, record: Mapping[str, Any]) -> Path:
     """The local file of the zoo checkpoint ``name`` described by ``record`` (a ``pretrained_models`` value).
 
     ``record`` keys: ``fname`` (the file name), ``url`` (an address, or a list of them; items that are
-    not URLs are Google Drive ids, named in the error only), ``hash`` (the start of the file's MD5, checked
-    when given). Searched in :func:`checkpoint_folders`, then downloaded into the first of them unless
+    not URLs are Google Drive ids, named in the error only), ``hash`` (the start of the file's MD5) and
+    ``sha256`` (its SHA-256), checked when given. Searched in :func:`checkpoint_folders`, then downloaded into the first of them unless
     ``OML_FAST_OFFLINE=1``. Raises :class:`WeightsLoadingError` saying which file to place where.
     """
     sources = record.get("url") or []
     sources = [sources] if isinstance(sources, str) else list(sources)
     urls = [source for source in sources if is_url(source)]
     fname = record.get("fname") or (Path(urls[0].split("?")[0]).name if urls else f"{name}.ckpt")
-    expected_hash = record.get("hash")
     for folder in checkpoint_folders():
         if (folder / fname).is_file():
-            return _check_hash(folder / fname, expected_hash, name)
+            return _check_hash(folder / fname, record, name)
     target = _cache_dir() / fname
     failures = []
     if os.environ.get(OFFLINE_ENV) == "1":
@@ -172,7 +176,7 @@ def zoo_checkpoint(name: str, record: Mapping[str, Any]) -> Path:
     else:
         for url in urls:
             try:
-                return _check_hash(download_weights(url, target=target), expected_hash, name)
+                return _check_hash(download_weights(url, target=target), record, name)
             except WeightsLoadingError as error:
                 target.unlink(missing_ok=True)
                 failures.append(str(error).split(". Without network")[0])

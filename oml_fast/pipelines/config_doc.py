@@ -107,7 +107,7 @@ These examples run as a test (`tests/test_docs_references.py` runs this page's `
 >>> from oml_fast.pipelines.config import load_config
 >>> cfg = load_config("train_digits", overrides=["max_epochs=3", "optimizer.args.lr=0.01"])
 >>> cfg.max_epochs, cfg.optimizer.name, cfg.optimizer.args.lr, cfg.sampler.args.n_labels
-(3, 'adam', 0.01, 6)
+(3, 'adam', 0.01, 2)
 >>> cfg = load_config({"criterion": {"name": "arcface", "args": {"m": 0.4}}})
 >>> dict(cfg.criterion.args)  # a new name: the default's args (margin, miner) are not inherited
 {'m': 0.4}

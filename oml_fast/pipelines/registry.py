@@ -117,10 +117,14 @@ def accepted_args(cls: type[Any]) -> list[str] | None:
 
 def _expected(param: inspect.Parameter) -> str | None:
     """``"a number"`` / ``"a bool"`` when the argument's default or annotation says so, else ``None``."""
-    annotation = (
-        param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
-    )
-    names = set(re.findall(r"[A-Za-z_]\w*", str(annotation)))
+    annotation = param.annotation
+    if annotation is inspect.Parameter.empty:
+        text = ""
+    elif isinstance(annotation, str):
+        text = annotation
+    else:
+        text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    names = set(re.findall(r"[A-Za-z_]\w*", text.replace("NoneType", "None"))) - {"typing"}
     default = param.default
     if "str" in names or "Any" in names:
         return None

@@ -1,5 +1,5 @@
-"""OML's module path ``oml.samplers.distinct_category_balance`` (the code lives in :mod:`oml_fast.samplers.category_balance`)."""
+"""OML's module path ``oml.samplers.distinct_category_balance`` (defined in :mod:`oml_fast.samplers.category_balance`)."""
 
-from .category_balance import DistinctCategoryBalanceSampler
+from oml_fast.samplers.category_balance import DistinctCategoryBalanceSampler
 
 __all__ = ["DistinctCategoryBalanceSampler"]

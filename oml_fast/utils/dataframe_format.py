@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from oml_fast.const import CATEGORIES_COLUMN, LABELS_COLUMN
 from oml_fast.datasets.dataframe import DataFrameFormatError, find_dataframe_problems
+from oml_fast.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class RetrievalDataFrameFormatError(DataFrameFormatError, AssertionError):
+class RetrievalDataFrameFormatError(DataFrameFormatError, InvalidInputError):
     """A dataframe breaks OML's format (a ``ValueError`` and an ``AssertionError``); ``problems`` lists them."""
 
 

@@ -46,6 +46,7 @@ from oml_fast.const import (
     Y1_COLUMN,
     Y2_COLUMN,
 )
+from oml_fast.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,7 +185,7 @@ def get_mock_images_dataset(
     (120, 80, [6, 7, 8, 9], ['label', 'path', 'split', 'is_query', 'is_gallery', 'category'])
     """
     if df_name not in MOCK_DATASET_FILES:
-        raise ValueError(f"`df_name` must be one of {list(MOCK_DATASET_FILES)}, got {df_name!r}")
+        raise InvalidInputError(f"`df_name` must be one of {list(MOCK_DATASET_FILES)}, got {df_name!r}")
     import pandas as pd
 
     root = Path(dataset_root)
@@ -210,4 +211,13 @@ def download_mock_dataset(
     )
 
 
-__all__ = ["get_mock_images_dataset", "download_mock_dataset", "MOCK_DATASET_FILES"]
+# The texts and audio mock datasets are made by oml_fast.datasets.mock (the audio one synthesises its files).
+from oml_fast.datasets.mock import get_mock_audios_dataset, get_mock_texts_dataset  # noqa: E402
+
+__all__ = [
+    "get_mock_images_dataset",
+    "get_mock_texts_dataset",
+    "get_mock_audios_dataset",
+    "download_mock_dataset",
+    "MOCK_DATASET_FILES",
+]

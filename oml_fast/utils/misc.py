@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from oml_fast.const import BLACK, TColor
+from oml_fast.errors import InvalidInputError
+from oml_fast.visualization import html_blocks_to_grid, visualize_text  # noqa: F401  (OML's names here too)
 
 
 class CompatibilityError(Exception):
@@ -132,17 +133,19 @@ def remove_unused_kwargs(kwargs: dict[str, Any], function: Any) -> dict[str, Any
 
 
 def check_if_nonempty_positive_integers(var: int | Sequence[int], name: str) -> None:
-    """Raises ``ValueError`` (naming ``name``) unless ``var`` is a positive int or a non-empty sequence of them."""
+    """Raises ``InvalidInputError``, a ``ValueError`` (naming ``name``), unless ``var`` is a positive int or a non-empty sequence of them."""
     if isinstance(var, Sequence):
         if not var or not all(isinstance(x, int) and x > 0 for x in var):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{name} is expected to be non-empty and contain positive integers, but got {var}"
             )
     elif isinstance(var, int):
         if var <= 0:
-            raise ValueError(f"{name} is expected to be a positive integer, but got {var}")
+            raise InvalidInputError(f"{name} is expected to be a positive integer, but got {var}")
     else:
-        raise ValueError(f"Unsupported argument type. Expected int or Iterable[int], but got {type(var)}")
+        raise InvalidInputError(
+            f"Unsupported argument type. Expected int or Iterable[int], but got {type(var)}"
+        )
 
 
 def compare_dicts_recursively(d1: dict, d2: dict) -> bool:  # type: ignore[type-arg]
@@ -165,7 +168,7 @@ def compare_dicts_recursively(d1: dict, d2: dict) -> bool:  # type: ignore[type-
 def pad_array_right(arr: np.ndarray, required_len: int, val: float | int) -> np.ndarray:
     """1-D ``arr`` padded on the right with ``val`` up to ``required_len``."""
     if arr.ndim != 1 or required_len < len(arr):
-        raise ValueError(
+        raise InvalidInputError(
             f"`arr` must be 1-D and not longer than `required_len`={required_len}, got shape {arr.shape}"
         )
     return np.pad(arr, (0, required_len - len(arr)), mode="constant", constant_values=val)
@@ -182,33 +185,6 @@ def matplotlib_backend(backend: str) -> Iterator[None]:
         yield
     finally:
         matplotlib.use(previous)
-
-
-def visualize_text(text: str, color: TColor = BLACK, draw_bbox: bool = True) -> np.ndarray:
-    """``text`` rendered in a 256 x 256 RGB uint8 image (``np.ndarray[256, 256, 3]``), framed in ``color``."""
-    import matplotlib.pyplot as plt
-
-    with matplotlib_backend("Agg"):
-        figure, axes = plt.subplots(figsize=(2.56, 2.56), dpi=100)
-        axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=20)
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1)
-        axes.axis("off")
-        figure.canvas.draw()
-        image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
-        plt.close(figure)
-    image = np.resize(image, (256, 256, 3))
-    if draw_bbox:
-        frame = 5
-        for sl in (np.s_[:frame, :], np.s_[-frame:, :], np.s_[:, :frame], np.s_[:, -frame:]):
-            image[sl] = color
-    return image
-
-
-def html_blocks_to_grid(blocks: list[list[str]]) -> str:
-    """HTML blocks laid out as rows of a grid (one flex row per inner list)."""
-    rows = ["<div style='display:flex; justify-content:left;'>" + "".join(row) + "</div>" for row in blocks]
-    return "<div>" + "\n".join(rows) + "</div>"
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Tensor helpers of OML's ``oml.utils.misc_torch``: row-wise gather / scatter, distances, running averages, PCA.
 
-Same names, arguments and results as OML 4.0; invalid arguments raise ``ValueError`` naming the argument
-(OML asserts).
+Same names, arguments and results as OML 4.0; invalid arguments raise ``InvalidInputError`` naming the
+argument (a ``ValueError``, and an ``AssertionError`` as OML's asserts).
 
 >>> take_2d(torch.tensor([[10, 11, 12], [20, 21, 22]]), torch.tensor([[2, 0], [1, 1]]))
 tensor([[12, 10],
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from oml_fast.errors import InvalidInputError
 from oml_fast.ops.distance import pairwise_distance
 
 TSingleValues = int | float | np.floating | np.integer | Tensor
@@ -29,15 +30,15 @@ TData = TypeVar("TData", list, tuple, np.ndarray, Tensor)
 
 def _check_rows(name_x: str, x: Tensor, name_i: str, indices: Tensor) -> None:
     if x.ndim != 2 or indices.ndim != 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"`{name_x}` and `{name_i}` must be 2-D, got shapes {list(x.shape)} and {list(indices.shape)}"
         )
     if x.shape[0] != indices.shape[0]:
-        raise ValueError(
+        raise InvalidInputError(
             f"`{name_x}` and `{name_i}` must have the same number of rows, got {x.shape[0]} and {indices.shape[0]}"
         )
     if indices.dtype.is_floating_point or indices.dtype == torch.bool:
-        raise ValueError(f"`{name_i}` must hold integers, got {indices.dtype}")
+        raise InvalidInputError(f"`{name_i}` must hold integers, got {indices.dtype}")
 
 
 def _column_ids(indices: Tensor, n_columns: int) -> Tensor:
@@ -74,7 +75,7 @@ def assign_2d(x: Tensor, indices: Tensor, new_values: Tensor) -> Tensor:
     """
     _check_rows("x", x, "indices", indices)
     if indices.shape != new_values.shape:
-        raise ValueError(
+        raise InvalidInputError(
             f"`indices` and `new_values` must have the same shape, got {list(indices.shape)} and "
             f"{list(new_values.shape)}"
         )
@@ -94,13 +95,13 @@ def cat_two_sorted_tensors_and_keep_it_sorted(x1: Tensor, x2: Tensor, eps: float
     tensor([[0.5000, 2.0000, 2.0000, 3.0000]])
     """
     if eps < 0:
-        raise ValueError(f"`eps` must be non-negative, got {eps}")
+        raise InvalidInputError(f"`eps` must be non-negative, got {eps}")
     if not x1.numel():
         return x2
     if not x2.numel():
         return x1
     if x1.shape[0] != x2.shape[0]:
-        raise ValueError(
+        raise InvalidInputError(
             f"`x1` and `x2` must have the same number of rows, got {x1.shape[0]} and {x2.shape[0]}"
         )
     need = x1[:, -1] > x2[:, 0]
@@ -112,7 +113,7 @@ def cat_two_sorted_tensors_and_keep_it_sorted(x1: Tensor, x2: Tensor, eps: float
 def elementwise_dist(x1: Tensor, x2: Tensor, p: int = 2) -> Tensor:
     """``p``-norm distances between matching rows: ``x1 [N, D]``, ``x2 [N, D]`` -> ``[N]``."""
     if x1.ndim != 2 or x1.shape != x2.shape:
-        raise ValueError(
+        raise InvalidInputError(
             f"`x1` and `x2` must be 2-D of the same shape, got {list(x1.shape)} and {list(x2.shape)}"
         )
     return torch.linalg.vector_norm(x1 - x2, ord=p, dim=1)
@@ -125,7 +126,7 @@ def pairwise_dist(x1: Tensor, x2: Tensor, p: int = 2) -> Tensor:
     other ``p`` use ``torch.cdist``.
     """
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(
+        raise InvalidInputError(
             f"`x1` and `x2` must be 2-D with the same number of columns, got {list(x1.shape)} and {list(x2.shape)}"
         )
     if p == 2 and x1.dtype == x2.dtype and x1.dtype in (torch.float32, torch.float64):
@@ -136,7 +137,7 @@ def pairwise_dist(x1: Tensor, x2: Tensor, p: int = 2) -> Tensor:
 def normalise(x: Tensor, p: int = 2) -> Tensor:
     """Rows of ``x [N, D]`` divided by their ``p``-norm (the norm is not differentiated through, as in OML)."""
     if x.ndim != 2:
-        raise ValueError(f"`x` must be 2-D, got shape {list(x.shape)}")
+        raise InvalidInputError(f"`x` must be 2-D, got shape {list(x.shape)}")
     norms = torch.linalg.vector_norm(x, ord=p, dim=1).detach()
     return x / norms[:, None]
 
@@ -151,7 +152,7 @@ def get_device(model: nn.Module) -> str:
 def is_sorted_tensor(x: Tensor) -> bool:
     """Whether 1-D ``x`` is ascending, treating steps within ``10 * eps`` of the dtype as equal values."""
     if x.ndim != 1:
-        raise ValueError(f"`x` must be 1-D, got shape {list(x.shape)}")
+        raise InvalidInputError(f"`x` must be 1-D, got shape {list(x.shape)}")
     if len(x) < 2:
         return True
     steps = x[1:] - x[:-1]
@@ -173,9 +174,11 @@ def unique_by_ids(ids: list[int], data: TData) -> tuple[list[int], TData]:
     ([0, 1, 2], ['a', 'b', 'c'])
     """
     if not isinstance(ids, list) or not ids:
-        raise ValueError(f"`ids` must be a non-empty list, got {type(ids).__name__} of length {len(ids)}")
+        raise InvalidInputError(
+            f"`ids` must be a non-empty list, got {type(ids).__name__} of length {len(ids)}"
+        )
     if len(ids) != len(data):
-        raise ValueError(f"`ids` and `data` must have the same length, got {len(ids)} and {len(data)}")
+        raise InvalidInputError(f"`ids` and `data` must have the same length, got {len(ids)} and {len(data)}")
     unique_ids, first_positions = np.unique(np.asarray(ids), return_index=True)
     if isinstance(data, (list, tuple)):
         picked: Any = [data[i] for i in first_positions]
@@ -351,7 +354,7 @@ class PCA:
 
     def _fit(self, embeddings: Tensor) -> None:
         if embeddings.ndim != 2 or embeddings.shape[0] < 2:
-            raise ValueError(
+            raise InvalidInputError(
                 f"`embeddings` must be 2-D with at least 2 rows, got shape {list(embeddings.shape)}"
             )
         n_samples, dim = embeddings.shape
@@ -367,7 +370,7 @@ class PCA:
 
     def _check_dimensions(self, n_components: int) -> None:
         if n_components > self.components.shape[0]:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The embeddings cannot be transformed: expected at most {self.components.shape[0]} components, "
                 f"got {n_components}"
             )

@@ -3,6 +3,7 @@ torchvision-sized parameter counts, pooling, multi-scale, and the checks of bad 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +128,68 @@ def test_registry_builds_them_with_omls_keys():
     }
     model = get_extractor_by_cfg(cfg)
     assert isinstance(model.extractor, ViTExtractor) and model.feat_dim == 24
+
+
+def _digit_image(size: int = 48) -> np.ndarray:
+    """A real picture: the first sklearn digit, upscaled to ``size`` px, grey as RGB uint8."""
+    from sklearn.datasets import load_digits
+
+    digit = load_digits().images[0] / 16.0
+    pixels = np.kron(digit, np.ones((size // 8, size // 8)))
+    return np.uint8(255 * np.stack([pixels] * 3, axis=-1))
+
+
+def test_attention_weights_are_the_attention_forward_uses():
+    attention = vit_dino(8, 32, depth=1, num_heads=4).blocks[0].attn
+    x = torch.randn(2, 7, 32)
+    weights = attention.attention_weights(x)
+    assert torch.allclose(weights.sum(dim=-1), torch.ones(2, 4, 7), atol=1e-6)
+    v = attention.qkv(x).reshape(2, 7, 3, 4, 8)[:, :, 2].transpose(1, 2)
+    assert torch.allclose(
+        attention.proj((weights @ v).transpose(1, 2).reshape(2, 7, 32)), attention(x), atol=1e-5
+    )
+
+
+def test_draw_attention_on_a_digit():
+    pil = pytest.importorskip("PIL.Image")
+    image = _digit_image()
+    vit = ViTExtractor(None, "vits16", normalise_features=False).train()
+    picture = vit.draw_attention(image[:45, :40])  # sides that are not multiples of the patch
+    assert picture.shape == (45, 40, 3) and picture.dtype == np.uint8 and vit.training
+    assert isinstance(vit.draw_attention(pil.fromarray(image)), pil.Image)
+    with pytest.raises(ValueError, match=r"RGB image \[H, W, 3\]"):
+        vit.draw_attention(image[..., 0])
+
+
+def test_draw_gradcam_on_a_digit():
+    image = _digit_image()
+    resnet = ResnetExtractor(None, "resnet18", gem_p=None, remove_fc=False, normalise_features=False)
+    picture = resnet.draw_gradcam(image)
+    assert picture.shape == image.shape and picture.dtype == np.uint8 and picture.max() == 255
+    assert all(p.grad is None for p in resnet.parameters())  # no gradients left on the model
+    resnet.remove_fc = True
+    with pytest.raises(ValueError, match="remove_fc=False"):
+        resnet.draw_gradcam(image)
+
+
+def test_shipped_extractor_configs_take_the_constructors_arguments():
+    """oml_fast/configs/extractor/*.yaml (OML's options) bind to the classes' signatures (nothing is built)."""
+    import inspect
+    from pathlib import Path
+
+    omegaconf = pytest.importorskip("omegaconf")
+    from oml_fast.registry import EXTRACTORS_REGISTRY
+
+    folder = Path(__file__).resolve().parents[2] / "oml_fast" / "configs" / "extractor"
+    blocks = [
+        omegaconf.OmegaConf.to_container(omegaconf.OmegaConf.load(path))
+        for path in sorted(folder.glob("*.yaml"))
+    ]
+    assert {"resnet", "vit", "vit_clip", "extractor_with_mlp"} <= {block["name"] for block in blocks}
+    while blocks:
+        block = blocks.pop()
+        args = dict(block["args"])
+        if isinstance(args.get("extractor"), dict):
+            blocks.append(args.pop("extractor"))
+            args["extractor"] = None
+        inspect.signature(EXTRACTORS_REGISTRY[block["name"]]).bind(**args)

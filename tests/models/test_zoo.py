@@ -16,7 +16,7 @@ from oml_fast.models import (
 )
 from oml_fast.models.resnet.architecture import BasicBlock, ResNet
 from oml_fast.models.vit_dino.architecture import vit_dino
-from oml_fast.models.weights import md5_of
+from oml_fast.models.weights import file_digest
 
 TINY_VIT = {"arch": "vit_tiny", "normalise_features": False}
 
@@ -91,7 +91,7 @@ def test_from_pretrained_loads_a_file_placed_in_the_cache(tmp_path, monkeypatch)
     folder.mkdir(parents=True)
     torch.save(_lightning(vit.state_dict()), folder / "my_vit.ckpt")
     init_args = {**TINY_VIT, "normalise_features": True}
-    record = {"fname": "my_vit.ckpt", "hash": md5_of(folder / "my_vit.ckpt")[:6], "init_args": init_args}
+    record = {"fname": "my_vit.ckpt", "hash": file_digest(folder / "my_vit.ckpt")[:6], "init_args": init_args}
     monkeypatch.setitem(ViTExtractor.pretrained_models, "my_vits16", record)
     loaded = ViTExtractor.from_pretrained("my_vits16")
     assert loaded.normalise_features and _same_outputs(vit, loaded, torch.randn(2, 3, 32, 32))
@@ -127,7 +127,7 @@ def test_missing_checkpoint_names_the_file_the_folder_and_the_address(tmp_path):
     assert "OML_FAST_OFFLINE=1" in message
     with pytest.raises(WeightsLoadingError, match="Google Drive, file id 1zuGRHvF2KHd59aw7i7367OH_tQNOGz7A"):
         ViTExtractor.from_pretrained("vits16_sop")
-    with pytest.raises(KeyError, match="There is no pretrained model vits16_dinoo.*vits16_dino"):
+    with pytest.raises(KeyError, match="There is no pretrained model '?vits16_dinoo.*vits16_dino"):
         ViTExtractor.from_pretrained("vits16_dinoo")
 
 
@@ -168,7 +168,7 @@ def test_moco_checkpoint_in_the_moco_repositorys_layout(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     path = folder / "moco_v2_800ep_pretrain.pth.tar"
     torch.save({"arch": "resnet50", "epoch": 800, "state_dict": moco}, path)
-    record = {**ResnetExtractor.pretrained_models["resnet50_moco_v2"], "hash": md5_of(path)[:8]}
+    record = {**ResnetExtractor.pretrained_models["resnet50_moco_v2"], "hash": file_digest(path)[:8]}
     monkeypatch.setitem(ResnetExtractor.pretrained_models, "resnet50_moco_v2", record)
     loaded = ResnetExtractor.from_pretrained("resnet50_moco_v2")
     assert loaded.feat_dim == 512 and loaded.gem_p == 5.0
@@ -182,7 +182,7 @@ def test_extractor_with_mlp_from_pretrained_twice(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     path = folder / "vits16_224_mlp_384_inshop.ckpt"
     torch.save(_lightning(model.state_dict()), path)
-    record = dict(ExtractorWithMLP.pretrained_models["vits16_224_mlp_384_inshop"], hash=md5_of(path)[:8])
+    record = dict(ExtractorWithMLP.pretrained_models["vits16_224_mlp_384_inshop"], hash=file_digest(path)[:8])
     record["init_args"] = dict(
         record["init_args"], extractor_creator=lambda: ViTExtractor(None, "vit_tiny", False)
     )
@@ -218,3 +218,77 @@ def test_every_zoo_checkpoint_has_its_transforms():
     for name in zoo:
         transforms, _ = get_transforms_for_pretrained(name)
         assert transforms is not None, name
+
+
+def _tiny_clip():
+    from oml_fast.models.vit_clip.architecture import CLIPVisionTransformer
+
+    return CLIPVisionTransformer(
+        input_resolution=32, patch_size=16, width=32, layers=2, heads=2, output_dim=16
+    )
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_vit_clip_reads_clip_checkpoints_and_torchscript_archives(tmp_path, monkeypatch):
+    from oml_fast.models import ViTCLIPExtractor
+
+    monkeypatch.setitem(ViTCLIPExtractor.constructors, "clip_tiny", _tiny_clip)
+    model = ViTCLIPExtractor(None, "clip_tiny", normalise_features=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model.feat_dim == 16 and torch.allclose(model(x).norm(dim=1), torch.ones(2))
+    with pytest.raises(ValueError, match="resized to 32x32"):
+        model(torch.randn(1, 3, 48, 32))
+    # a whole CLIP's state dict (image tower under `visual.`, text tower beside it) in a Lightning checkpoint
+    full = {f"visual.{k}": v for k, v in model.visual.state_dict().items()}
+    full["transformer.resblocks.0.ln_1.weight"] = torch.ones(4)  # the text tower's: ignored
+    torch.save(_lightning(full), tmp_path / "clip.ckpt")
+    assert _same_outputs(model, ViTCLIPExtractor(str(tmp_path / "clip.ckpt"), "clip_tiny", True), x)
+    # OpenAI's archives are TorchScript modules with a `visual` part
+    holder = torch.nn.Module()
+    holder.visual = model.visual
+    folder = tmp_path / "ours" / "weights"
+    folder.mkdir(parents=True)
+    torch.jit.save(torch.jit.script(holder), str(folder / "tiny_openai.pt"))
+    record = {
+        "fname": "tiny_openai.pt",
+        "is_jitted": True,
+        "init_args": {"arch": "clip_tiny", "normalise_features": True},
+    }
+    monkeypatch.setitem(ViTCLIPExtractor.pretrained_models, "tiny_openai", record)
+    assert _same_outputs(model, ViTCLIPExtractor.from_pretrained("tiny_openai"), x)
+
+
+def test_vit_unicom_round_trip_and_sha256_check(tmp_path, monkeypatch):
+    from oml_fast.models import ViTUnicomExtractor
+    from oml_fast.models.vit_unicom.architecture import UnicomVisionTransformer
+
+    def tiny(using_checkpoint: bool = True) -> UnicomVisionTransformer:
+        return UnicomVisionTransformer(32, 16, 32, 8, depth=2, num_heads=2, using_checkpoint=using_checkpoint)
+
+    monkeypatch.setitem(ViTUnicomExtractor.constructors, "tiny_unicom", tiny)
+    model = ViTUnicomExtractor(None, "tiny_unicom", normalise_features=True)
+    x = torch.randn(3, 3, 32, 32)
+    model.train()
+    model(x).sum().backward()  # gradient checkpointing in training
+    assert all(p.grad is not None for p in model.model.blocks.parameters())
+    folder = tmp_path / "ours" / "weights"
+    folder.mkdir(parents=True)
+    torch.save(
+        {k: v.half() if v.is_floating_point() else v for k, v in model.model.state_dict().items()},
+        folder / "u.pt",
+    )
+    record = {
+        "fname": "u.pt",
+        "sha256": file_digest(folder / "u.pt", "sha256"),
+        "init_args": {"arch": "tiny_unicom", "normalise_features": True},
+    }
+    monkeypatch.setitem(ViTUnicomExtractor.pretrained_models, "tiny_unicom", record)
+    loaded = ViTUnicomExtractor.from_pretrained("tiny_unicom")  # the float16 file, as DeepGlint's
+    assert loaded.feat_dim == 8
+    model.model.load_state_dict(
+        {k: v.half().float() if v.is_floating_point() else v for k, v in model.model.state_dict().items()}
+    )
+    assert _same_outputs(model, loaded, x)
+    (folder / "u.pt").write_bytes(b"damaged")
+    with pytest.raises(WeightsLoadingError, match="its SHA256 is"):
+        ViTUnicomExtractor.from_pretrained("tiny_unicom")

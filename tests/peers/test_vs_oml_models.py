@@ -61,14 +61,54 @@ def test_dinov2_networks_agree(arch: str) -> None:
             assert_close(ours(x), theirs(x), f"{arch} embeddings of {list(x.shape)}")
 
 
+def test_clip_image_tower_agrees() -> None:
+    from oml.models.vit_clip.external.model import VisionTransformer as OmlCLIPVisionTransformer
+
+    from oml_fast.models.vit_clip.architecture import CLIPVisionTransformer
+
+    sizes = {"input_resolution": 64, "patch_size": 16, "width": 64, "layers": 2, "heads": 4, "output_dim": 32}
+    theirs = OmlCLIPVisionTransformer(**sizes).eval()
+    ours = CLIPVisionTransformer(**sizes).eval()
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert_close(ours(x), theirs(x), "CLIP image-tower embeddings")
+
+
+def test_unicom_network_agrees() -> None:
+    from oml.models.vit_unicom.external.vision_transformer import VisionTransformer as OmlUnicom
+
+    from oml_fast.models.vit_unicom.architecture import UnicomVisionTransformer
+
+    sizes = {"input_size": 64, "patch_size": 16, "dim": 64, "embedding_size": 24, "depth": 2, "num_heads": 4}
+    theirs = OmlUnicom(**sizes, using_checkpoint=False).eval()
+    ours = UnicomVisionTransformer(**sizes, using_checkpoint=False).eval()
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert_close(ours(x), theirs(x), "Unicom embeddings")
+
+
 def test_zoo_records_are_omls() -> None:
     from oml.models import ExtractorWithMLP as OmlExtractorWithMLP
     from oml.models import ResnetExtractor as OmlResnetExtractor
+    from oml.models import ViTCLIPExtractor as OmlViTCLIPExtractor
     from oml.models import ViTExtractor as OmlViTExtractor
+    from oml.models import ViTUnicomExtractor as OmlViTUnicomExtractor
 
-    from oml_fast.models import ExtractorWithMLP, ResnetExtractor, ViTExtractor
+    from oml_fast.models import (
+        ExtractorWithMLP,
+        ResnetExtractor,
+        ViTCLIPExtractor,
+        ViTExtractor,
+        ViTUnicomExtractor,
+    )
 
     for ours, theirs in [
+        (ViTCLIPExtractor, OmlViTCLIPExtractor),
+        (ViTUnicomExtractor, OmlViTUnicomExtractor),
         (ViTExtractor, OmlViTExtractor),
         (ResnetExtractor, OmlResnetExtractor),
         (ExtractorWithMLP, OmlExtractorWithMLP),
@@ -79,7 +119,12 @@ def test_zoo_records_are_omls() -> None:
         )
         for name, record in theirs.pretrained_models.items():
             mine = ours.pretrained_models[name]
-            for key in ("url", "hash", "fname"):  # OML takes torchvision's ImageNet weights from torchvision
+            for key in (
+                "url",
+                "hash",
+                "fname",
+                "is_jitted",
+            ):  # OML takes torchvision's ImageNet weights from torchvision
                 if key in record:
                     assert mine[key] == record[key], f"{name}: {key}"
             init_args = {k: v for k, v in record["init_args"].items() if k != "extractor_creator"}

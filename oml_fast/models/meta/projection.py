@@ -113,8 +113,10 @@ class ExtractorWithMLP(Extractor, IFreezable):
         if weights not in cls.pretrained_models:
             return super().from_pretrained(weights, **kwargs)  # type: ignore[return-value]
         init_args = dict(cls.pretrained_models[weights]["init_args"])
-        init_args["extractor"] = init_args.pop("extractor_creator")()
-        return cls(weights=weights, **init_args, **kwargs)
+        creator = init_args.pop("extractor_creator")
+        if "extractor" not in kwargs:
+            init_args["extractor"] = creator()
+        return cls(weights=weights, **{**init_args, **kwargs})
 
 
 __all__ = ["ExtractorWithMLP", "make_mlp"]

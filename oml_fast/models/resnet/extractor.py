@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from oml_fast.errors import InvalidInputError
 from oml_fast.models.base import Extractor, checkpoint_state_dict, resolve_weights
+from oml_fast.models.heatmaps import as_rgb_array, like_input, normalised_tensor, overlay_heatmap
 from oml_fast.models.resnet.architecture import (
     Bottleneck,
     ResNet,
@@ -98,7 +100,7 @@ class ResnetExtractor(Extractor):
         normalise_features: bool,
     ):
         if arch not in self.constructors:
-            raise ValueError(f"`arch` must be one of {list(self.constructors)}, got '{arch}'")
+            raise InvalidInputError(f"`arch` must be one of {list(self.constructors)}, got '{arch}'")
         super().__init__()
         self.arch = arch
         self.gem_p = gem_p
@@ -140,6 +142,38 @@ class ResnetExtractor(Extractor):
         if not isinstance(last, nn.Linear):
             raise TypeError(f"cannot tell the output size of `fc` = {fc}")
         return last.out_features
+
+    def draw_gradcam(self, image: Any) -> Any:
+        """Grad-CAM of the top-scoring output of ``fc`` over ``image`` (needs ``remove_fc=False``).
+
+        The gradient of that output with respect to the last block's feature map, averaged per channel,
+        weights the channels; their positive sum, upsampled (bilinear) and scaled to [0, 1], is the heat map.
+        ``image``: ``uint8[H, W, 3]`` (values 0..255) or a PIL image; returns the same type and size.
+        """
+        if self.remove_fc:
+            raise InvalidInputError(
+                "draw_gradcam needs the fully connected layer: build with `remove_fc=False`"
+            )
+        array = as_rgb_array(image)
+        x = normalised_tensor(array).unsqueeze(0).to(next(self.parameters()).device)
+        features: list[torch.Tensor] = []
+        hook = self.model.layer4.register_forward_hook(lambda _m, _i, output: features.append(output))
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.enable_grad():
+                scores = self.model(x)
+                (grads,) = torch.autograd.grad(scores[0, scores[0].argmax()], features[0])
+        finally:
+            hook.remove()
+            self.train(was_training)
+        cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * features[0]).sum(dim=1, keepdim=True))
+        cam = nn.functional.interpolate(
+            cam.detach(), size=array.shape[:2], mode="bilinear", align_corners=False
+        )
+        heat = cam[0, 0].float().cpu().numpy()
+        heat = (heat - heat.min()) / max(heat.max() - heat.min(), 1e-7)
+        return like_input(overlay_heatmap(array, heat), image)
 
 
 def load_moco_weights(path_to_model: str | Path) -> dict[str, torch.Tensor]:

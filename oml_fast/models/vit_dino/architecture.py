@@ -54,17 +54,27 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _qkv(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
+        return self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._qkv(x)
+        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(x.shape))
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The softmax attention ``[B, heads, N, N]`` (row: the attending token)."""
+        q, k, _ = self._qkv(x)
+        return torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
+    """``fc2(activation(fc1(x)))``: ``[..., dim] -> [..., dim]`` through ``hidden`` units."""
+
+    def __init__(self, dim: int, hidden: int, activation: type[nn.Module] = nn.GELU):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
+        self.act = activation()
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,6 +187,14 @@ class VisionTransformer(nn.Module):
         for block in self.blocks:
             tokens = block(tokens)
         return self.head(self.norm(tokens)[:, 0])
+
+    def get_last_selfattention(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention of the last block, ``[B, heads, N, N]``; tokens: class, registers, patches (row-major)."""
+        tokens = self.prepare_tokens(x)
+        for block in self.blocks[:-1]:
+            tokens = block(tokens)
+        last = self.blocks[-1]
+        return last.attn.attention_weights(last.norm1(tokens))  # type: ignore[operator,union-attr]
 
 
 def vit_dino(patch_size: int, embed_dim: int, depth: int = 12, num_heads: int = 6) -> VisionTransformer:

@@ -11,10 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from oml_fast.const import MEAN, STD, TNormParam
+from oml_fast.errors import InvalidInputError
 from oml_fast.models.base import Extractor, checkpoint_state_dict
+from oml_fast.models.heatmaps import as_rgb_array, like_input, normalised_tensor, overlay_heatmap
 from oml_fast.models.vit_dino.architecture import ARCHITECTURES, VisionTransformer
 from oml_fast.models.weights import load_checked
 
@@ -125,7 +129,7 @@ class ViTExtractor(Extractor):
         use_multi_scale: bool = False,
     ):
         if arch not in self.constructors:
-            raise ValueError(f"`arch` must be one of {list(self.constructors)}, got '{arch}'")
+            raise InvalidInputError(f"`arch` must be one of {list(self.constructors)}, got '{arch}'")
         super().__init__()
         self.normalise_features = normalise_features
         self.mscale = use_multi_scale
@@ -152,5 +156,41 @@ class ViTExtractor(Extractor):
             total = total + self.model(resized)
         return total / 3
 
+    def draw_attention(self, image: Any) -> Any:
+        """The attention of the class token to the patches (last block, mean over heads) over ``image``.
 
-__all__ = ["ViTExtractor"]
+        ``image``: ``uint8[H, W, 3]`` (values 0..255) or a PIL image; returns the same type and size.
+        """
+        return vis_vit(self, image)
+
+
+def vis_vit(vit: ViTExtractor, image: Any, mean: TNormParam = MEAN, std: TNormParam = STD) -> Any:
+    """:meth:`ViTExtractor.draw_attention` with the normalisation ``mean``, ``std`` of the model's inputs.
+
+    The image is cropped to a multiple of the patch size for the model; the map is upsampled (nearest) to
+    whole patches and is zero on the cropped-off border.
+    """
+    array = as_rgb_array(image)
+    model = vit.model
+    patch = model.patch_size
+    height, width = array.shape[0] - array.shape[0] % patch, array.shape[1] - array.shape[1] % patch
+    if height == 0 or width == 0:
+        raise InvalidInputError(f"`image` of {list(array.shape[:2])} px is smaller than one {patch} px patch")
+    x = normalised_tensor(array[:height, :width], mean, std).unsqueeze(0).to(next(model.parameters()).device)
+    was_training = vit.training
+    vit.eval()
+    try:
+        with torch.no_grad():
+            attention = model.get_last_selfattention(x)
+    finally:
+        vit.train(was_training)
+    n_registers = 0 if model.register_tokens is None else model.register_tokens.shape[1]
+    cls_to_patches = (
+        attention[0, :, 0, 1 + n_registers :].mean(dim=0).reshape(height // patch, width // patch)
+    )
+    heat = np.zeros(array.shape[:2])
+    heat[:height, :width] = np.kron(cls_to_patches.float().cpu().numpy(), np.ones((patch, patch)))
+    return like_input(overlay_heatmap(array, 0.6 * heat / max(heat.max(), 1e-12), image_weight=0.5), image)
+
+
+__all__ = ["ViTExtractor", "vis_vit"]
