@@ -171,14 +171,6 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "oml.datasets.dataframe": (_UNASSIGNED + ": OML's DF* dataset bases", ["*"]),
-    "oml.miners": (
-        _UNASSIGNED,
-        ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
-    ),
-    "oml.miners.cross_batch": (
-        _UNASSIGNED,
-        ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
-    ),
     "oml.models": (
         _MODELS,
         [
