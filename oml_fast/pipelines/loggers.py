@@ -8,6 +8,7 @@ install, when the logger's package is missing; :func:`log_picture` sends a PNG t
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def _logger_args(name: str, args: dict[str, Any], run_dir: Path, version: str = 
         uri = str(args.get("tracking_uri") or "file:./ml-runs")
         if uri.startswith("file:") and not uri.startswith("file:/"):
             args["tracking_uri"] = "file:" + _in_run_dir(uri[len("file:") :], run_dir)
+        if uri.startswith("file:"):
+            # OML's configs use MLflow's file store, which MLflow 3 keeps only on request.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         args["save_dir"] = _in_run_dir(args.get("save_dir", "ml-runs"), run_dir)
     elif name == "wandb":
         args["save_dir"] = _in_run_dir(args.get("save_dir", "."), run_dir)

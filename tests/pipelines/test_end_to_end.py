@@ -7,15 +7,7 @@ import csv
 import pytest
 import torch
 
-from oml_fast.datasets import make_digits_dataset
 from oml_fast.pipelines import load_config, predict, train, validate
-
-
-@pytest.fixture(scope="module")
-def digits_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    make_digits_dataset(root)
-    return root
 
 
 def _on_cpu(digits_root, tmp_path, *more: str) -> list[str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from oml_fast.datasets import make_digits_dataset
 from oml_fast.pipelines import (
     extractor_prediction_pipeline,
     extractor_training_pipeline,
@@ -24,13 +23,6 @@ JOBS = {
     "predict": "predict",
     "train_postprocessor": "train-postprocessor",
 }
-
-
-@pytest.fixture(scope="module")
-def digits_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    make_digits_dataset(root)
-    return root
 
 
 def _config(name: str, tmp_path: Path, digits_root: Path, weights: str = "w.ckpt") -> Path:
