@@ -1,30 +1,9 @@
-"""Small helpers shared by the losses: reductions and row-wise distances."""
+"""Row-wise distances shared by the losses (reductions: :mod:`oml_fast.functional.losses`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-from ..errors import InvalidInputError
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise InvalidInputError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def reduce(loss: Tensor, reduction: str) -> Tensor:
-    """``mean`` / ``sum`` / ``none`` of a per-item loss (the mean of an empty loss is 0, not NaN)."""
-    if reduction == "mean":
-        return loss.mean() if loss.numel() > 0 else loss.sum()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def nan_if_not_finite(loss: Tensor, features: Tensor) -> Tensor:

@@ -7,9 +7,11 @@ from torch import Tensor
 from torch.nn import Module
 
 from ..errors import InvalidInputError
+from ..functional.losses import check_reduction
+from ..functional.losses import get_reduced as reduce
 from ..miners.base import TLabels
 from ..miners.pairs import PairsMiner
-from ._common import check_reduction, elementwise_dist, nan_if_not_finite, reduce
+from ._common import elementwise_dist, nan_if_not_finite
 
 
 class ContrastiveLoss(Module):

@@ -8,11 +8,13 @@ from torch import Tensor
 from torch.nn import Module
 
 from ..errors import InvalidInputError
+from ..functional.losses import check_reduction
+from ..functional.losses import get_reduced as reduce
 from ..interfaces.criterions import ITripletLossWithMiner
 from ..miners.all_triplets import AllTripletsMiner
 from ..miners.base import ITripletsMiner, TLabels
 from ..miners.cross_batch import TripletMinerWithMemory
-from ._common import check_reduction, elementwise_dist, nan_if_not_finite, reduce
+from ._common import elementwise_dist, nan_if_not_finite
 
 TLogs = dict[str, float]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -90,6 +92,28 @@ class TripletMinerWithMemory(ITripletsMiner):
             self.bank_size, feat_dim, dtype=features.dtype, device=features.device
         )
         self.bank_features[torch.arange(self.bank_size), (-self.bank_labels - 1) % feat_dim] = 1
+
+    def get_pos_pairs(self, lbl2idx: dict[Any, Tensor], n: int | None = None) -> Tensor:
+        """OML's helper: ordered pairs ``(i, j)`` of distinct items that share a label, ``LongTensor[P, 2]``.
+
+        Args:
+            lbl2idx: label -> the indices of its items.
+            n: how many pairs (drawn uniformly; with replacement when there are fewer); None: all of them.
+                Without any pair the result is empty (OML's loops forever).
+        """
+        groups = [torch.as_tensor(ids).reshape(-1).long() for ids in lbl2idx.values()]
+        if not groups:
+            return torch.zeros(0, 2, dtype=torch.long)
+        ids = torch.cat(groups)
+        owners = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(g) for g in groups]))
+        return ids[positive_pairs(owners, n)]
+
+    @staticmethod
+    def take_tri_by_mask(
+        ii_a: Tensor, ii_p: Tensor, ii_n: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """OML's helper: the triplets where ``mask`` is True."""
+        return ii_a[mask], ii_p[mask], ii_n[mask]
 
     @torch.no_grad()
     def update_bank(self, features: Tensor, labels: Tensor) -> None:

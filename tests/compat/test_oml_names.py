@@ -121,7 +121,6 @@ _VISUALIZE = [
     "ImageQueryGalleryDataset.visualize",
     "ImageQueryGalleryLabeledDataset.visualize",
 ]
-_MEMORY_MINER = ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"]
 PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
     "oml.datasets": (
         _DATASET_EXTRAS,
@@ -136,15 +135,6 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
             "get_retrieval_images_datasets",
         ],
     ),
-    # OML's functional modules sit below the losses that hold these functions here (import layers)
-    "oml.functional.label_smoothing": (_UNASSIGNED + ": ours is oml_fast.losses.label_smoothing", ["*"]),
-    "oml.functional.losses": (_UNASSIGNED + ": ours live in oml_fast.losses", ["*"]),
-    "oml.interfaces.retrieval": (
-        "compat-core: ours names `rr`, OML's takes *args, **kwargs",
-        ["IRetrievalPostprocessor.process"],
-    ),
-    "oml.miners": (_UNASSIGNED + ": OML's helper methods of the memory miner", _MEMORY_MINER),
-    "oml.miners.cross_batch": (_UNASSIGNED + ": OML's helper methods of the memory miner", _MEMORY_MINER),
     "oml.retrieval": (
         _UNASSIGNED + ": num_workers / batch_size have defaults here, not in OML",
         ["PairwiseReranker"],

@@ -202,7 +202,7 @@ def naive_surrogate_precision(distances, mask_gt, k, t1, t2):
 def test_surrogate_precision_matches_naive_formula_and_gradcheck(monkeypatch) -> None:
     import sys
 
-    module = sys.modules["oml_fast.losses.surrogate_precision"]
+    module = sys.modules["oml_fast.functional.losses"]
     monkeypatch.setattr(module, "_CHUNK_ELEMENTS", 50)  # force several chunks
     g = torch.Generator().manual_seed(0)
     d = torch.rand(7, 7, generator=g, dtype=torch.float64, requires_grad=True)

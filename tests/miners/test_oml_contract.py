@@ -17,6 +17,7 @@ from oml_fast.miners import (
     HardTripletsMiner,
     MinerWithBank,
     NHardTripletsMiner,
+    TripletMinerWithMemory,
     get_available_triplets,
 )
 
@@ -129,3 +130,17 @@ def test_where_oml_asserts_we_raise_value_and_assertion_errors(call) -> None:
     with pytest.raises(InvalidInputError) as info:
         call()
     assert isinstance(info.value, ValueError) and isinstance(info.value, AssertionError)
+
+
+def test_memory_miner_helpers_of_oml():
+    miner = TripletMinerWithMemory(bank_size_in_batches=1, tri_expand_k=2)
+    pairs = miner.get_pos_pairs({7: torch.tensor([4, 9]), 8: torch.tensor([1]), 5: torch.tensor([0, 2, 3])})
+    assert sorted(map(tuple, pairs.tolist())) == sorted(
+        [(4, 9), (9, 4), (0, 2), (2, 0), (0, 3), (3, 0), (2, 3), (3, 2)]
+    )
+    assert len(miner.get_pos_pairs({1: torch.tensor([0, 1])}, n=5)) == 5
+    assert miner.get_pos_pairs({1: torch.tensor([0]), 2: torch.tensor([1])}, n=3).shape == (0, 2)
+    a, p, n = miner.take_tri_by_mask(
+        torch.arange(3), torch.arange(3) + 3, torch.arange(3) + 6, torch.tensor([True, False, True])
+    )
+    assert (a.tolist(), p.tolist(), n.tolist()) == ([0, 2], [3, 5], [6, 8])
