@@ -12,7 +12,7 @@ lands; a name that matched and stops matching fails.
 
 - ``DELIBERATE_EXTRA_PARAMETERS``: trailing optional parameters we add on purpose (compared without them).
 - ``DELIBERATELY_ABSENT``: names we do not offer, and why.
-- ``OUT_OF_SCOPE``: other issues' work (OML's Hydra pipelines: issue 12).
+- ``OUT_OF_SCOPE``: other issues' work (OML's Hydra pipelines and loggers: issue 12).
 - ``PENDING``: names still being added or aligned, by module, with who is on it.
 A key is ``"module:Name"``; ``"module:*"`` covers every entry of a module.
 """
@@ -29,7 +29,6 @@ ENTRIES = load_entries()
 _SEED = "seed: reproducible batches without touching the global RNG (default None: the global RNG, as OML)"
 _METRIC = "metric: the distance (OML's is fixed to euclidean); default 'euclidean'"
 _SAVE = "save_path: write the figure to a file; default None (as OML: nothing saved)"
-_WAVEFORM = "waveform: draw the item's waveform above its spectrogram; default None (as OML: none)"
 DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.samplers:BalanceSampler": {"seed": _SEED},
     "oml.samplers.balance:BalanceSampler": {"seed": _SEED},
@@ -38,8 +37,10 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.samplers:DistinctCategoryBalanceSampler": {"seed": _SEED},
     "oml.samplers.distinct_category_balance:DistinctCategoryBalanceSampler": {"seed": _SEED},
     "oml.ddp.patching:DDPSamplerWrapper": {"seed": _SEED},
+    "oml.utils.audios:visualize_audio": {
+        "waveform": "waveform: the samples to draw (OML draws the spectrogram only)"
+    },
     "oml.metrics:EmbeddingMetrics": {"metric": _METRIC},
-    "oml.utils.audios:visualize_audio": {"waveform": _WAVEFORM},
     "oml.metrics.embeddings:EmbeddingMetrics": {"metric": _METRIC},
     **{
         f"{module}:RetrievalResults.{method}": extra
@@ -81,8 +82,12 @@ DELIBERATELY_ABSENT: dict[str, str] = {
     "oml.const:MOCK_DATASET_URL_GDRIVE": _NETWORK
     + "; the mock dataset is laid out from scikit-learn's digits",
     "oml.const:MOCK_DATASET_MD5": "the mock dataset is ours (digits): its content is checked file by file",
-    "oml.const:MOCK_AUDIO_DATASET_URL_GDRIVE": _NETWORK + "; the mock audio files are synthesised",
-    "oml.const:MOCK_AUDIO_DATASET_MD5": "the mock audio dataset is ours (synthesised sounds)",
+    "oml.const:MOCK_AUDIO_DATASET_URL_GDRIVE": _NETWORK,
+    "oml.const:MOCK_AUDIO_DATASET_MD5": "the mock audio dataset is ours: laid out locally, not downloaded",
+    **{
+        f"oml.models.utils:{n}": "OML's TorchScript patchers for its CLIP checkpoints; our CLIP reader needs none"
+        for n in ("patch_float", "patch_device", "patch_device_and_float")
+    },
     "oml.const:OML_PATH": "OML's install folder; ours is oml_fast.__file__'s folder",
     "oml.const:PROJECT_ROOT": "OML's source-tree root",
     "oml.datasets.base:*": "OML 2.x dataset names (DatasetWithLabels, DatasetQueryGallery), gone from OML 4.0's docs",
@@ -105,15 +110,10 @@ OUT_OF_SCOPE: dict[str, str] = {
     },
     "oml.lightning:logging": _PIPELINES,
     "oml.registry.transforms:save_transforms_as_files": _PIPELINES,
-    "oml.const:CONFIGS_PATH": _PIPELINES,
-    "oml.const:DOTENV_PATH": _PIPELINES,
-    "oml.const:HYDRA_BEHAVIOUR": _PIPELINES,
-    "oml.const:TCfg": _PIPELINES,
+    **{f"oml.const:{n}": _PIPELINES for n in ("CONFIGS_PATH", "DOTENV_PATH", "HYDRA_BEHAVIOUR", "TCfg")},
 }
 
 # ---- still being added or aligned (issue 11), by module: (who / what, [names]); "*": the whole module ----
-_CORE = "compat-core"
-_MODELS = "models (beyond this round: OML's drawing helpers, CLIP / Unicom extractors)"
 _UNASSIGNED = "not yet assigned"
 _DATASET_EXTRAS = _UNASSIGNED + ": our extra trailing index_key; visualize's color has a default here"
 _VISUALIZE = [
@@ -121,6 +121,7 @@ _VISUALIZE = [
     "ImageQueryGalleryDataset.visualize",
     "ImageQueryGalleryLabeledDataset.visualize",
 ]
+_MEMORY_MINER = ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"]
 PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
     "oml.datasets": (
         _DATASET_EXTRAS,
@@ -135,40 +136,15 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
             "get_retrieval_images_datasets",
         ],
     ),
-    "oml.functional.knn": (_CORE + ": batched_knn on our op", ["*"]),
-    "oml.functional.label_smoothing": (_UNASSIGNED, ["*"]),
-    "oml.functional.losses": (_UNASSIGNED, ["*"]),
+    # OML's functional modules sit below the losses that hold these functions here (import layers)
+    "oml.functional.label_smoothing": (_UNASSIGNED + ": ours is oml_fast.losses.label_smoothing", ["*"]),
+    "oml.functional.losses": (_UNASSIGNED + ": ours live in oml_fast.losses", ["*"]),
     "oml.interfaces.retrieval": (
-        _CORE + ": ours names `rr`, OML's takes *args, **kwargs",
+        "compat-core: ours names `rr`, OML's takes *args, **kwargs",
         ["IRetrievalPostprocessor.process"],
     ),
-    "oml.metrics.accumulation": (_CORE + ": Accumulator", ["*"]),
-    "oml.miners": (
-        _UNASSIGNED,
-        ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
-    ),
-    "oml.miners.cross_batch": (
-        _UNASSIGNED,
-        ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
-    ),
-    "oml.models": (
-        _MODELS,
-        [
-            "ResnetExtractor.draw_gradcam",
-            "ViTExtractor.draw_attention",
-            "ViTCLIPExtractor",
-            "ViTCLIPExtractor.forward",
-            "ViTCLIPExtractor.feat_dim",
-            "ViTUnicomExtractor",
-            "ViTUnicomExtractor.forward",
-            "ViTUnicomExtractor.feat_dim",
-        ],
-    ),
-    "oml.models.resnet.extractor": (_MODELS, ["ResnetExtractor.draw_gradcam"]),
-    "oml.models.vit_dino.extractor": (_MODELS, ["ViTExtractor.draw_attention", "vis_vit"]),
-    "oml.models.vit_clip.extractor": (_MODELS, ["*"]),
-    "oml.models.vit_unicom.extractor": (_MODELS, ["*"]),
-    "oml.models.utils": (_MODELS, ["patch_float", "patch_device", "patch_device_and_float"]),
+    "oml.miners": (_UNASSIGNED + ": OML's helper methods of the memory miner", _MEMORY_MINER),
+    "oml.miners.cross_batch": (_UNASSIGNED + ": OML's helper methods of the memory miner", _MEMORY_MINER),
     "oml.retrieval": (
         _UNASSIGNED + ": num_workers / batch_size have defaults here, not in OML",
         ["PairwiseReranker"],
