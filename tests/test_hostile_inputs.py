@@ -28,8 +28,10 @@ import torch
 
 import oml_fast  # noqa: F401  (loads the ops)
 from oml_fast.datasets import InMemoryQueryGalleryDataset, check_retrieval_dataframe_format
+from oml_fast.datasets.audios import AudioBaseDataset, AudioReadError
 from oml_fast.datasets.dataframe import DataFrameFormatError
 from oml_fast.datasets.images import ImageBaseDataset, ImageReadError, read_image
+from oml_fast.datasets.texts import TextBaseDataset
 from oml_fast.errors import InvalidInputError
 from oml_fast.functional import calc_fnmr_at_fmr, calc_pcf, calc_retrieval_metrics
 from oml_fast.metrics import EmbeddingMetrics
@@ -605,6 +607,55 @@ CASES: list[Case] = [
         "an image dataset item whose file is missing",
         lambda p: ImageBaseDataset([p / "missing.png"])[0],
         Raises(ImageReadError, "FileNotFoundError"),
+    ),
+    Case(
+        "audio-broken",
+        DATASETS,
+        "an audio dataset item whose `.wav` file is not audio",
+        lambda p: AudioBaseDataset([_file(p, "broken.wav", b"RIFF, but not audio")])[0],
+        Raises(AudioReadError, "cannot read audio '"),
+    ),
+    Case(
+        "audio-missing",
+        DATASETS,
+        "an audio dataset item whose file is missing",
+        lambda p: AudioBaseDataset([p / "missing.wav"])[0],
+        Raises(AudioReadError, "missing.wav"),
+    ),
+    Case(
+        "audio-extension",
+        DATASETS,
+        "an audio path that is no audio file (`.txt`)",
+        lambda p: AudioBaseDataset([p / "notes.txt"]),
+        Raises(ValueError, "audio files must end with one of"),
+    ),
+    Case(
+        "audio-rate",
+        DATASETS,
+        "`sample_rate=0` (or negative, or fractional) for an audio dataset",
+        lambda p: AudioBaseDataset([p / "a.wav"], sample_rate=0),
+        Raises(ValueError, "`sample_rate` must be a positive whole number"),
+    ),
+    Case(
+        "audio-start",
+        DATASETS,
+        "a `start_time` column with a negative time",
+        lambda p: _csv(p, "label,path,split,is_query,is_gallery,start_time\n0,a.wav,train,,,-1\n"),
+        Raises(DataFrameFormatError, "column 'start_time': not a number of seconds >= 0"),
+    ),
+    Case(
+        "text-empty",
+        DATASETS,
+        "a CSV of texts with an empty `text`",
+        lambda p: _csv(p, 'label,text,split,is_query,is_gallery\n0,"  ",train,,\n'),
+        Raises(DataFrameFormatError, "column 'text': empty or not a string at row 0 (line 2)"),
+    ),
+    Case(
+        "text-no-tokenizer",
+        DATASETS,
+        "a text dataset given `tokenizer=None`",
+        lambda p: TextBaseDataset(["some text"], tokenizer=None),
+        Raises(TypeError, "TextBaseDataset needs a `tokenizer`, got None"),
     ),
     Case(
         "csv-columns",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
         AudioQueryGalleryDataset,
         AudioQueryGalleryLabeledDataset,
         AudioReadError,
+        get_retrieval_audios_datasets,
+        get_validation_audios_dataset,
         read_audio,
     )
     from oml_fast.datasets.dataframe import (
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
         TextLabeledDataset,
         TextQueryGalleryDataset,
         TextQueryGalleryLabeledDataset,
+        get_retrieval_texts_datasets,
+        get_validation_texts_dataset,
+        load_tokenizer,
     )
     from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation
 
@@ -57,6 +62,8 @@ _WHERE = {
             "AudioQueryGalleryDataset",
             "AudioQueryGalleryLabeledDataset",
             "AudioReadError",
+            "get_retrieval_audios_datasets",
+            "get_validation_audios_dataset",
             "read_audio",
         ],
         "audios",
@@ -70,6 +77,9 @@ _WHERE = {
             "TextLabeledDataset",
             "TextQueryGalleryDataset",
             "TextQueryGalleryLabeledDataset",
+            "get_retrieval_texts_datasets",
+            "get_validation_texts_dataset",
+            "load_tokenizer",
         ],
         "texts",
     ),
@@ -116,6 +126,11 @@ __all__ = [
     "TextQueryGalleryDataset",
     "TextQueryGalleryLabeledDataset",
     "read_audio",
+    "get_retrieval_audios_datasets",
+    "get_validation_audios_dataset",
+    "get_retrieval_texts_datasets",
+    "get_validation_texts_dataset",
+    "load_tokenizer",
     "DataFrameFormatError",
     "ImageAugmentation",
     "ImageBaseDataset",

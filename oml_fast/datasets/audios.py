@@ -33,9 +33,11 @@ from oml_fast.const import (
     MAX_AUDIO_LEN,
     PATHS_COLUMN,
     START_TIME_COLUMN,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
     TColor,
 )
-from oml_fast.datasets.dataframe import _is_start_time, _rows, resolve_path
+from oml_fast.datasets.dataframe import _is_start_time, _rows, read_retrieval_splits, resolve_path
 from oml_fast.datasets.df_datasets import (
     DFLabeledDataset,
     DFQueryGalleryDataset,
@@ -326,7 +328,50 @@ class AudioQueryGalleryLabeledDataset(
         super().__init__(dataset=base, df=df, extra_data=extra_data, labels_key=labels_key)
 
 
+def get_retrieval_audios_datasets(
+    dataset_root: str | Path,
+    dataframe_name: str = "df.csv",
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    max_num_seconds: float | None = MAX_AUDIO_LEN,
+    convert_to_mono: bool = DEFAULT_CONVERT_TO_MONO,
+    check_files: bool = True,
+) -> tuple[AudioLabeledDataset, AudioQueryGalleryLabeledDataset]:
+    """The train and validation splits of ``dataset_root / dataframe_name`` (validated first, files
+    included with ``check_files``) as audio datasets with the given rate, length and channels."""
+    parts = read_retrieval_splits(dataset_root, dataframe_name, check_files)
+    kwargs: dict[str, Any] = dict(
+        dataset_root=dataset_root,
+        sample_rate=sample_rate,
+        max_num_seconds=max_num_seconds,
+        convert_to_mono=convert_to_mono,
+    )
+    return AudioLabeledDataset(parts[TRAIN_SPLIT], **kwargs), AudioQueryGalleryLabeledDataset(
+        parts[VALIDATION_SPLIT], **kwargs
+    )
+
+
+def get_validation_audios_dataset(
+    dataset_root: str | Path,
+    dataframe_name: str = "df.csv",
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    max_num_seconds: float | None = MAX_AUDIO_LEN,
+    convert_to_mono: bool = DEFAULT_CONVERT_TO_MONO,
+    check_files: bool = True,
+) -> AudioQueryGalleryLabeledDataset:
+    """The validation split of ``dataset_root / dataframe_name`` (validated first) as an audio dataset."""
+    parts = read_retrieval_splits(dataset_root, dataframe_name, check_files, splits=(VALIDATION_SPLIT,))
+    return AudioQueryGalleryLabeledDataset(
+        parts[VALIDATION_SPLIT],
+        dataset_root=dataset_root,
+        sample_rate=sample_rate,
+        max_num_seconds=max_num_seconds,
+        convert_to_mono=convert_to_mono,
+    )
+
+
 __all__ = [
+    "get_retrieval_audios_datasets",
+    "get_validation_audios_dataset",
     "AudioBaseDataset",
     "AudioLabeledDataset",
     "AudioQueryGalleryDataset",

@@ -330,6 +330,28 @@ def normalise_dataframe(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def read_retrieval_splits(
+    dataset_root: str | Path,
+    dataframe_name: str = "df.csv",
+    check_files: bool = True,
+    splits=("train", "validation"),
+) -> dict[str, pd.DataFrame]:
+    """Reads and validates ``dataset_root / dataframe_name`` and returns its ``splits`` (fresh indices each).
+
+    Raises :class:`DataFrameFormatError` listing every problem of the CSV, and ``ValueError`` naming the
+    file when a requested split has no rows.
+    """
+    dataset_root = Path(dataset_root)
+    df = check_retrieval_dataframe_format(
+        dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files
+    )
+    parts = {name: df[df[SPLIT_COLUMN] == name].reset_index(drop=True) for name in splits}
+    for name, part in parts.items():
+        if len(part) == 0:
+            raise ValueError(f"{dataset_root / dataframe_name} has no rows with split == '{name}'")
+    return parts
+
+
 # OML keeps its dataframe-backed dataset bases in this module: the same names, importable from here
 # (defined in df_datasets, which uses the checks above; imported last so that they exist by then).
 from oml_fast.datasets.df_datasets import (  # noqa: E402
@@ -347,5 +369,6 @@ __all__ = [
     "find_dataframe_problems",
     "normalise_dataframe",
     "parse_bool",
+    "read_retrieval_splits",
     "resolve_path",
 ]

@@ -14,13 +14,22 @@ no ``transformers`` itself (extra ``texts``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from oml_fast.const import INDEX_KEY, INPUT_TENSORS_KEY, LABELS_KEY, TEXTS_COLUMN, TColor
-from oml_fast.datasets.dataframe import _rows
+from oml_fast.const import (
+    INDEX_KEY,
+    INPUT_TENSORS_KEY,
+    LABELS_KEY,
+    TEXTS_COLUMN,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    TColor,
+)
+from oml_fast.datasets.dataframe import _rows, read_retrieval_splits
 from oml_fast.datasets.df_datasets import (
     DFLabeledDataset,
     DFQueryGalleryDataset,
@@ -30,6 +39,7 @@ from oml_fast.datasets.df_datasets import (
     check_index,
     put_extra_data,
 )
+from oml_fast.errors import require_extra
 from oml_fast.interfaces.datasets import IBaseDataset, IHTMLVisualizableDataset, IVisualizableDataset
 from oml_fast.visualization import text_as_html, visualize_text
 
@@ -210,7 +220,48 @@ class TextQueryGalleryDataset(DFQueryGalleryDataset, IVisualizableDataset, IHTML
         super().__init__(dataset=base, df=df, extra_data=extra_data)
 
 
+def load_tokenizer(tokenizer: TTokenizer) -> TTokenizer:
+    """``tokenizer`` itself, or, for a string / path, ``transformers.AutoTokenizer.from_pretrained(tokenizer)``
+    (a local folder works offline); the error names the extra ``texts`` when ``transformers`` is absent."""
+    if not isinstance(tokenizer, (str, Path)):
+        return tokenizer
+    transformers = require_extra("transformers", "loading a tokenizer by name")
+    try:
+        return transformers.AutoTokenizer.from_pretrained(str(tokenizer))
+    except Exception as error:
+        raise ValueError(
+            f"cannot load the tokenizer '{tokenizer}': {type(error).__name__}: {error}"
+        ) from error
+
+
+def get_retrieval_texts_datasets(
+    dataset_root: str | Path,
+    tokenizer: TTokenizer,
+    max_length: int = 128,
+    dataframe_name: str = "df.csv",
+) -> tuple[TextLabeledDataset, TextQueryGalleryLabeledDataset]:
+    """The train and validation splits of ``dataset_root / dataframe_name`` (validated first; a ``text``
+    column) as text datasets. ``tokenizer``: a tokenizer object, or a name / folder for :func:`load_tokenizer`."""
+    parts = read_retrieval_splits(dataset_root, dataframe_name, check_files=False)
+    tokenizer = load_tokenizer(tokenizer)
+    return (
+        TextLabeledDataset(parts[TRAIN_SPLIT], tokenizer, max_length),
+        TextQueryGalleryLabeledDataset(parts[VALIDATION_SPLIT], tokenizer, max_length),
+    )
+
+
+def get_validation_texts_dataset(
+    dataset_root: str | Path, tokenizer: TTokenizer, max_length: int = 128, dataframe_name: str = "df.csv"
+) -> TextQueryGalleryLabeledDataset:
+    """The validation split of ``dataset_root / dataframe_name`` (validated first) as a text dataset."""
+    parts = read_retrieval_splits(dataset_root, dataframe_name, check_files=False, splits=(VALIDATION_SPLIT,))
+    return TextQueryGalleryLabeledDataset(parts[VALIDATION_SPLIT], load_tokenizer(tokenizer), max_length)
+
+
 __all__ = [
+    "get_retrieval_texts_datasets",
+    "get_validation_texts_dataset",
+    "load_tokenizer",
     "TextBaseDataset",
     "TextLabeledDataset",
     "TextQueryGalleryDataset",

@@ -13,7 +13,13 @@ it is that value; otherwise the slot's exact ``[min, max]`` becomes the window o
 holds exactly that slot's values, since bins are consecutive value ranges), collected when small,
 histogrammed again when not.
 
-Memory: one distance tile, the slots, the positives and at most ``MAX_COLLECT`` values per window.
+The first pass usually settles everything: its windows come from a sample of the negatives (every
+query and every gallery item once, in random blocks), a few standard errors around each wanted quantile,
+so that they hold the wanted ranks and few values; they are collected. A window that misses (its rank
+lies below or above it) or overflows only costs more passes, never exactness.
+
+Memory: one distance tile buffer (``TILE_BYTES``, reused), the sample, the slots, the positives and at
+most ``MAX_COLLECT`` values per window. Time: about one ``pairwise_distance`` pass over all pairs.
 """
 
 from __future__ import annotations
@@ -29,13 +35,18 @@ from torch import Tensor
 
 from .. import ops as _ops
 from ..functional.metrics import check_in_unit_range
+from ..ops.distance import pairwise_distance_out
 from ..ops.fnmr import PairHistogram, pair_distance_histogram
 
 N_BINS = 1 << 16
 # A window holding at most this many negatives is collected (and sorted) instead of histogrammed.
 MAX_COLLECT = 1 << 22
-# Distance tile size (elements); bounded memory whatever the gallery size.
-TILE_ELEMENTS = 1 << 22
+# Bytes of the one distance tile buffer: bounded memory whatever the gallery size, and tiles tall
+# enough that the per-call work on the gallery (norms) stays small next to the GEMM.
+TILE_BYTES = 16 << 20
+# Negatives sampled to place the first windows, and their half-width in standard errors of a quantile.
+SAMPLE_PAIRS = 1 << 22
+BRACKET_SIGMAS = 5.0
 
 
 @dataclass
@@ -88,12 +99,12 @@ class _Window:
         self.counts[below_above], self.mins[below_above], self.maxs[below_above] = counts, mins, maxs
         for piece in pieces:  # every value is inside the window: a one-row tile of negatives
             for chunk in piece.split(1 << 20):
-                labels = torch.zeros(len(chunk), dtype=torch.int64, device=chunk.device)
+                gallery_labels = torch.zeros(len(chunk), dtype=torch.int64, device=chunk.device)
                 self.add(
                     pair_distance_histogram(
                         chunk[None, :],
-                        labels[:1] + 1,
-                        labels,
+                        torch.ones(1, dtype=torch.int64, device=chunk.device),
+                        gallery_labels,
                         lower=self.lower,
                         upper=self.upper,
                         n_bins=N_BINS,
@@ -194,15 +205,16 @@ def _distance_pass(
 ) -> list[Tensor]:
     """One streaming pass over all pairs, feeding every window; returns the positives if asked.
 
-    Each ``[rows, Ng]`` distance tile is computed where the embeddings live and goes through the op on
-    that device, once per window.
+    Each ``[rows, Ng]`` distance tile is computed where the embeddings live, into one reused buffer, and
+    goes through the op on that device, once per window.
     """
     query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups = keys
     positives: list[Tensor] = []
-    rows = max(1, TILE_ELEMENTS // max(1, len(gallery)))
+    rows = max(1, min(len(queries), TILE_BYTES // max(1, len(gallery) * queries.element_size())))
+    buffer = torch.empty((rows, len(gallery)), dtype=queries.dtype, device=queries.device)
     for start in range(0, len(queries), rows):
         stop = min(start + rows, len(queries))
-        dist = _ops.pairwise_distance(queries[start:stop], gallery, metric)
+        dist = pairwise_distance_out(queries[start:stop], gallery, metric, out=buffer[: stop - start])
         for index, window in enumerate(windows):
             part = pair_distance_histogram(
                 dist,
@@ -278,7 +290,7 @@ def _fnmr_at_fmr(
     queries: Tensor, gallery: Tensor, keys: _Keys, metric: str, fmr_vals: Sequence[float]
 ) -> Tensor:
     args = (queries, gallery, keys, metric)
-    windows = [_Window(-math.inf, math.inf, n_bins=1, collect=True)]
+    windows = _first_windows(_sample_negatives(*args), fmr_vals)
     positives = _distance_pass(*args, windows=windows, with_positives=True)
     assert windows[0].counts is not None
     n_negative = int(windows[0].counts.sum())
@@ -299,6 +311,64 @@ def _fnmr_at_fmr(
     with np.errstate(invalid="ignore", divide="ignore"):
         fnmr = (pos_np[None, :] >= thresholds[:, None]).sum(axis=1) / len(pos_np)
     return torch.tensor(fnmr, dtype=torch.float32)
+
+
+def _sample_negatives(queries: Tensor, gallery: Tensor, keys: _Keys, metric: str) -> np.ndarray:
+    """Distances of about ``SAMPLE_PAIRS`` negative pairs, ascending.
+
+    Queries and gallery items are shuffled and cut into ``n_blocks`` blocks each; block ``b`` of the
+    queries meets block ``b`` of the gallery (one ``pairwise_distance`` call, every ``stride``-th pair
+    kept if negative). Every query and every gallery item appears, each as often, so what is typical of one item (a
+    query far from everything) weighs in the sample as it does among all pairs, and the sample quantiles
+    err like those of independent pairs. Costs ``1 / n_blocks`` of a pass, in few calls.
+    """
+    query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups = keys
+    n_query, n_gallery = len(queries), len(gallery)
+    if n_query == 0 or n_gallery == 0:
+        return np.zeros(0)
+    # At least 32 blocks (small ones: bounded memory), enough that they hold at most 8x the sample.
+    n_blocks = max(1, min(n_query, n_gallery, max(32, -(-n_query * n_gallery // (SAMPLE_PAIRS * 8)))))
+    stride = max(1, n_query * n_gallery // n_blocks // SAMPLE_PAIRS)
+    generator = torch.Generator().manual_seed(0)
+    order_q = torch.randperm(n_query, generator=generator).to(queries.device)
+    order_g = torch.randperm(n_gallery, generator=generator).to(queries.device)
+    parts = []
+    for block in range(n_blocks):
+        rows = order_q[block * n_query // n_blocks : (block + 1) * n_query // n_blocks]
+        cols = order_g[block * n_gallery // n_blocks : (block + 1) * n_gallery // n_blocks]
+        negative = query_labels[rows, None] != gallery_labels[None, cols]
+        if query_ids is not None and gallery_ids is not None:
+            negative &= query_ids[rows, None] != gallery_ids[None, cols]
+        if query_groups is not None and gallery_groups is not None:
+            negative &= query_groups[rows, None] != gallery_groups[None, cols]
+        dist = _ops.pairwise_distance(queries[rows], gallery[cols], metric)
+        parts.append(dist.view(-1)[::stride][negative.view(-1)[::stride]])  # a copy: the block is freed
+    sample = torch.cat(parts)
+    values = (sample.float() if sample.dtype == torch.bfloat16 else sample).cpu().numpy()
+    values.sort()
+    return values
+
+
+def _first_windows(sample: np.ndarray, fmr_vals: Sequence[float]) -> list[_Window]:
+    """Collected windows around the sample's quantiles (merged where they overlap); the whole line when
+    the sample is empty."""
+    m = len(sample)
+    if m == 0:
+        return [_Window(-math.inf, math.inf, n_bins=1, collect=True)]
+    bounds = []
+    for p in fmr_vals:
+        spread = BRACKET_SIGMAS * math.sqrt(p * (1 - p) / m) + 4 / m
+        first, last = math.floor((p - spread) * (m - 1)), math.ceil((p + spread) * (m - 1))
+        bounds.append(
+            (float(sample[first]) if first >= 0 else -math.inf, float(sample[last]) if last < m else math.inf)
+        )
+    merged: list[list[float]] = []
+    for lower, upper in sorted(bounds):
+        if merged and lower <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], upper)
+        else:
+            merged.append([lower, upper])
+    return [_Window(lower, upper, n_bins=1, collect=True) for lower, upper in merged]
 
 
 def _resolve(

@@ -30,6 +30,7 @@ from oml_fast.pipelines.loggers import build_loggers, check_logger_installed
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
 from oml_fast.pipelines.registry import RegistryError, build, check_block_args
 from oml_fast.pipelines.resume import AtomicModelCheckpoint, EpochBatchSampler, last_checkpoint
+from oml_fast.pipelines.schema import ConfigError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -163,6 +164,61 @@ def _transforms(cfg: DictConfig, *keys: str) -> Any:
         if block:
             return build("transforms", block, where=key)
     raise ValueError(f"none of {list(keys)} is set")
+
+
+MODALITIES = ("images", "texts", "audio")
+
+
+def _datasets(cfg: DictConfig, with_train: bool) -> tuple[Any, Any]:
+    """``(train_set or None, valid_set)`` of the config's ``modality`` (images: with the configured transforms)."""
+    import oml_fast.datasets as datasets
+
+    modality, args = cfg.modality, dict(to_container(cfg)["dataset_args"] or {})
+    if modality not in MODALITIES:
+        raise ConfigError(f"config key `modality` must be one of {list(MODALITIES)}, got {modality!r}")
+    if modality == "images":
+        if args:
+            raise ConfigError(f"`dataset_args` is for texts and audio; image datasets take none, got {args}")
+        common = dict(
+            dataframe_name=cfg.dataframe_name,
+            cache_size=int(cfg.cache_size),
+            check_files=bool(cfg.check_dataframe_files),
+        )
+        if with_train:
+            return datasets.get_retrieval_images_datasets(
+                cfg.dataset_root,
+                transforms_train=_transforms(cfg, "transforms_train"),
+                transforms_val=_transforms(cfg, "transforms_val"),
+                **common,
+            )
+        return None, datasets.get_validation_images_dataset(
+            cfg.dataset_root, transforms_val=_transforms(cfg, "transforms_val"), **common
+        )
+    if modality == "texts":
+        if "tokenizer" not in args:
+            raise ConfigError("`modality: texts` needs `dataset_args.tokenizer` (a tokenizer folder or name)")
+        if with_train:
+            return datasets.get_retrieval_texts_datasets(
+                cfg.dataset_root, dataframe_name=cfg.dataframe_name, **args
+            )
+        return None, datasets.get_validation_texts_dataset(
+            cfg.dataset_root, dataframe_name=cfg.dataframe_name, **args
+        )
+    audio = dict(dataframe_name=cfg.dataframe_name, check_files=bool(cfg.check_dataframe_files), **args)
+    if with_train:
+        return datasets.get_retrieval_audios_datasets(cfg.dataset_root, **audio)
+    return None, datasets.get_validation_audios_dataset(cfg.dataset_root, **audio)
+
+
+def _check_sample_rate(extractor: torch.nn.Module, dataset: Any) -> None:
+    """An audio extractor built for one rate (``extractor.sample_rate``) must get items at that rate."""
+    base = getattr(dataset, "_dataset", dataset)  # the audio base dataset inside the labelled wrapper
+    expected, given = getattr(extractor, "sample_rate", None), getattr(base, "sample_rate", None)
+    if expected is not None and given is not None and int(expected) != int(given):
+        raise ConfigError(
+            f"the audio items are resampled to {given} Hz (`dataset_args.sample_rate`) but "
+            f"{type(extractor).__name__} expects {expected} Hz: set dataset_args.sample_rate={expected}"
+        )
 
 
 def _extractor(cfg: DictConfig, load_checkpoint: bool) -> torch.nn.Module:
@@ -409,21 +465,13 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
     """
     import lightning.pytorch as pl
 
-    from oml_fast.datasets import get_retrieval_images_datasets
-
     cfg = prepare(config, overrides, "train")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_dir_of(cfg, "train")
-    train_set, valid_set = get_retrieval_images_datasets(
-        cfg.dataset_root,
-        transforms_train=_transforms(cfg, "transforms_train"),
-        transforms_val=_transforms(cfg, "transforms_val"),
-        dataframe_name=cfg.dataframe_name,
-        cache_size=int(cfg.cache_size),
-        check_files=bool(cfg.check_dataframe_files),
-    )
+    train_set, valid_set = _datasets(cfg, with_train=True)
     train_loader, sampler = _train_loader(cfg, train_set)
     extractor = _extractor(cfg, load_checkpoint=False)
+    _check_sample_rate(extractor, valid_set)
     criterion = build(
         "losses",
         to_container(cfg)["criterion"],
@@ -466,18 +514,10 @@ def validate(config: Any = None, overrides: list[str] | None = None) -> RunResul
     """
     import lightning.pytorch as pl
 
-    from oml_fast.datasets import get_validation_images_dataset
-
     cfg = prepare(config, overrides, "validate")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_dir_of(cfg, "validate")
-    valid_set = get_validation_images_dataset(
-        cfg.dataset_root,
-        transforms_val=_transforms(cfg, "transforms_val"),
-        dataframe_name=cfg.dataframe_name,
-        cache_size=int(cfg.cache_size),
-        check_files=bool(cfg.check_dataframe_files),
-    )
+    _, valid_set = _datasets(cfg, with_train=False)
     blocks = to_container(cfg)
     postprocessor = (
         build("postprocessors", blocks["postprocessor"], where="postprocessor")

@@ -100,6 +100,22 @@ SCHEMA: tuple[Key, ...] = (
         "the dataframe inside `dataset_root` (OML's format: `label, path, split, is_query, is_gallery` + optional `category, sequence, x_1, x_2, y_1, y_2`)",
     ),
     Key(
+        "modality",
+        "images",
+        ("str",),
+        _DATA,
+        "what the dataframe's items are: `images` (`path`), `texts` (a `text` column; `dataset_args.tokenizer`) or `audio` (`path` to audio files)",
+        oml=False,
+    ),
+    Key(
+        "dataset_args",
+        {},
+        ("dict",),
+        _DATA,
+        "arguments of the text or audio datasets: texts `tokenizer` (a folder or name), `max_length`; audio `sample_rate`, `max_num_seconds`, `convert_to_mono`",
+        oml=False,
+    ),
+    Key(
         "check_dataframe_files",
         True,
         ("bool",),

@@ -46,7 +46,7 @@ from oml_fast.const import (
     Y1_COLUMN,
     Y2_COLUMN,
 )
-from oml_fast.errors import InvalidInputError
+from oml_fast.errors import InvalidInputError, require_extra
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -186,6 +186,8 @@ def get_mock_images_dataset(
     """
     if df_name not in MOCK_DATASET_FILES:
         raise InvalidInputError(f"`df_name` must be one of {list(MOCK_DATASET_FILES)}, got {df_name!r}")
+    for module in ("pandas", "PIL", "sklearn"):  # a missing one is named with the extra that brings it
+        require_extra(module, "get_mock_images_dataset")
     import pandas as pd
 
     root = Path(dataset_root)

@@ -12,7 +12,7 @@ lands; a name that matched and stops matching fails.
 
 - ``DELIBERATE_EXTRA_PARAMETERS``: trailing optional parameters we add on purpose (compared without them).
 - ``DELIBERATELY_ABSENT``: names we do not offer, and why.
-- ``OUT_OF_SCOPE``: other issues' work (texts and audio: issue 16; OML's Hydra pipelines: issue 12).
+- ``OUT_OF_SCOPE``: other issues' work (OML's Hydra pipelines and loggers: issue 12).
 - ``PENDING``: names still being added or aligned, by module, with who is on it.
 A key is ``"module:Name"``; ``"module:*"`` covers every entry of a module.
 """
@@ -37,6 +37,9 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.samplers:DistinctCategoryBalanceSampler": {"seed": _SEED},
     "oml.samplers.distinct_category_balance:DistinctCategoryBalanceSampler": {"seed": _SEED},
     "oml.ddp.patching:DDPSamplerWrapper": {"seed": _SEED},
+    "oml.utils.audios:visualize_audio": {
+        "waveform": "waveform: the samples to draw (OML draws the spectrogram only)"
+    },
     "oml.metrics:EmbeddingMetrics": {"metric": _METRIC},
     "oml.metrics.embeddings:EmbeddingMetrics": {"metric": _METRIC},
     **{
@@ -79,54 +82,20 @@ DELIBERATELY_ABSENT: dict[str, str] = {
     "oml.const:MOCK_DATASET_URL_GDRIVE": _NETWORK
     + "; the mock dataset is laid out from scikit-learn's digits",
     "oml.const:MOCK_DATASET_MD5": "the mock dataset is ours (digits): its content is checked file by file",
+    "oml.const:MOCK_AUDIO_DATASET_URL_GDRIVE": _NETWORK,
+    "oml.const:MOCK_AUDIO_DATASET_MD5": "the mock audio dataset is ours: laid out locally, not downloaded",
+    **{
+        f"oml.models.utils:{n}": "OML's TorchScript patchers for its CLIP checkpoints; our CLIP reader needs none"
+        for n in ("patch_float", "patch_device", "patch_device_and_float")
+    },
     "oml.const:OML_PATH": "OML's install folder; ours is oml_fast.__file__'s folder",
     "oml.const:PROJECT_ROOT": "OML's source-tree root",
     "oml.datasets.base:*": "OML 2.x dataset names (DatasetWithLabels, DatasetQueryGallery), gone from OML 4.0's docs",
 }
 
 # ---- other issues ----
-_TEXTS_AUDIO = "texts and audio: issue 16"
 _PIPELINES = "OML's Hydra pipelines and loggers: issue 12"
 OUT_OF_SCOPE: dict[str, str] = {
-    **{f"{m}:*": _TEXTS_AUDIO for m in ("oml.datasets.audios", "oml.datasets.texts", "oml.utils.audios")},
-    **{
-        f"{m}:*": _TEXTS_AUDIO
-        for m in ("oml.models.audio.ecapa_tdnn.extractor", "oml.models.texts", "oml.models.texts.huggingface")
-    },
-    **{
-        key_of(e): _TEXTS_AUDIO
-        for e in ENTRIES
-        if e["module"] == "oml.datasets" and e["name"].startswith(("Audio", "Text"))
-    },
-    **{f"oml.models:{name}": _TEXTS_AUDIO for name in ("ECAPATDNNExtractor", "HFWrapper")},
-    **{
-        f"oml.models:{name}.{m}": _TEXTS_AUDIO
-        for name in ("ECAPATDNNExtractor", "HFWrapper")
-        for m in ("feat_dim", "forward")
-    },
-    **{
-        f"{m}:{name}": _TEXTS_AUDIO
-        for m in ("oml.utils", "oml.utils.download_mock_dataset")
-        for name in ("get_mock_audios_dataset", "get_mock_texts_dataset")
-    },
-    **{
-        f"oml.const:{name}": _TEXTS_AUDIO
-        for name in (
-            "TEXTS_COLUMN",
-            "MOCK_AUDIO_DATASET_PATH",
-            "MOCK_AUDIO_DATASET_URL_GDRIVE",
-            "MOCK_AUDIO_DATASET_MD5",
-            "AUDIO_EXTENSIONS",
-            "START_TIME_COLUMN",
-            "MAX_AUDIO_LEN",
-            "DEFAULT_SAMPLE_RATE",
-            "DEFAULT_CONVERT_TO_MONO",
-        )
-    },
-    "oml.interfaces.datasets:IHTMLVisualizableDataset": _TEXTS_AUDIO,
-    "oml.interfaces.datasets:IHTMLVisualizableDataset.visualize_as_html": _TEXTS_AUDIO,
-    "oml.retrieval:RetrievalResults.visualize_as_html": _TEXTS_AUDIO,
-    "oml.retrieval.retrieval_results:RetrievalResults.visualize_as_html": _TEXTS_AUDIO,
     **{
         f"{m}:*": _PIPELINES
         for m in (
@@ -141,15 +110,10 @@ OUT_OF_SCOPE: dict[str, str] = {
     },
     "oml.lightning:logging": _PIPELINES,
     "oml.registry.transforms:save_transforms_as_files": _PIPELINES,
-    "oml.const:CONFIGS_PATH": _PIPELINES,
-    "oml.const:DOTENV_PATH": _PIPELINES,
-    "oml.const:HYDRA_BEHAVIOUR": _PIPELINES,
-    "oml.const:TCfg": _PIPELINES,
+    **{f"oml.const:{n}": _PIPELINES for n in ("CONFIGS_PATH", "DOTENV_PATH", "HYDRA_BEHAVIOUR", "TCfg")},
 }
 
 # ---- still being added or aligned (issue 11), by module: (who / what, [names]); "*": the whole module ----
-_CORE = "compat-core"
-_MODELS = "models (beyond this round: OML's drawing helpers, CLIP / Unicom extractors)"
 _UNASSIGNED = "not yet assigned"
 _DATASET_EXTRAS = _UNASSIGNED + ": our extra trailing index_key; visualize's color has a default here"
 _VISUALIZE = [
@@ -157,6 +121,7 @@ _VISUALIZE = [
     "ImageQueryGalleryDataset.visualize",
     "ImageQueryGalleryLabeledDataset.visualize",
 ]
+_MEMORY_MINER = ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"]
 PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
     "oml.datasets": (
         _DATASET_EXTRAS,
@@ -171,41 +136,15 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
             "get_retrieval_images_datasets",
         ],
     ),
-    "oml.datasets.dataframe": (_UNASSIGNED + ": OML's DF* dataset bases", ["*"]),
-    "oml.functional.knn": (_CORE + ": batched_knn on our op", ["*"]),
-    "oml.functional.label_smoothing": (_UNASSIGNED, ["*"]),
-    "oml.functional.losses": (_UNASSIGNED, ["*"]),
+    # OML's functional modules sit below the losses that hold these functions here (import layers)
+    "oml.functional.label_smoothing": (_UNASSIGNED + ": ours is oml_fast.losses.label_smoothing", ["*"]),
+    "oml.functional.losses": (_UNASSIGNED + ": ours live in oml_fast.losses", ["*"]),
     "oml.interfaces.retrieval": (
-        _CORE + ": ours names `rr`, OML's takes *args, **kwargs",
+        "compat-core: ours names `rr`, OML's takes *args, **kwargs",
         ["IRetrievalPostprocessor.process"],
     ),
-    "oml.metrics.accumulation": (_CORE + ": Accumulator", ["*"]),
-    "oml.miners": (
-        _UNASSIGNED,
-        ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
-    ),
-    "oml.miners.cross_batch": (
-        _UNASSIGNED,
-        ["TripletMinerWithMemory.get_pos_pairs", "TripletMinerWithMemory.take_tri_by_mask"],
-    ),
-    "oml.models": (
-        _MODELS,
-        [
-            "ResnetExtractor.draw_gradcam",
-            "ViTExtractor.draw_attention",
-            "ViTCLIPExtractor",
-            "ViTCLIPExtractor.forward",
-            "ViTCLIPExtractor.feat_dim",
-            "ViTUnicomExtractor",
-            "ViTUnicomExtractor.forward",
-            "ViTUnicomExtractor.feat_dim",
-        ],
-    ),
-    "oml.models.resnet.extractor": (_MODELS, ["ResnetExtractor.draw_gradcam"]),
-    "oml.models.vit_dino.extractor": (_MODELS, ["ViTExtractor.draw_attention", "vis_vit"]),
-    "oml.models.vit_clip.extractor": (_MODELS, ["*"]),
-    "oml.models.vit_unicom.extractor": (_MODELS, ["*"]),
-    "oml.models.utils": (_MODELS, ["patch_float", "patch_device", "patch_device_and_float"]),
+    "oml.miners": (_UNASSIGNED + ": OML's helper methods of the memory miner", _MEMORY_MINER),
+    "oml.miners.cross_batch": (_UNASSIGNED + ": OML's helper methods of the memory miner", _MEMORY_MINER),
     "oml.retrieval": (
         _UNASSIGNED + ": num_workers / batch_size have defaults here, not in OML",
         ["PairwiseReranker"],

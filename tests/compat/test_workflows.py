@@ -247,17 +247,25 @@ def test_lightning_ddp_on_two_processes(root, tmp_path):
     """OML's "Lightning DDP" example (tests/compat/scripts/lightning_ddp.py), 2 CPU processes: both ranks
     finish the epoch and report the same validation metrics, computed over the whole validation set."""
     import json
+    import os
     import subprocess
     import sys
 
     script = Path(__file__).with_name("scripts") / "lightning_ddp.py"
     output = tmp_path / "metrics.json"
+    # the oml_fast of this checkout, not whichever one the interpreter has installed
+    checkout = str(Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")])),
+    }
     run = subprocess.run(
         [sys.executable, str(script), str(root), str(output)],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=tmp_path,
+        env=env,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     ranks = [json.loads(Path(f"{output}.rank{rank}").read_text()) for rank in (0, 1)]

@@ -90,3 +90,18 @@ def tiny_bert(vocab_size: int, hidden_size: int = 32, seed: int = 0):
         attention_probs_dropout_prob=0.0,
     )
     return BertModel(config)
+
+
+def write_mock_texts_folder(folder) -> tuple[str, str]:
+    """OML's mock texts as ``folder/df.csv``, a tokenizer trained on them and a tiny BERT saved beside it
+    (``folder/tokenizer``, ``folder/bert``): what a pipeline config points to. Returns the two folders."""
+    from pathlib import Path
+
+    from oml_fast.utils import get_mock_texts_dataset
+
+    folder = Path(folder)
+    df = pd.concat(get_mock_texts_dataset())
+    df.to_csv(folder / "df.csv", index=False)
+    train_tokenizer(df["text"].tolist(), vocab_size=300).save_pretrained(folder / "tokenizer")
+    tiny_bert(300).save_pretrained(folder / "bert")
+    return str(folder / "tokenizer"), str(folder / "bert")

@@ -212,7 +212,7 @@ def test_fnmr_streaming_refinement_is_exact(seed, monkeypatch):
     # Tiny bins and collection caps force several refinement passes; duplicates test equal-value bins.
     monkeypatch.setattr(fnmr_module, "N_BINS", 4)
     monkeypatch.setattr(fnmr_module, "MAX_COLLECT", 3)
-    monkeypatch.setattr(fnmr_module, "TILE_ELEMENTS", 7)
+    monkeypatch.setattr(fnmr_module, "TILE_BYTES", 28)
     rng = np.random.default_rng(seed)
     n = 30
     emb = rng.integers(0, 4, (n, 2)).astype(np.float64) if seed % 2 else rng.standard_normal((n, 3))

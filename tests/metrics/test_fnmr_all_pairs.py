@@ -23,12 +23,15 @@ def _dense_fnmr(emb, labels, ids, groups, fmr_vals, metric):
     return calc_fnmr_at_fmr(dist[same & keep].numpy(), dist[~same & keep].numpy(), fmr_vals)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(16))
 def test_streamed_fnmr_equals_the_dense_definition(seed, monkeypatch):
-    # Small bins, caps and tiles force several refinement passes (histogram and collect windows).
+    # Small bins, caps, samples and tiles force several refinement passes (histogram and collect
+    # windows; first windows that miss their rank or overflow, or none at all when nothing is sampled).
     monkeypatch.setattr(fnmr_module, "N_BINS", (4, 16)[seed % 2])
-    monkeypatch.setattr(fnmr_module, "MAX_COLLECT", 5)
-    monkeypatch.setattr(fnmr_module, "TILE_ELEMENTS", 50)
+    monkeypatch.setattr(fnmr_module, "MAX_COLLECT", (5, 40)[seed // 8])
+    monkeypatch.setattr(fnmr_module, "SAMPLE_PAIRS", (1, 64, 300, 1 << 22)[seed % 4])
+    monkeypatch.setattr(fnmr_module, "BRACKET_SIGMAS", (0.0, 5.0)[(seed // 4) % 2])
+    monkeypatch.setattr(fnmr_module, "TILE_BYTES", 200)
     rng = np.random.default_rng(seed)
     n, dtype = 40, (torch.float32, torch.float64)[seed % 2]
     emb = rng.integers(0, 3, (n, 2)) if seed % 3 == 0 else rng.standard_normal((n, 4))

@@ -13,14 +13,7 @@ from oml_fast.models.resnet.pooling import GEM
 from oml_fast.models.vit_dino.architecture import vit_dino, vit_dinov2
 from oml_fast.registry import get_extractor, get_extractor_by_cfg
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny forward passes: threads only add overhead (and contention on a shared machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _n_params(model: torch.nn.Module) -> int:

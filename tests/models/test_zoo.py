@@ -22,7 +22,7 @@ TINY_VIT = {"arch": "vit_tiny", "normalise_features": False}
 
 
 @pytest.fixture(autouse=True)
-def _isolated_caches(tmp_path, monkeypatch):
+def _isolated_caches(tmp_path, monkeypatch, one_thread):
     """Empty cache folders (ours, OML's, torch hub's), no downloads, one thread for the tiny forwards."""
     monkeypatch.setenv("OML_FAST_CACHE", str(tmp_path / "ours"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -30,10 +30,6 @@ def _isolated_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("OML_FAST_OFFLINE", "1")
     # Small stand-ins registered as architectures (saving, hashing and loading 100 MB files is slow).
     monkeypatch.setitem(ViTExtractor.constructors, "vit_tiny", lambda: vit_dino(16, 32, depth=2, num_heads=2))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _same_outputs(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> bool:
@@ -258,19 +254,35 @@ def test_vit_clip_reads_clip_checkpoints_and_torchscript_archives(tmp_path, monk
     assert _same_outputs(model, ViTCLIPExtractor.from_pretrained("tiny_openai"), x)
 
 
-def test_vit_unicom_round_trip_and_sha256_check(tmp_path, monkeypatch):
-    from oml_fast.models import ViTUnicomExtractor
+def _tiny_unicom(using_checkpoint: bool = True):
     from oml_fast.models.vit_unicom.architecture import UnicomVisionTransformer
 
-    def tiny(using_checkpoint: bool = True) -> UnicomVisionTransformer:
-        return UnicomVisionTransformer(32, 16, 32, 8, depth=2, num_heads=2, using_checkpoint=using_checkpoint)
+    return UnicomVisionTransformer(32, 16, 32, 8, depth=2, num_heads=2, using_checkpoint=using_checkpoint)
 
+
+@pytest.mark.slow  # the first torch.utils.checkpoint call of a process takes ~7 s (it imports torch._dynamo)
+def test_vit_unicom_gradient_checkpointing_trains():
+    from oml_fast.models.vit_unicom.architecture import UnicomVisionTransformer
+
+    torch.manual_seed(0)
+    plain = _tiny_unicom(using_checkpoint=False).train()
+    recomputed = UnicomVisionTransformer(32, 16, 32, 8, depth=2, num_heads=2, using_checkpoint=True).train()
+    recomputed.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 3, 32, 32)
+    for model in (plain, recomputed):
+        torch.manual_seed(1)  # the same stochastic-depth draws
+        model(x).square().sum().backward()
+    for a, b in zip(plain.parameters(), recomputed.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5)
+
+
+def test_vit_unicom_round_trip_and_sha256_check(tmp_path, monkeypatch):
+    from oml_fast.models import ViTUnicomExtractor
+
+    tiny = _tiny_unicom
     monkeypatch.setitem(ViTUnicomExtractor.constructors, "tiny_unicom", tiny)
     model = ViTUnicomExtractor(None, "tiny_unicom", normalise_features=True)
     x = torch.randn(3, 3, 32, 32)
-    model.train()
-    model(x).sum().backward()  # gradient checkpointing in training
-    assert all(p.grad is not None for p in model.model.blocks.parameters())
     folder = tmp_path / "ours" / "weights"
     folder.mkdir(parents=True)
     torch.save(

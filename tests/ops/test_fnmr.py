@@ -148,4 +148,3 @@ def test_opcheck():
     dist, ql, gl, (qid, gid), _ = sample_inputs(rng, torch.float32, "ties")
     args = (dist, ql, gl, qid, gid, None, None, 1.0, 3.0, 4, True, True)
     torch.library.opcheck(torch.ops.oml_fast._pair_distance_histogram.default, args)
-

@@ -13,14 +13,7 @@ import pytest
 import torch
 from oml_agreement import assert_close
 
-
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py seeds every test
 
 
 def test_vit_extractor_reads_a_lightning_checkpoint_like_omls(tmp_path) -> None:

@@ -3,6 +3,7 @@ dataframe check with OML's arguments."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,14 @@ def test_check_format_warns_on_labels_with_several_categories(root):
     with pytest.warns(UserWarning, match=r"labels \[0\]"):
         check_retrieval_dataframe_format(df, dataset_root=root)
     check_retrieval_dataframe_format(df, dataset_root=root, verbose=False)
+
+
+def test_missing_extra_is_named(tmp_path, monkeypatch):
+    from oml_fast.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    with pytest.raises(
+        MissingExtraError,
+        match=r"get_mock_images_dataset needs `(sklearn|scikit-learn)`.*oml_fast\[pipeline\]",
+    ):
+        get_mock_images_dataset(tmp_path)

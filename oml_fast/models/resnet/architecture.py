@@ -5,7 +5,7 @@ checkpoints, which are built on them) load as they are: ``conv1``, ``bn1``, ``la
 a ``Sequential`` of blocks with ``conv1``/``bn1``/``conv2``/``bn2``[/``conv3``/``bn3``] and an optional
 ``downsample`` = ``Sequential(conv 1x1, bn)``), ``avgpool``, ``fc``.
 
->>> model = resnet18(num_classes=10)
+>>> model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)  # resnet18 has [2, 2, 2, 2]
 >>> tuple(model(torch.randn(2, 3, 32, 32)).shape)
 (2, 10)
 """

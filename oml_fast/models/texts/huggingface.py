@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from oml_fast.errors import require_extra
 from oml_fast.models.base import Extractor
 
 THFModel = Any  # a transformers PreTrainedModel (or any module with its call signature)
@@ -83,4 +84,23 @@ class HFWrapper(Extractor):
         return hidden[:, 0, :]
 
 
-__all__ = ["HFWrapper", "check_model_type"]
+def hf_wrapper(model: str, feat_dim: int | None = None, random_weights: bool = False) -> HFWrapper:
+    """:class:`HFWrapper` around the ``transformers`` model ``model`` (a local folder, or a hub name that
+    ``transformers`` finds in its cache or downloads), for configs: ``{name: hf_wrapper, args: {model: ...}}``.
+
+    Args:
+        model: what ``AutoModel.from_pretrained`` takes.
+        feat_dim: the embedding size; default the model's ``config.hidden_size``.
+        random_weights: build the architecture from its config only (``AutoModel.from_config``).
+    """
+    transformers = require_extra("transformers", "hf_wrapper")
+    if random_weights:
+        network = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(model))
+    else:
+        network = transformers.AutoModel.from_pretrained(model)
+    # from_pretrained returns the model in eval mode; a fresh extractor trains (dropout on) like any module.
+    network.train()
+    return HFWrapper(network, feat_dim=int(feat_dim or network.config.hidden_size))
+
+
+__all__ = ["HFWrapper", "check_model_type", "hf_wrapper"]
