@@ -122,7 +122,7 @@ GROUP_PACKAGES = {"miner": "criterion.args.miner", "scheduler": "scheduling.sche
 
 def _prepare_overrides(
     overrides: list[str], raw: DictConfig, groups: dict[str, list[str]]
-) -> tuple[list[str], dict[str, tuple[str, str]]]:
+) -> tuple[list[str], dict[str, tuple[str, str | None]]]:
     """Hydra overrides for the user's ``overrides``, and the blocks switched by ``group=option``.
 
     Schema keys become ``++key=value`` (set whether or not the file has the key: the defaults are
@@ -131,7 +131,7 @@ def _prepare_overrides(
     """
     listed = _defaults_groups(raw)
     hydra_overrides: list[str] = []
-    switched: dict[str, tuple[str, str]] = {}
+    switched: dict[str, tuple[str, str | None]] = {}
     for item in overrides:
         match = _OVERRIDE.match(item)
         if match is None or (match.group(1) != "~" and match.group(3) is None):
@@ -141,6 +141,17 @@ def _prepare_overrides(
             )
         prefix, key, value = match.group(1) or "", match.group(2), (match.group(3) or "")[1:]
         group, _, package = key.partition("@")
+        if prefix == "" and group in groups and "." not in group and value == "null":
+            # `sampler=null`: no block (OML's meaning of a null block), not the group's default option.
+            entries = [k for k in listed if k == key or (not package and k.split("@")[0] == group)]
+            hydra_overrides += [f"~{entry}" for entry in entries]
+            package = (
+                package
+                or (entries[0].partition("@")[2] if entries else "")
+                or GROUP_PACKAGES.get(group, group)
+            )
+            switched[package] = (group, None)
+            continue
         if prefix == "" and group in groups and "." not in group:
             if value not in groups[group]:
                 raise ConfigError(
@@ -172,11 +183,14 @@ def _prepare_overrides(
 
 
 def _replace_switched_blocks(
-    cfg: DictConfig, switched: dict[str, tuple[str, str]], overrides: list[str]
+    cfg: DictConfig, switched: dict[str, tuple[str, str | None]], overrides: list[str]
 ) -> None:
     # Hydra merged the option over the file's block (keeping the file's args the option lacks);
     # `group=option` means "use that option": its block, plus the explicit `<package>.x=` overrides.
     for package, (group, option) in switched.items():
+        if option is None:  # `group=null`
+            OmegaConf.update(cfg, package, None, merge=False, force_add=True)
+            continue
         block = OmegaConf.load(CONFIGS_DIR / group / f"{option}.yaml")
         for item in overrides:
             key = item.lstrip("+").split("=", 1)[0]

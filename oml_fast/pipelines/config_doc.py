@@ -30,7 +30,8 @@ are, with Hydra's compose API:
 2. **Overrides** on the command line: `key=value`, `a.b.c=value`, `group=option` (replaces the whole
    block, e.g. `criterion=arcface`, `optimizer=sgd`, `miner=all_triplets` goes to
    `criterion.args.miner`, `scheduler=step` to `scheduling.scheduler`; `transforms@transforms_val=norm_torch`),
-   `+key=value` (add a key), `~key` (remove: the default applies). Values are parsed by Hydra
+   `group=null` (no block: `sampler=null` trains on shuffled batches of `bs_train`, `logger=null` is
+   TensorBoard), `+key=value` (add a key), `~key` (remove: the default applies). Values are parsed by Hydra
    (`null`, numbers, `[1,5]` lists, `${now:%Y-%m-%d}`).
 3. **Defaults** of the table below fill the keys the config leaves out. A block whose `name`
    differs from the default's replaces it; with the same name the args are merged.

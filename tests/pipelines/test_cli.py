@@ -109,6 +109,25 @@ def test_validate_and_predict_refuse_a_model_without_weights(tmp_path, capsys):
     assert not (tmp_path / "logs").exists()
 
 
+def test_wrong_types_fail_before_any_folder_exists(tmp_path, capsys):
+    from oml_fast.datasets import make_digits_dataset
+
+    make_digits_dataset(tmp_path / "digits")
+    common = [
+        "train",
+        "train_digits",
+        f"dataset_root={tmp_path / 'digits'}",
+        f"logs_root={tmp_path / 'logs'}",
+    ]
+    assert main([*common, "optimizer.args.lr=abc"]) == 2
+    assert "`optimizer.args`: `lr` must be a number, got 'abc' (str)" in capsys.readouterr().err
+    assert main([*common, "max_epochs=ten"]) == 2
+    assert "config key `max_epochs` must be int, got 'ten' (str)" in capsys.readouterr().err
+    assert main([*common, "criterion=arcfase"]) == 2
+    assert "did you mean 'arcface'" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
 def test_version_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])

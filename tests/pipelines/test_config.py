@@ -99,6 +99,11 @@ def test_group_switch_replaces_the_files_block():
     )
 
 
+def test_group_null_means_no_block():
+    cfg = load_config("train_digits", ["sampler=null", "bs_train=32", "logger=null", "scheduler=null"])
+    assert cfg.sampler is None and cfg.logger is None and cfg.scheduling.scheduler is None
+
+
 def test_plus_tilde_and_now(tmp_path):
     cfg = load_config("train_digits", ["~scheduling", "+lightning_trainer_extra_args.max_time=00:00:10:00"])
     assert cfg.scheduling is None and cfg.lightning_trainer_extra_args.max_time == "00:00:10:00"
