@@ -90,10 +90,21 @@ at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
   return out;
 }
 
+// pairwise_distance.out on CUDA: the caching allocator already reuses the tile's memory, so a copy
+// keeps the kernel above the only one.
+at::Tensor& pairwise_distance_out_cuda(const at::Tensor& x1, const at::Tensor& x2,
+                                       c10::string_view metric_name, at::Tensor& out) {
+  check_pairwise_distance_inputs(x1, x2);
+  check_distance_out(x1, x2, out);
+  out.copy_(pairwise_distance_cuda(x1, x2, metric_name));
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(oml_fast, CUDA, m) {
   m.impl("pairwise_distance", &pairwise_distance_cuda);
+  m.impl("pairwise_distance.out", &pairwise_distance_out_cuda);
   m.impl("_pairwise_distance_backward", &pairwise_distance_backward);
 }
 
