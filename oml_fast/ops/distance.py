@@ -19,8 +19,12 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
             returned in the input dtype.
         x2 (Tensor[M, D]): same dtype and device as ``x1``.
         metric: ``"euclidean"`` (default, ``|a - b|``), ``"sqeuclidean"`` (``|a - b|^2``),
-            ``"cosine"`` (``1 - cos(a, b)``; the cosine with a zero vector is 0) or ``"dot"``
+            ``"cosine"`` (``1 - cos(a, b)``; the cosine with an all-zero vector is 0) or ``"dot"``
             (``-<a, b>``).
+
+    Magnitudes: right from 1e-20 to 1e18 in float32 and to 1e150 in float64 -- data far from 1 is scaled
+    by a power of two before anything is squared, and the result scaled back (a result beyond the dtype,
+    e.g. ``|a - b|^2`` of 1e20 rows in float32, is ``inf``, never NaN).
 
     Returns:
         Tensor[N, M] of the input dtype. Identical rows give exactly 0 for the euclidean metrics:
