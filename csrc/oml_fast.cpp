@@ -18,6 +18,11 @@ PyMODINIT_FUNC PyInit__C(void) {
 TORCH_LIBRARY(oml_fast, m) {
   // ---- distance (csrc/distance) ----
   m.def("pairwise_distance(Tensor x1, Tensor x2, str metric=\"euclidean\") -> Tensor");
+  // The same distances written into `out` ([N, M], x1's dtype, contiguous): a caller that streams
+  // tiles reuses one buffer instead of allocating one per tile.
+  m.def(
+      "pairwise_distance.out(Tensor x1, Tensor x2, str metric=\"euclidean\", *, Tensor(a!) out)"
+      " -> Tensor(a!)");
   m.def(
       "_pairwise_distance_backward(Tensor grad, Tensor x1, Tensor x2, Tensor dist, str metric)"
       " -> (Tensor, Tensor)");
@@ -34,13 +39,13 @@ TORCH_LIBRARY(oml_fast, m) {
   m.def(
       "retrieval_metrics(Tensor is_relevant, Tensor n_gt, Tensor n_retrieved, int[] cmc_top_k,"
       " int[] precision_top_k, int[] map_top_k) -> (Tensor, Tensor, Tensor)");
-  // Private: one streaming pass of FNMR@FMR over a distance tile (oml_fast/metrics/fnmr.py).
+  // Private: one streaming pass of FNMR@FMR over a distance tile (oml_fast/metrics/fnmr.py); the
+  // slots of the window [lower, upper]: csrc/retrieval/fnmr_common.h.
   m.def(
       "_pair_distance_histogram(Tensor dist, Tensor query_labels, Tensor gallery_labels,"
       " Tensor? query_ids, Tensor? gallery_ids, Tensor? query_groups, Tensor? gallery_groups,"
-      " float[] chain_lo, float[] chain_width, int[] chain_n_bins, int[] chain_bin, float lower,"
-      " float upper, float lo, float width, int n_bins, bool collect, bool with_positives)"
-      " -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+      " float lower, float upper, int n_bins, bool collect, bool with_positives)"
+      " -> (Tensor counts, Tensor mins, Tensor maxs, Tensor collected, Tensor positives)");
 
   // ---- mining (csrc/mining) ----
   m.def(

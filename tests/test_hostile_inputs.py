@@ -30,6 +30,7 @@ import oml_fast  # noqa: F401  (loads the ops)
 from oml_fast.datasets import InMemoryQueryGalleryDataset, check_retrieval_dataframe_format
 from oml_fast.datasets.dataframe import DataFrameFormatError
 from oml_fast.datasets.images import ImageBaseDataset, ImageReadError, read_image
+from oml_fast.errors import InvalidInputError
 from oml_fast.functional import calc_fnmr_at_fmr, calc_pcf, calc_retrieval_metrics
 from oml_fast.metrics import EmbeddingMetrics
 from oml_fast.ops import hard_mining, knn, pairwise_distance, retrieval_metrics, retrieval_relevance
@@ -449,7 +450,17 @@ CASES: list[Case] = [
         FUNCTIONAL,
         "`calc_retrieval_metrics`: 1 retrieved list, 2 gt lists",
         lambda p: calc_retrieval_metrics([torch.tensor([0])], [torch.tensor([0]), torch.tensor([1])]),
-        Raises(ValueError, "`retrieved_ids` and `gt_ids` must have one entry per query, got 1 and 2"),
+        Raises(InvalidInputError, "`retrieved_ids` and `gt_ids` must have one entry per query, got 1 and 2"),
+    ),
+    Case(
+        "crm-empty-topk",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics(..., map_top_k=())`",
+        lambda p: _metrics((), "map", op=False),
+        Returns(
+            'a result without a `"map"` key (metrics.md: an empty `top_k` means not computed)',
+            lambda r: "map" not in r and "cmc" in r,
+        ),
     ),
     Case(
         "crm-no-gt",
@@ -505,6 +516,13 @@ CASES: list[Case] = [
         "`cmc_top_k=(0,)`",
         lambda p: _em(cmc_top_k=(0,)),
         Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got [0]"),
+    ),
+    Case(
+        "em-empty-topk",
+        EM,
+        "`map_top_k=()`",
+        lambda p: _em_compute(_x(4, 1), map_top_k=()),
+        Returns('metrics without `"map"` (metrics.md, as OML 4.0)', lambda r: "map" not in r["OVERALL"]),
     ),
     Case(
         "em-indices-range",
@@ -706,6 +724,20 @@ CASES: list[Case] = [
             "has argument(s) ['lrr'] that optimizers 'sgd' (SGD) does not take (did you mean 'lr'?)",
         ),
     ),
+    Case(
+        "cfg-lr-str",
+        CONFIG,
+        "`optimizer.args.lr=abc`",
+        lambda p: _sgd({"lr": "abc"}),
+        Raises(RegistryError, "`lr` must be a number, got 'abc' (str)"),
+    ),
+    Case(
+        "cfg-key-type",
+        CONFIG,
+        "`max_epochs=abc` (a top-level key of the wrong type)",
+        lambda p: load_config(overrides=["max_epochs=abc"]),
+        Raises(ConfigError, "config key `max_epochs` must be int, got 'abc' (str)"),
+    ),
     # --- CLI ---
     Case(
         "cli-command",
@@ -729,6 +761,13 @@ CASES: list[Case] = [
         Exits(2, "oml-fast: error: dataset not found"),
     ),
     Case(
+        "cli-untrained",
+        CLI,
+        "`oml-fast predict predict_digits` without `checkpoint` (a randomly initialised model)",
+        lambda p: _cli("predict", "predict_digits", f"data_dir={p}"),
+        Exits(2, "the extractor has no weights"),
+    ),
+    Case(
         "cli-check-csv",
         CLI,
         "`oml-fast check-csv` of a malformed CSV",
@@ -741,7 +780,9 @@ CASES: list[Case] = [
         "cli-save-path",
         CLI,
         "`oml-fast predict ... save_path=x.txt`",
-        lambda p: _cli("predict", "predict_digits", f"data_dir={p}", "save_path=x.txt"),
+        lambda p: _cli(
+            "predict", "predict_digits", f"data_dir={p}", "save_path=x.txt", "allow_untrained=true"
+        ),
         Exits(2, "`save_path` must end with .pt or .npz"),
     ),
     # ===== known gaps: `outcome` is the behaviour wanted; `today` what happens now =====
@@ -801,18 +842,6 @@ CASES: list[Case] = [
         today="precision@3 = 3.0",
     ),
     Case(
-        "gap-crm-empty-topk",
-        FUNCTIONAL,
-        "`calc_retrieval_metrics(..., map_top_k=())`",
-        lambda p: _metrics((), "map", op=False),
-        Returns(
-            'a result without a `"map"` key (metrics.md: an empty `top_k` means not computed)',
-            lambda r: "map" not in r and "cmc" in r,
-        ),
-        gap="metrics.md",
-        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
-    ),
-    Case(
         "gap-fnmr-nan",
         FUNCTIONAL,
         "`calc_fnmr_at_fmr` with a NaN distance",
@@ -822,22 +851,13 @@ CASES: list[Case] = [
         today="FNMR 0.0, the best score (every comparison with the NaN threshold is false)",
     ),
     Case(
-        "gap-em-empty-topk",
-        EM,
-        "`map_top_k=()`",
-        lambda p: _em_compute(_x(4, 1), map_top_k=()),
-        Returns('metrics without `"map"` (metrics.md, as OML 4.0)', lambda r: "map" not in r["OVERALL"]),
-        gap="metrics.md",
-        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
-    ),
-    Case(
         "gap-em-duplicate-index",
         EM,
         "`update` with a dataset index given twice",
         lambda p: _em_update(_x(5, 2), [0, 1, 2, 3, 3]),
         Raises(ValueError, "`indices`"),
         gap="issue 13",
-        today="accepted: one of the two embeddings is kept silently",
+        today="`InvalidInputError`: the accumulator was refreshed for 4 items, but this batch of 5 comes after 0",
     ),
     Case(
         "rr-duplicate-tail",
@@ -872,15 +892,6 @@ CASES: list[Case] = [
         Raises(DataFrameFormatError, "column 'label'"),
         gap="issue 13",
         today="`OverflowError`: Python int too large to convert to C long",
-    ),
-    Case(
-        "gap-cfg-lr-str",
-        CONFIG,
-        "`optimizer.args.lr=abc`",
-        lambda p: _sgd({"lr": "abc"}),
-        Raises(RegistryError, "`lr` must be"),
-        gap="issue 13",
-        today="`RegistryError`: cannot build optimizers 'sgd' ...: '<' not supported between instances of 'str' and 'float'",
     ),
 ]
 

@@ -20,8 +20,8 @@ void cuda_kernels_missing(const c10::OperatorHandle& op, torch::jit::Stack* /*st
 
 TORCH_LIBRARY_IMPL(oml_fast, CUDA, m) {
   for (const char* name :
-       {"pairwise_distance", "_pairwise_distance_backward", "knn", "retrieval_relevance",
-        "retrieval_metrics", "_pair_distance_histogram", "hard_mining"}) {
+       {"pairwise_distance", "pairwise_distance.out", "_pairwise_distance_backward", "knn",
+        "retrieval_relevance", "retrieval_metrics", "_pair_distance_histogram", "hard_mining"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&cuda_kernels_missing>());
   }
 }

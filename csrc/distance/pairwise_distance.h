@@ -13,6 +13,9 @@ namespace oml_fast {
 // Shape/dtype/device checks shared by the CPU and CUDA kernels.
 void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2);
 
+// The `out` of pairwise_distance.out: [x1 rows, x2 rows], x1's dtype and device, contiguous.
+void check_distance_out(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& out);
+
 // Rows scaled to unit length (zero rows stay zero), in the dtype of `x`: the cosine metric is the
 // dot metric of unit vectors.
 at::Tensor unit_rows(const at::Tensor& x);

@@ -12,6 +12,16 @@ void check_pairwise_distance_inputs(const at::Tensor& x1, const at::Tensor& x2) 
   check_embedding_pair(x1, "x1", x2, "x2");
 }
 
+void check_distance_out(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& out) {
+  TORCH_CHECK_VALUE(out.dim() == 2 && out.size(0) == x1.size(0) && out.size(1) == x2.size(0),
+                    "`out` must have shape [", x1.size(0), ", ", x2.size(0), "], got ",
+                    describe(out));
+  TORCH_CHECK_TYPE(out.scalar_type() == x1.scalar_type(), "`out` must have the dtype of `x1` (",
+                   describe(x1), "), got ", describe(out));
+  TORCH_CHECK_VALUE(out.device() == x1.device() && out.is_contiguous(),
+                    "`out` must be contiguous on the device of `x1`, got ", describe(out));
+}
+
 at::Tensor unit_rows(const at::Tensor& x) {
   // Each row is divided by its largest |entry| first, so that its norm neither overflows nor
   // underflows (1e-20 or 1e20 rows in float32); a row is zero only when every entry is 0.

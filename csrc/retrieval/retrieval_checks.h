@@ -5,7 +5,9 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <optional>
+#include <utility>
 
 #include "common/checks.h"
 #include "common/metric.h"
@@ -115,6 +117,33 @@ inline void check_metrics_inputs(const at::Tensor& is_relevant, const at::Tensor
   check_top_k(cmc_top_k, "cmc_top_k");
   check_top_k(precision_top_k, "precision_top_k");
   check_top_k(map_top_k, "map_top_k");
+}
+
+// Checks shared by the CPU and CUDA `_pair_distance_histogram` kernels (fnmr_common.h). Returns
+// (has_ids, has_groups).
+inline std::pair<bool, bool> check_pair_distance_histogram_inputs(
+    const at::Tensor& dist, const at::Tensor& query_labels, const at::Tensor& gallery_labels,
+    const std::optional<at::Tensor>& query_ids, const std::optional<at::Tensor>& gallery_ids,
+    const std::optional<at::Tensor>& query_groups, const std::optional<at::Tensor>& gallery_groups,
+    double lower, double upper, int64_t n_bins) {
+  TORCH_CHECK_VALUE(dist.dim() == 2, "`dist` must be a 2-D tensor [rows, Ng], got ",
+                    describe(dist));
+  TORCH_CHECK_TYPE(at::isFloatingType(dist.scalar_type()),
+                   "`dist` must be float16, bfloat16, float32 or float64, got ", describe(dist));
+  const auto device = dist.device();
+  const int64_t rows = dist.size(0), n_gallery = dist.size(1);
+  check_index_vector(query_labels, "query_labels", rows, device);
+  check_index_vector(gallery_labels, "gallery_labels", n_gallery, device);
+  const bool has_ids =
+      check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", rows, n_gallery, device);
+  const bool has_groups = check_key_pair(query_groups, "query_groups", gallery_groups,
+                                         "gallery_groups", rows, n_gallery, device);
+  TORCH_CHECK_VALUE(lower <= upper, "`lower` must be <= `upper` (neither NaN), got ", lower,
+                    " and ", upper);
+  TORCH_CHECK_VALUE(n_bins >= 1, "`n_bins` must be a positive integer, got ", n_bins);
+  TORCH_CHECK_VALUE(n_bins == 1 || (std::isfinite(lower) && std::isfinite(upper)),
+                    "`n_bins` > 1 needs a finite window, got [", lower, ", ", upper, "]");
+  return {has_ids, has_groups};
 }
 
 }  // namespace retrieval

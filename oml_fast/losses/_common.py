@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str) -> str:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
+        raise InvalidInputError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
 
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import InvalidInputError
 from ._common import check_reduction
 
 ACCURACY_KEY = "accuracy"
@@ -31,12 +32,14 @@ def label_smoothing(
     [[0.800000011920929, 0.20000000298023224, 0.0, 0.0]]
     """
     if not 0 <= epsilon < 1:
-        raise ValueError(f"`epsilon` must be in [0, 1), got {epsilon}")
+        raise InvalidInputError(f"`epsilon` must be in [0, 1), got {epsilon}")
     if categories is None:
         ohe = F.one_hot(y, num_classes).float()
         return ohe * (1 - epsilon) + epsilon / num_classes
     if len(categories) != num_classes:
-        raise ValueError(f"`categories` must have one entry per class ({num_classes}), got {len(categories)}")
+        raise InvalidInputError(
+            f"`categories` must have one entry per class ({num_classes}), got {len(categories)}"
+        )
     same_category = (categories[None, :] == categories[y][:, None]).float()
     smoothed = same_category * (epsilon / same_category.sum(dim=1, keepdim=True))
     smoothed[torch.arange(len(y), device=y.device), y] += 1 - epsilon
@@ -84,7 +87,7 @@ class ArcFaceLoss(nn.Module):
     ):
         super().__init__()
         if not 0 <= smoothing_epsilon < 1:
-            raise ValueError(f"`smoothing_epsilon` must be in [0, 1), got {smoothing_epsilon}")
+            raise InvalidInputError(f"`smoothing_epsilon` must be in [0, 1), got {smoothing_epsilon}")
         if label2category is not None and not smoothing_epsilon:
             # OML accepts this combination and ignores the mapping; so do we, but say so.
             warnings.warn(
@@ -99,7 +102,7 @@ class ArcFaceLoss(nn.Module):
         if label2category is not None:
             missing = [label for label in range(num_classes) if label not in label2category]
             if missing:
-                raise ValueError(f"`label2category` has no category for labels {missing[:10]}")
+                raise InvalidInputError(f"`label2category` has no category for labels {missing[:10]}")
             codes = {
                 cat: i
                 for i, cat in enumerate(sorted({label2category[i] for i in range(num_classes)}, key=str))
@@ -126,9 +129,9 @@ class ArcFaceLoss(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         if y.dim() != 1 or len(y) != len(x):
-            raise ValueError(f"`y` must be 1-D with one label per row of `x`, got {tuple(y.shape)}")
+            raise InvalidInputError(f"`y` must be 1-D with one label per row of `x`, got {tuple(y.shape)}")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-            raise ValueError(
+            raise InvalidInputError(
                 f"labels `y` must be in [0, {self.num_classes}), got [{int(y.min())}, {int(y.max())}]"
             )
         cos = self.fc(x)
@@ -169,7 +172,7 @@ class ArcFaceLossWithMLP(nn.Module):
     ):
         super().__init__()
         if len(mlp_features) == 0:
-            raise ValueError("`mlp_features` must list at least one layer size")
+            raise InvalidInputError("`mlp_features` must list at least one layer size")
         layers: list[nn.Module] = []
         width = in_features
         for hidden in mlp_features[:-1]:

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from ..errors import InvalidInputError
 from ..miners.base import TLabels
 from ..miners.pairs import PairsMiner
 from ._common import check_reduction, elementwise_dist, reduce
@@ -42,7 +43,7 @@ class ContrastiveLoss(Module):
     ):
         super().__init__()
         if pos_margin < 0 or neg_margin <= pos_margin:
-            raise ValueError(
+            raise InvalidInputError(
                 f"need 0 <= pos_margin < neg_margin, got pos_margin={pos_margin}, neg_margin={neg_margin}"
             )
         self.pos_margin = float(pos_margin)

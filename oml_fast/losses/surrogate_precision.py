@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from ..miners.base import TLabels, labels_to_tensor
 from ._common import check_reduction, reduce
 
@@ -103,9 +104,9 @@ class SurrogatePrecision(torch.nn.Module):
     ):
         super().__init__()
         if not isinstance(k, int) or k <= 0:
-            raise ValueError(f"`k` must be a positive int, got {k!r}")
+            raise InvalidInputError(f"`k` must be a positive int, got {k!r}")
         if temperature1 <= 0 or temperature2 <= 0:
-            raise ValueError(f"temperatures must be > 0, got {temperature1}, {temperature2}")
+            raise InvalidInputError(f"temperatures must be > 0, got {temperature1}, {temperature2}")
         self.k = k + 1  # every item finds itself first, at distance 0
         self.temperature1 = temperature1
         self.temperature2 = temperature2
@@ -114,7 +115,9 @@ class SurrogatePrecision(torch.nn.Module):
     def forward(self, features: Tensor, labels: TLabels) -> Tensor:
         labels_t = labels_to_tensor(labels, features.device)
         if len(labels_t) != len(features):
-            raise ValueError(f"`labels` has {len(labels_t)} entries but `features` has {len(features)} rows")
+            raise InvalidInputError(
+                f"`labels` has {len(labels_t)} entries but `features` has {len(features)} rows"
+            )
         distances = _euclidean_distances(features)
         mask_gt = labels_t[:, None] == labels_t[None, :]
         return 1 - surrogate_precision(

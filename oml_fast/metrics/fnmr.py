@@ -1,16 +1,19 @@
 """FNMR@FMR over all query-gallery pairs, exactly, without materialising the distance matrix.
 
 ``T = numpy.quantile(negative distances, fmr)`` (linear) and ``fnmr = mean(positive distances >= T)``
-(metrics.md). Positive pairs are few (they share a label) and are kept; negative pairs are not:
-distances are streamed tile by tile (``pairwise_distance`` on ``[rows, Ng]`` blocks) and
+(docs/metrics.md). Positive pairs are few (they share a label) and are kept; negative pairs are not:
+distances are streamed tile by tile (``pairwise_distance`` on ``[rows, Ng]`` blocks) through the fused
+``_pair_distance_histogram`` op (:mod:`oml_fast.ops.fnmr`), which sorts every negative into the slots of
+a window ``[lower, upper]``: below it, one of its bins, above it -- each slot with its exact count, min
+and max -- and returns the negatives inside the window when asked to collect them.
 
-1. the first pass keeps the positives and a histogram of the negatives over a range bounded a priori
-   (from the norms), with the exact min / max of every bin;
-2. every later pass either collects the negatives of the bins holding the order statistics that the
-   quantiles need (when those bins are small) and reads them exactly after a sort, or histograms
-   those bins again over their exact [min, max] (a bin of equal values resolves at once).
+A pass serves several windows at once. After a pass, the negative of a wanted rank lies in a known slot
+of every window: inside a collected window it is read after a sort; in a slot whose min equals its max
+it is that value; otherwise the slot's exact ``[min, max]`` becomes the window of the next pass (it
+holds exactly that slot's values, since bins are consecutive value ranges), collected when small,
+histogrammed again when not.
 
-Memory: one distance tile plus the histograms, the positives and the collected bins.
+Memory: one distance tile, the slots, the positives and at most ``MAX_COLLECT`` values per window.
 """
 
 from __future__ import annotations
@@ -26,54 +29,102 @@ from torch import Tensor
 
 from .. import ops as _ops
 from ..functional.metrics import check_in_unit_range
-from ..ops.fnmr import pair_distance_histogram
+from ..ops.fnmr import PairHistogram, pair_distance_histogram
 
 N_BINS = 1 << 16
-# Above this many values a bin is histogrammed again instead of being collected.
+# A window holding at most this many negatives is collected (and sorted) instead of histogrammed.
 MAX_COLLECT = 1 << 22
 # Distance tile size (elements); bounded memory whatever the gallery size.
 TILE_ELEMENTS = 1 << 22
 
 
 @dataclass
-class _Level:
-    """Values whose bin (under ``lo``, ``width``, ``n_bins``) equals ``bin``."""
-
-    lo: float
-    width: float
-    n_bins: int
-    bin: int
-
-
-@dataclass
 class _Window:
-    """A set of negatives (a chain of bins) holding the order statistics ``ranks``."""
+    """The negatives in ``[lower, upper]`` as one pass sees them (slots: :mod:`oml_fast.ops.fnmr`)."""
 
-    chain: list[_Level]
-    below: int  # number of negatives ranked before this window
-    ranks: list[int]
-    lo: float = 0.0
-    width: float = 1.0
-    counts: Tensor | None = None
+    lower: float
+    upper: float
+    n_bins: int
+    collect: bool
+    counts: Tensor | None = None  # int64 [n_bins + 2], summed over tiles
     mins: Tensor | None = None
     maxs: Tensor | None = None
-    collected: list[Tensor] = field(default_factory=list)
-    collect: bool = False
-    # Exact bounds of the window's values (its parent bin's min and max): a cheap reject per pair.
-    lower: float = -math.inf
-    upper: float = math.inf
+    pieces: list[Tensor] = field(default_factory=list)  # collected values, tile by tile
+    n_collected: int = 0
+    _sorted: np.ndarray | None = None
+
+    @classmethod
+    def around(cls, lower: float, upper: float, count: int) -> _Window:
+        """A window for ``count`` known negatives in ``[lower, upper]``: collected when small enough."""
+        small = count <= MAX_COLLECT
+        return cls(lower, upper, n_bins=1 if small else N_BINS, collect=small)
+
+    def add(self, part: PairHistogram) -> None:
+        if self.counts is None:
+            self.counts, self.mins, self.maxs = part.counts.clone(), part.mins.clone(), part.maxs.clone()
+        else:
+            assert self.mins is not None and self.maxs is not None
+            self.counts += part.counts
+            torch.minimum(self.mins, part.mins, out=self.mins)
+            torch.maximum(self.maxs, part.maxs, out=self.maxs)
+        if self.collect:
+            self.pieces.append(part.collected)
+            self.n_collected += len(part.collected)
+            if self.n_collected > MAX_COLLECT:
+                self._stop_collecting()
+
+    def _stop_collecting(self) -> None:
+        """Too many values inside: histogram them instead (a finite window) or keep only the slot."""
+        pieces, self.pieces, self.collect = self.pieces, [], False
+        if not (math.isfinite(self.lower) and math.isfinite(self.upper)):
+            return  # n_bins == 1: the single inside slot already has the count, min and max
+        assert self.counts is not None and self.mins is not None and self.maxs is not None
+        below_above = [0, -1]
+        counts, mins, maxs = self.counts[below_above], self.mins[below_above], self.maxs[below_above]
+        self.n_bins = N_BINS
+        self.counts = torch.zeros(N_BINS + 2, dtype=torch.int64, device=counts.device)
+        self.mins = torch.full((N_BINS + 2,), math.inf, dtype=torch.float64, device=counts.device)
+        self.maxs = torch.full((N_BINS + 2,), -math.inf, dtype=torch.float64, device=counts.device)
+        self.counts[below_above], self.mins[below_above], self.maxs[below_above] = counts, mins, maxs
+        for piece in pieces:  # every value is inside the window: a one-row tile of negatives
+            for chunk in piece.split(1 << 20):
+                labels = torch.zeros(len(chunk), dtype=torch.int64, device=chunk.device)
+                self.add(
+                    pair_distance_histogram(
+                        chunk[None, :],
+                        labels[:1] + 1,
+                        labels,
+                        lower=self.lower,
+                        upper=self.upper,
+                        n_bins=N_BINS,
+                    )
+                )
+
+    def sorted_inside(self) -> np.ndarray:
+        """The collected values, ascending (in the distances' dtype; bfloat16 as float32)."""
+        if self._sorted is None:
+            values = torch.cat(self.pieces) if self.pieces else torch.zeros(0)
+            self.pieces = []
+            self._sorted = (values.float() if values.dtype == torch.bfloat16 else values).cpu().numpy()
+            self._sorted.sort()  # in place: no second copy
+        return self._sorted
+
+    def locate(self, rank: int) -> tuple[float | None, tuple[int, float, float]]:
+        """The negative of ``rank`` (0-based, ascending over all negatives) if this window knows it, and
+        the slot holding it: ``(count, min, max)``."""
+        assert self.counts is not None and self.mins is not None and self.maxs is not None
+        counts = self.counts.cpu()
+        cumulative = torch.cumsum(counts, 0)
+        slot = int(torch.searchsorted(cumulative, torch.tensor(rank), right=True))
+        low, high = float(self.mins[slot]), float(self.maxs[slot])
+        if self.collect and 1 <= slot <= self.n_bins:
+            return float(self.sorted_inside()[rank - int(counts[0])]), (0, low, high)
+        if low == high:
+            return low, (0, low, high)
+        return None, (int(counts[slot]), low, high)
 
 
-def _a_priori_range(queries: Tensor, gallery: Tensor, metric: str) -> tuple[float, float]:
-    max_q = float(queries.double().norm(dim=1).max()) if len(queries) else 0.0
-    max_g = float(gallery.double().norm(dim=1).max()) if len(gallery) else 0.0
-    if metric == "euclidean":
-        return 0.0, max_q + max_g
-    if metric == "sqeuclidean":
-        return 0.0, (max_q + max_g) ** 2
-    if metric == "cosine":
-        return 0.0, 2.0
-    return -max_q * max_g, max_q * max_g  # dot
+_Keys = tuple[Tensor, Tensor, "Tensor | None", "Tensor | None", "Tensor | None", "Tensor | None"]
 
 
 def _numpy_quantile_ranks(n: int, fmr_vals: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,9 +148,6 @@ def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return result
 
 
-_Keys = tuple[Tensor, Tensor, "Tensor | None", "Tensor | None", "Tensor | None", "Tensor | None"]
-
-
 def _factorize_pair(query_keys: Tensor, gallery_keys: Tensor) -> tuple[Tensor, Tensor]:
     """int64 codes of a query/gallery key pair: equal codes exactly where the keys are ``==``."""
     if not (query_keys.is_floating_point() or query_keys.is_complex() or gallery_keys.is_floating_point()):
@@ -110,6 +158,7 @@ def _factorize_pair(query_keys: Tensor, gallery_keys: Tensor) -> tuple[Tensor, T
 
 
 def _prepare_keys(
+    device: torch.device,
     query_labels: Tensor,
     gallery_labels: Tensor,
     query_ids: Tensor | None,
@@ -117,18 +166,22 @@ def _prepare_keys(
     query_groups: Tensor | None,
     gallery_groups: Tensor | None,
 ) -> _Keys:
-    """Labels and exclusion pairs as int64 codes on the CPU (the fused op compares them exactly as
-    ``==`` compares the originals); an exclusion counts only when both of its sides are given."""
+    """Labels and exclusion pairs as int64 codes on ``device`` (the op compares them exactly as ``==``
+    compares the originals); an exclusion counts only when both of its sides are given."""
     if query_ids is None or gallery_ids is None:
         query_ids = gallery_ids = None
     if query_groups is None or gallery_groups is None:
         query_groups = gallery_groups = None
-    labels = _factorize_pair(query_labels.cpu(), gallery_labels.cpu())
-    ids = (None, None) if query_ids is None else _factorize_pair(query_ids.cpu(), gallery_ids.cpu())  # type: ignore[union-attr]
-    groups = (
-        (None, None) if query_groups is None else _factorize_pair(query_groups.cpu(), gallery_groups.cpu())  # type: ignore[union-attr]
-    )
-    return (*labels, *ids, *groups)
+
+    def pair(q: Tensor | None, g: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        if q is None or g is None:
+            return None, None
+        codes = _factorize_pair(torch.as_tensor(q).to(device), torch.as_tensor(g).to(device))
+        return codes[0].contiguous(), codes[1].contiguous()
+
+    labels = pair(query_labels, gallery_labels)
+    assert labels[0] is not None and labels[1] is not None
+    return (labels[0], labels[1], *pair(query_ids, gallery_ids), *pair(query_groups, gallery_groups))
 
 
 def _distance_pass(
@@ -141,9 +194,8 @@ def _distance_pass(
 ) -> list[Tensor]:
     """One streaming pass over all pairs, feeding every window; returns the positives if asked.
 
-    Each ``[rows, Ng]`` distance tile is computed where the embeddings live and goes through the fused
-    ``_pair_distance_histogram`` op, which runs on the CPU: a CUDA tile is copied to the host (the op
-    has no CUDA kernel yet) and a half-precision tile is widened to float32 (exactly).
+    Each ``[rows, Ng]`` distance tile is computed where the embeddings live and goes through the op on
+    that device, once per window.
     """
     query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups = keys
     positives: list[Tensor] = []
@@ -151,11 +203,8 @@ def _distance_pass(
     for start in range(0, len(queries), rows):
         stop = min(start + rows, len(queries))
         dist = _ops.pairwise_distance(queries[start:stop], gallery, metric)
-        if dist.dtype not in (torch.float32, torch.float64):
-            dist = dist.float()
-        dist = dist.cpu()
         for index, window in enumerate(windows):
-            counts, mins, maxs, collected, pos = pair_distance_histogram(
+            part = pair_distance_histogram(
                 dist,
                 query_labels[start:stop],
                 gallery_labels,
@@ -163,28 +212,26 @@ def _distance_pass(
                 gallery_ids,
                 None if query_groups is None else query_groups[start:stop],
                 gallery_groups,
-                [level.lo for level in window.chain],
-                [level.width for level in window.chain],
-                [level.n_bins for level in window.chain],
-                [level.bin for level in window.chain],
-                window.lower,
-                window.upper,
-                window.lo,
-                window.width,
-                N_BINS,
-                window.collect,
-                with_positives and index == 0,
+                lower=window.lower,
+                upper=window.upper,
+                n_bins=window.n_bins,
+                collect=window.collect,
+                with_positives=with_positives and index == 0,
             )
             if with_positives and index == 0:
-                positives.append(pos.cpu())
-            if window.collect:
-                window.collected.append(collected.cpu())
-            else:
-                assert window.counts is not None and window.mins is not None and window.maxs is not None
-                window.counts += counts.cpu()
-                torch.minimum(window.mins, mins.cpu(), out=window.mins)
-                torch.maximum(window.maxs, maxs.cpu(), out=window.maxs)
+                positives.append(part.positives)
+            window.add(part)
     return positives
+
+
+def _threshold_dtype(dist_dtype: torch.dtype) -> np.dtype:
+    """The numpy dtype ``numpy.quantile`` computes in for distances of ``dist_dtype`` (bfloat16, which
+    numpy lacks, as float32)."""
+    return (
+        np.dtype(np.float32)
+        if dist_dtype == torch.bfloat16
+        else torch.empty(0, dtype=dist_dtype).numpy().dtype
+    )
 
 
 def calc_fnmr_at_fmr_all_pairs(
@@ -202,14 +249,16 @@ def calc_fnmr_at_fmr_all_pairs(
     """FNMR@FMR over every non-excluded query-gallery pair (exact, bounded memory).
 
     Args:
-        queries (Tensor[Nq, D]), gallery (Tensor[Ng, D]): embeddings.
-        query_labels (Tensor[Nq] int64), gallery_labels (Tensor[Ng] int64): equal labels = positive pair.
+        queries (Tensor[Nq, D]), gallery (Tensor[Ng, D]): embeddings (any device and float dtype that
+            ``pairwise_distance`` takes).
+        query_labels (Tensor[Nq]), gallery_labels (Tensor[Ng]): equal labels = positive pair.
         fmr_vals: false match rates in ``[0, 1]``.
         query_ids, gallery_ids, query_groups, gallery_groups: exclusions, as for ``knn``.
         metric: distance (as ``pairwise_distance``).
 
     Returns:
-        FloatTensor[len(fmr_vals)], equal to ``calc_fnmr_at_fmr(pos, neg, fmr_vals)`` on the full lists.
+        FloatTensor[len(fmr_vals)] (CPU), equal to ``calc_fnmr_at_fmr(pos, neg, fmr_vals)`` on the full
+        lists of the distances ``pairwise_distance`` gives.
 
     >>> q = torch.tensor([[0.0], [1.0], [5.0]])
     >>> labels = torch.tensor([0, 0, 1])
@@ -218,74 +267,67 @@ def calc_fnmr_at_fmr_all_pairs(
     tensor([0.])
     """
     fmr_vals = check_in_unit_range("fmr_vals", fmr_vals)
-    keys = _prepare_keys(query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups)
+    keys = _prepare_keys(
+        queries.device, query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups
+    )
+    with torch.no_grad():
+        return _fnmr_at_fmr(queries, gallery, keys, metric, fmr_vals)
+
+
+def _fnmr_at_fmr(
+    queries: Tensor, gallery: Tensor, keys: _Keys, metric: str, fmr_vals: Sequence[float]
+) -> Tensor:
     args = (queries, gallery, keys, metric)
-    lo, hi = _a_priori_range(queries, gallery, metric)
-    root = _Window(chain=[], below=0, ranks=[], lo=lo, width=hi - lo)
-    root.counts = torch.zeros(N_BINS, dtype=torch.int64)
-    root.mins = torch.full((N_BINS,), math.inf, dtype=torch.float64)
-    root.maxs = torch.full((N_BINS,), -math.inf, dtype=torch.float64)
-    positives = _distance_pass(*args, windows=[root], with_positives=True)
-    n_negative = int(root.counts.sum())
+    windows = [_Window(-math.inf, math.inf, n_bins=1, collect=True)]
+    positives = _distance_pass(*args, windows=windows, with_positives=True)
+    assert windows[0].counts is not None
+    n_negative = int(windows[0].counts.sum())
     if n_negative == 0:
         warnings.warn(
             "FNMR@FMR is NaN: there is no negative pair (every pair shares a label or is excluded)",
-            stacklevel=2,
+            stacklevel=3,
         )
         return torch.full((len(fmr_vals),), float("nan"))
     previous, following, gamma = _numpy_quantile_ranks(n_negative, fmr_vals)
-    ranks = sorted(set(previous.tolist()) | set(following.tolist()))
-    values = _resolve(root, ranks, args)
-    pos_all = torch.cat(positives) if positives else torch.zeros(0)
-    dtype = pos_all.numpy().dtype
+    values = _resolve(windows, sorted(set(previous.tolist()) | set(following.tolist())), args)
+    dtype = _threshold_dtype(queries.dtype if queries.is_floating_point() else torch.float32)
+    pos = torch.cat(positives).cpu() if positives else torch.zeros(0)
+    pos_np = (pos.float() if pos.dtype == torch.bfloat16 else pos).numpy()
     a = np.array([values[r] for r in previous], dtype=dtype)
     b = np.array([values[r] for r in following], dtype=dtype)
     thresholds = _numpy_lerp(a, b, gamma)
-    pos = pos_all.numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        fnmr = (pos[None, :] >= thresholds[:, None]).sum(axis=1) / len(pos)
+        fnmr = (pos_np[None, :] >= thresholds[:, None]).sum(axis=1) / len(pos_np)
     return torch.tensor(fnmr, dtype=torch.float32)
 
 
-def _resolve(root: _Window, ranks: list[int], args: tuple[Tensor, Tensor, _Keys, str]) -> dict[int, float]:
-    """Finds the negatives of the given ranks (0-based, ascending order), one streaming pass per level."""
+def _resolve(
+    windows: list[_Window], ranks: list[int], args: tuple[Tensor, Tensor, _Keys, str]
+) -> dict[int, float]:
+    """The negatives of the given ranks (0-based, ascending order), one streaming pass per level."""
     values: dict[int, float] = {}
-    pending = [(root, ranks)]
+    pending = ranks
     while pending:
-        next_windows: list[_Window] = []
-        for window, window_ranks in pending:
-            assert window.counts is not None and window.mins is not None and window.maxs is not None
-            cumulative = torch.cumsum(window.counts, 0)
-            by_bin: dict[int, list[int]] = {}
-            for rank in window_ranks:
-                k = int(torch.searchsorted(cumulative, torch.tensor(rank - window.below), right=True))
-                by_bin.setdefault(k, []).append(rank)
-            for k, bin_ranks in by_bin.items():
-                below = window.below + (int(cumulative[k - 1]) if k > 0 else 0)
-                low, high = float(window.mins[k]), float(window.maxs[k])
-                if low == high:  # all equal: no pass needed
-                    values.update({rank: low for rank in bin_ranks})
-                    continue
-                chain = [*window.chain, _Level(window.lo, window.width, N_BINS, k)]
-                child = _Window(
-                    chain=chain, below=below, ranks=bin_ranks, lo=low, width=high - low, lower=low, upper=high
-                )
-                child.collect = int(window.counts[k]) <= MAX_COLLECT
-                if not child.collect:
-                    child.counts = torch.zeros(N_BINS, dtype=torch.int64)
-                    child.mins = torch.full((N_BINS,), math.inf, dtype=torch.float64)
-                    child.maxs = torch.full((N_BINS,), -math.inf, dtype=torch.float64)
-                next_windows.append(child)
-        if not next_windows:
-            break
-        _distance_pass(*args, windows=next_windows, with_positives=False)
-        pending = []
-        for child in next_windows:
-            if child.collect:
-                ordered = torch.sort(torch.cat(child.collected)).values
-                values.update({rank: float(ordered[rank - child.below]) for rank in child.ranks})
+        children: dict[tuple[float, float], tuple[_Window, list[int]]] = {}
+        for rank in pending:
+            best: tuple[int, float, float] | None = None
+            for window in windows:
+                value, slot = window.locate(rank)
+                if value is not None:
+                    values[rank] = value
+                    break
+                if best is None or slot[0] < best[0]:
+                    best = slot
             else:
-                pending.append((child, child.ranks))
+                assert best is not None
+                count, low, high = best
+                child = children.setdefault((low, high), (_Window.around(low, high, count), []))
+                child[1].append(rank)
+        if not children:
+            break
+        windows = [window for window, _ in children.values()]
+        _distance_pass(*args, windows=windows, with_positives=False)
+        pending = [rank for _, window_ranks in children.values() for rank in window_ranks]
     return values
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .all_triplets import all_triplet_ids
 from .base import ITripletsMiner, TLabels, check_batch_labels, labels_to_tensor
 
@@ -64,9 +65,9 @@ class TripletMinerWithMemory(ITripletsMiner):
 
     def __init__(self, bank_size_in_batches: int, tri_expand_k: int):
         if int(bank_size_in_batches) < 1:
-            raise ValueError(f"`bank_size_in_batches` must be >= 1, got {bank_size_in_batches}")
+            raise InvalidInputError(f"`bank_size_in_batches` must be >= 1, got {bank_size_in_batches}")
         if int(tri_expand_k) < 1:
-            raise ValueError(f"`tri_expand_k` must be >= 1, got {tri_expand_k}")
+            raise InvalidInputError(f"`tri_expand_k` must be >= 1, got {tri_expand_k}")
         self.bank_size_in_batches = int(bank_size_in_batches)
         self.tri_expand_k = int(tri_expand_k)
         self.bank_features: Tensor | None = None
@@ -102,7 +103,7 @@ class TripletMinerWithMemory(ITripletsMiner):
         check_batch_labels(labels_t, len(features))
         self._allocate_if_needed(features)
         if len(features) != self.bs:
-            raise ValueError(
+            raise InvalidInputError(
                 f"TripletMinerWithMemory needs batches of the size of the first one ({self.bs}), got {len(features)}"
             )
         assert self.bank_features is not None and self.bank_labels is not None

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..ops.mining import hard_mining
-from .base import InBatchTripletsMiner, TTripletsIds, labels_to_tensor
+from .base import InBatchTripletsMiner, TTripletsIdsTensor
 
 
 class HardTripletsMiner(InBatchTripletsMiner):
@@ -21,14 +21,12 @@ class HardTripletsMiner(InBatchTripletsMiner):
     Here the anchor is never its own positive (an exact duplicate at another index still is one).
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [5.0]])
-    >>> a, p, n = HardTripletsMiner()._sample(x, labels=torch.tensor([0, 0, 1, 1]))
-    >>> a.tolist(), p.tolist(), n.tolist()
+    >>> HardTripletsMiner()._sample(x, labels=[0, 0, 1, 1])
     ([0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1])
     """
 
-    def _sample(self, features: Tensor, labels: Tensor | list[int]) -> TTripletsIds:  # type: ignore[override]
-        labels_t = labels_to_tensor(labels, features.device)
-        positives, negatives = hard_mining(features, labels_t, 1, 1, "euclidean")
+    def _sample_ids(self, features: Tensor, labels: Tensor) -> TTripletsIdsTensor:
+        positives, negatives = hard_mining(features, labels, 1, 1, "euclidean")
         ids_a = torch.arange(len(features), device=features.device)
         ids_p, ids_n = positives[:, 0], negatives[:, 0]
         # Only reachable without the label check of `sample` (a label with one item, or one label).

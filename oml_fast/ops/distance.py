@@ -7,7 +7,7 @@ from torch import Tensor
 
 from . import checks
 
-__all__ = ["pairwise_distance"]
+__all__ = ["pairwise_distance", "pairwise_distance_out"]
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tensor:
@@ -46,6 +46,27 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
     25.0
     """
     return torch.ops.oml_fast.pairwise_distance.default(x1, x2, metric)
+
+
+def pairwise_distance_out(x1: Tensor, x2: Tensor, metric: str = "euclidean", *, out: Tensor) -> Tensor:
+    """:func:`pairwise_distance` written into ``out`` (Tensor[N, M], x1's dtype and device, contiguous).
+
+    The same values as ``pairwise_distance(x1, x2, metric)``, without allocating the output: a caller
+    that streams tiles (FNMR@FMR over all pairs) reuses one buffer. Not differentiable.
+
+    >>> x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    >>> buffer = torch.empty(2, 2)
+    >>> pairwise_distance_out(x[1:], x, out=buffer[:1])
+    tensor([[5., 0.]])
+    """
+    return torch.ops.oml_fast.pairwise_distance.out(x1, x2, metric, out=out)
+
+
+@torch.library.register_fake("oml_fast::pairwise_distance.out")
+def _pairwise_distance_out_fake(x1: Tensor, x2: Tensor, metric: str = "euclidean", *, out: Tensor) -> Tensor:
+    if not checks.checks_deferred():
+        checks.check_pairwise_distance_inputs(x1, x2, metric)
+    return out
 
 
 @torch.library.register_fake("oml_fast::pairwise_distance")

@@ -1,86 +1,99 @@
-"""``_pair_distance_histogram`` (private): typed wrapper and fake kernel of the compiled op."""
+"""``_pair_distance_histogram`` (private): typed wrapper and fake kernel of the compiled op.
+
+One pass of FNMR@FMR (:mod:`oml_fast.metrics.fnmr`) over a distance tile. The window is the closed
+interval ``[lower, upper]``; every negative pair (labels differ, not excluded) lands in one of
+``n_bins + 2`` slots:
+
+- slot ``0``: value ``< lower``;
+- slot ``1 + bin``: ``lower <= value <= upper``, ``bin = floor((value - lower) / (upper - lower) * n_bins)``
+  clamped to ``[0, n_bins - 1]`` (``0`` when ``n_bins == 1`` or the width is not positive);
+- slot ``n_bins + 1``: value ``> upper``.
+
+Values are compared in float64 (the per-element formulas: ``csrc/retrieval/fnmr_common.h``, shared by
+the CPU and the CUDA kernels; pure-PyTorch twin: :mod:`oml_fast.reference.fnmr`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["pair_distance_histogram"]
+__all__ = ["PairHistogram", "pair_distance_histogram"]
+
+
+class PairHistogram(NamedTuple):
+    """What one pass returns (every device; order of ``collected`` and ``positives`` unspecified).
+
+    counts (Tensor[n_bins + 2] int64), mins / maxs (Tensor[n_bins + 2] float64): per slot, the number of
+        negatives and their exact min and max (``inf`` / ``-inf`` for an empty slot).
+    collected (Tensor[K], dist's dtype): the negatives inside the window when ``collect`` (else empty).
+    positives (Tensor[P], dist's dtype): the positive pairs' distances when ``with_positives``.
+    """
+
+    counts: Tensor
+    mins: Tensor
+    maxs: Tensor
+    collected: Tensor
+    positives: Tensor
 
 
 def pair_distance_histogram(
     dist: Tensor,
     query_labels: Tensor,
     gallery_labels: Tensor,
-    query_ids: Tensor | None,
-    gallery_ids: Tensor | None,
-    query_groups: Tensor | None,
-    gallery_groups: Tensor | None,
-    chain_lo: Sequence[float],
-    chain_width: Sequence[float],
-    chain_n_bins: Sequence[int],
-    chain_bin: Sequence[int],
-    lower: float,
-    upper: float,
-    lo: float,
-    width: float,
-    n_bins: int,
-    collect: bool,
-    with_positives: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """One streaming pass of FNMR@FMR over a distance tile, fused (CPU only).
-
-    A pair is skipped when its ids (or groups) are equal; otherwise it is a positive (equal labels) or
-    a negative. Negatives, in float64, belong to the window when, at every level of the chain, their
-    bin ``floor((v - lo_l) / width_l * n_bins_l)`` (clamped to ``[0, n_bins_l - 1]``; bin 0 when
-    ``width_l <= 0``) equals ``chain_bin[l]``. Those are collected (``collect``) or histogrammed over
-    ``(lo, width, n_bins)`` with the same formula.
+    query_ids: Tensor | None = None,
+    gallery_ids: Tensor | None = None,
+    query_groups: Tensor | None = None,
+    gallery_groups: Tensor | None = None,
+    lower: float = -float("inf"),
+    upper: float = float("inf"),
+    n_bins: int = 1,
+    collect: bool = False,
+    with_positives: bool = False,
+) -> PairHistogram:
+    """Slots (see the module docstring) of the negatives of one distance tile.
 
     Args:
-        dist (Tensor[rows, Ng] float32/float64): distances of a block of queries to the gallery.
-        query_labels (Tensor[rows] int64), gallery_labels (Tensor[Ng] int64).
-        query_ids, gallery_ids, query_groups, gallery_groups: int64 exclusion keys, each pair given
-            together or not at all.
-        chain_lo, chain_width, chain_n_bins, chain_bin: the window's levels (equal lengths).
-        lower, upper: bounds of the window's values (the exact min and max of its last level's bin,
-            or -inf / inf); a fast reject, the chain alone decides membership within them.
-        lo, width, n_bins: the histogram of this pass.
-        collect: collect the window's negatives instead of histogramming them.
-        with_positives: return the positives (else an empty tensor).
+        dist (Tensor[rows, Ng] float16/bfloat16/float32/float64): distances of a block of queries to the
+            gallery (no NaN between negative pairs).
+        query_labels (Tensor[rows] int64), gallery_labels (Tensor[Ng] int64): equal labels = positive.
+        query_ids, gallery_ids, query_groups, gallery_groups: int64 exclusion keys (a pair with equal id
+            or equal group is skipped), each pair given together or not at all.
+        lower, upper: the window (``lower <= upper``; infinite bounds only with ``n_bins == 1``).
+        n_bins: bins inside the window.
+        collect: also return the negatives inside the window.
+        with_positives: also return the positives.
 
-    Returns:
-        ``(counts, mins, maxs, collected, positives)``: int64 / float64 / float64 ``[n_bins]`` (``[0]``
-        when ``collect``; empty bins have min ``inf`` and max ``-inf``), the collected negatives
-        (float64, any order) and the positives (dist's dtype, any order).
+    Every tensor is on ``dist``'s device; the op runs there (CPU, CUDA). Raises ``ValueError`` /
+    ``TypeError`` naming the argument.
 
-    >>> dist = torch.tensor([[0.0, 1.0, 3.0]])
+    >>> dist = torch.tensor([[0.0, 1.0, 3.0], [2.0, 4.0, 9.0]])
+    >>> labels_q, labels_g = torch.tensor([0, 1]), torch.tensor([0, 0, 1])
+    >>> # positives: 0, 1 (row 0), 9 (row 1); negatives: 3 (row 0), 2, 4 (row 1)
     >>> out = pair_distance_histogram(
-    ...     dist, torch.tensor([0]), torch.tensor([0, 0, 1]), torch.tensor([0]), torch.arange(3),
-    ...     None, None, [], [], [], [], -float("inf"), float("inf"), 0.0, 4.0, 2, False, True)
-    >>> [t.tolist() for t in out]
-    [[0, 1], [inf, 3.0], [-inf, 3.0], [], [1.0]]
+    ...     dist, labels_q, labels_g, lower=2.5, upper=4.0, n_bins=2, collect=True, with_positives=True)
+    >>> out.counts.tolist(), out.mins.tolist(), out.maxs.tolist()
+    ([1, 1, 1, 0], [2.0, 3.0, 4.0, inf], [2.0, 3.0, 4.0, -inf])
+    >>> sorted(out.collected.tolist()), sorted(out.positives.tolist())
+    ([3.0, 4.0], [0.0, 1.0, 9.0])
     """
-    return torch.ops.oml_fast._pair_distance_histogram.default(
-        dist,
-        query_labels,
-        gallery_labels,
-        query_ids,
-        gallery_ids,
-        query_groups,
-        gallery_groups,
-        [float(v) for v in chain_lo],
-        [float(v) for v in chain_width],
-        [int(v) for v in chain_n_bins],
-        [int(v) for v in chain_bin],
-        float(lower),
-        float(upper),
-        float(lo),
-        float(width),
-        int(n_bins),
-        bool(collect),
-        bool(with_positives),
+    return PairHistogram(
+        *torch.ops.oml_fast._pair_distance_histogram.default(
+            dist,
+            query_labels,
+            gallery_labels,
+            query_ids,
+            gallery_ids,
+            query_groups,
+            gallery_groups,
+            float(lower),
+            float(upper),
+            int(n_bins),
+            bool(collect),
+            bool(with_positives),
+        )
     )
 
 
@@ -93,24 +106,17 @@ def _pair_distance_histogram_fake(
     gallery_ids: Tensor | None,
     query_groups: Tensor | None,
     gallery_groups: Tensor | None,
-    chain_lo: Sequence[float],
-    chain_width: Sequence[float],
-    chain_n_bins: Sequence[int],
-    chain_bin: Sequence[int],
     lower: float,
     upper: float,
-    lo: float,
-    width: float,
     n_bins: int,
     collect: bool,
     with_positives: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     torch._check(dist.dim() == 2, lambda: f"`dist` must be 2-D [rows, Ng], got {tuple(dist.shape)}")
-    hist_bins = 0 if collect else n_bins
     ctx = torch.library.get_ctx()
-    counts = dist.new_empty((hist_bins,), dtype=torch.int64)
-    mins = dist.new_empty((hist_bins,), dtype=torch.float64)
-    maxs = dist.new_empty((hist_bins,), dtype=torch.float64)
-    collected = dist.new_empty((ctx.new_dynamic_size(),), dtype=torch.float64)
+    counts = dist.new_empty((n_bins + 2,), dtype=torch.int64)
+    mins = dist.new_empty((n_bins + 2,), dtype=torch.float64)
+    maxs = dist.new_empty((n_bins + 2,), dtype=torch.float64)
+    collected = dist.new_empty((ctx.new_dynamic_size(),))
     positives = dist.new_empty((ctx.new_dynamic_size(),))
     return counts, mins, maxs, collected, positives

@@ -14,7 +14,9 @@ from oml_fast.models import (
     ResnetExtractor,
     SmallCNNExtractor,
     TrivialDistanceSiamese,
+    ViTCLIPExtractor,
     ViTExtractor,
+    ViTUnicomExtractor,
 )
 from oml_fast.registry.base import Registry, block_name_args, to_plain_dict
 
@@ -23,10 +25,11 @@ EXTRACTORS_REGISTRY = Registry(
     {
         "resnet": ResnetExtractor,
         "vit": ViTExtractor,
+        "vit_clip": ViTCLIPExtractor,
+        "vit_unicom": ViTUnicomExtractor,
         "extractor_with_mlp": ExtractorWithMLP,
         "small_cnn": SmallCNNExtractor,
     },
-    not_implemented=("vit_clip", "vit_unicom"),
 )
 
 PAIRWISE_MODELS_REGISTRY = Registry(

@@ -80,18 +80,19 @@ _TRANSFORMS_FOR_PRETRAINED_SPECS: dict[str, dict[str, Any]] = {
     "vits16_cars": _resize(224),
     "vits16_cub": _resize(224),
     "vits16_224_mlp_384_inshop": _hypvit(256),
+    # DINOv2 (oml_fast.models.ViTExtractor): 224 px, a multiple of its 14 px patches
+    "vitb14_dinov2": _hypvit(224),
+    "vitb14_reg_dinov2": _hypvit(224),
+    "vitl14_dinov2": _hypvit(224),
+    "vitl14_reg_dinov2": _hypvit(224),
+    "vits14_dinov2": _hypvit(224),
+    "vits14_reg_dinov2": _hypvit(224),
 }
 
 TRANSFORMS_FOR_PRETRAINED = Registry(
     "pretrained transforms",
     _TRANSFORMS_FOR_PRETRAINED_SPECS,
     not_implemented=(
-        "vitb14_dinov2",
-        "vitb14_reg_dinov2",
-        "vitl14_dinov2",
-        "vitl14_reg_dinov2",
-        "vits14_dinov2",
-        "vits14_reg_dinov2",
         "sber_vitb32_224",
         "sber_vitb16_224",
         "sber_vitl14_224",

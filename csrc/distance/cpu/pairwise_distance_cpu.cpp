@@ -59,19 +59,23 @@ void convert_tile(Metric metric, scalar_t* out, int64_t ld, int64_t rows, int64_
 }
 
 at::Tensor pairwise_distance_cpu(const at::Tensor& x1, const at::Tensor& x2,
-                                 c10::string_view metric_name) {
+                                 c10::string_view metric_name);
+
+// Writes into `out` ([N, M], x1's dtype, contiguous, on the CPU): the kernel itself.
+at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2,
+                                      c10::string_view metric_name, at::Tensor& out) {
   const Metric metric = parse_metric(metric_name);
   check_pairwise_distance_inputs(x1, x2);
   TORCH_CHECK_VALUE(x1.device().is_cpu(), "`x1` must be on the CPU for this kernel, got ",
                     describe(x1));
+  check_distance_out(x1, x2, out);
   if (is_half(x1)) {
     // CPU half-precision policy (common/checks.h): computed in float32, returned in the input
     // dtype.
-    return pairwise_distance_cpu(upcast_half_on_cpu(x1), upcast_half_on_cpu(x2), metric_name)
-        .to(x1.scalar_type());
+    out.copy_(pairwise_distance_cpu(upcast_half_on_cpu(x1), upcast_half_on_cpu(x2), metric_name));
+    return out;
   }
   const int64_t n = x1.size(0), m = x2.size(0), dim = x1.size(1);
-  at::Tensor out = at::empty({n, m}, x1.options());
   if (n == 0 || m == 0) return out;
   if (dim == 0) return out.fill_(metric == Metric::Cosine ? 1.0 : 0.0);
 
@@ -125,10 +129,18 @@ at::Tensor pairwise_distance_cpu(const at::Tensor& x1, const at::Tensor& x2,
   return out;
 }
 
+at::Tensor pairwise_distance_cpu(const at::Tensor& x1, const at::Tensor& x2,
+                                 c10::string_view metric_name) {
+  check_pairwise_distance_inputs(x1, x2);
+  at::Tensor out = at::empty({x1.size(0), x2.size(0)}, x1.options());
+  return pairwise_distance_out_cpu(x1, x2, metric_name, out);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(oml_fast, CPU, m) {
   m.impl("pairwise_distance", &pairwise_distance_cpu);
+  m.impl("pairwise_distance.out", &pairwise_distance_out_cpu);
   m.impl("_pairwise_distance_backward", &pairwise_distance_backward);
 }
 
