@@ -10,6 +10,7 @@
 
 #include "common/checks.h"
 #include "common/metric.h"
+#include "common/scaling.h"
 
 namespace oml_fast {
 
@@ -46,13 +47,22 @@ inline Metric check_hard_mining_inputs(const at::Tensor& embeddings, const at::T
   return parse_metric(metric);
 }
 
-// Contiguous fp32/fp64 copy of the embeddings; rows are unit-normalised for the cosine metric (with
-// the eps of torch.nn.functional.normalize, so a zero row has distance 1 to everything).
+// Contiguous fp32/fp64 copy of the embeddings, ready for GEMM keys: rows are unit-normalised for
+// the cosine metric (each row scaled to a largest |entry| of 1 first, so only an all-zero row
+// counts as zero: it has distance 1 to everything); for the other metrics data far from 1 is scaled
+// by a power of two (exact, and the keys only rank), so that squares neither overflow nor
+// underflow.
 inline at::Tensor prepare_mining_embeddings(const at::Tensor& embeddings, Metric metric) {
   at::Tensor x = embeddings;
   if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble) x = x.to(at::kFloat);
-  if (metric == Metric::Cosine) x = x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(kCosineEps);
-  return x.contiguous();
+  if (metric == Metric::Cosine) {
+    const at::Tensor row_max = at::amax(x.abs(), {1}, /*keepdim=*/true);
+    x = x / at::where(row_max > 0, row_max, at::ones_like(row_max));
+    x = x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(kCosineEps);
+    return x.contiguous();
+  }
+  x = x.contiguous();
+  return dist::scale_by_pow2(x, dist::scale_exponent_of(x, x, x.scalar_type()));
 }
 
 // Rows per tile: the [rows, B] key buffer stays around 1M elements (4 MiB fp32, L2/L3-resident),

@@ -9,18 +9,13 @@ import torch
 from torch import Tensor
 
 from ..ops import checks
+from .distance import pairwise_distance
 
 
 def _distances(embeddings: Tensor, metric: str) -> Tensor:
-    x = embeddings.double()
-    if metric in ("euclidean", "sqeuclidean"):
-        # Exact differences (not the GEMM expansion): this is the definition the kernel approximates.
-        sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-        return sq.sqrt() if metric == "euclidean" else sq
-    if metric == "cosine":
-        xn = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return 1.0 - xn @ xn.T
-    return -(x @ x.T)  # "dot" (checked by the caller)
+    # The definitions the kernel's keys approximate, from differences / elementwise products (so that
+    # equal rows give bitwise equal distances).
+    return pairwise_distance(embeddings.double(), embeddings.double(), metric)
 
 
 def _select(dist_row: Tensor, candidates: Tensor, n: int, hardest_is_largest: bool) -> Tensor:

@@ -272,6 +272,26 @@ CASES: list[Case] = [
         lambda p: pairwise_distance(torch.tensor([[float("nan"), 0.0]]), torch.zeros(2, 2)),
         Returns("NaN in the entries that row touches (documented: NaN/inf propagate)", lambda r: _is_nan(r)),
     ),
+    Case(
+        "pd-huge",
+        OPS,
+        "`pairwise_distance` of two identical float32 rows of magnitude 1e20",
+        lambda p: pairwise_distance(torch.full((1, 4), 1e20), torch.full((1, 4), 1e20)),
+        Returns(
+            "exactly 0 (as documented for identical rows; the data is scaled before squaring)",
+            lambda r: float(r) == 0,
+        ),
+    ),
+    Case(
+        "pd-tiny",
+        OPS,
+        "`pairwise_distance` of float32 rows of magnitude 1e-20",
+        lambda p: pairwise_distance(torch.tensor([[3e-20, 0.0]]), torch.tensor([[0.0, 4e-20]])),
+        Returns(
+            "the right distance, 5e-20 (no underflow of the squares)",
+            lambda r: abs(float(r) / 5e-20 - 1) < 1e-6,
+        ),
+    ),
     # --- ops: knn ---
     Case(
         "knn-k0",
@@ -297,6 +317,23 @@ CASES: list[Case] = [
             lambda r: bool(
                 (r[1][:, 5:] == -1).all() and torch.isinf(r[0][:, 5:]).all() and (r[1][:, :5] >= 0).all()
             ),
+        ),
+    ),
+    Case(
+        "knn-huge-k",
+        OPS,
+        "`knn` with `k = 2**40` (5 gallery items)",
+        lambda p: knn(_x(), _x(5), 2**40),
+        Raises(ValueError, "`k` (1099511627776) exceeds the gallery size (5)"),
+    ),
+    Case(
+        "knn-huge-values",
+        OPS,
+        "`knn` of float32 `[[0], [0], [1.8e19]]` against itself (1.8e19 squared overflows float32)",
+        lambda p: knn(torch.tensor([[0.0], [0.0], [1.8e19]]), torch.tensor([[0.0], [0.0], [1.8e19]]), 1),
+        Returns(
+            "each row's exact neighbour at distance 0 (the data is scaled before squaring)",
+            lambda r: r[1].flatten().tolist() == [0, 0, 2] and float(r[0].max()) == 0,
         ),
     ),
     Case(
@@ -910,24 +947,6 @@ CASES: list[Case] = [
         Exits(2, "`save_path` must end with .pt or .npz"),
     ),
     # ===== known gaps: `outcome` is the behaviour wanted; `today` what happens now =====
-    Case(
-        "gap-pd-huge",
-        OPS,
-        "`pairwise_distance` of two identical rows of magnitude 1e20",
-        lambda p: pairwise_distance(torch.full((1, 4), 1e20), torch.full((1, 4), 1e20)),
-        Returns("exactly 0 (as documented for identical rows)", lambda r: float(r) == 0),
-        gap="issue 13",
-        today="NaN",
-    ),
-    Case(
-        "gap-knn-huge-k",
-        OPS,
-        "`knn` with `k = 2**40`",
-        lambda p: knn(_x(), _x(5), 2**40),
-        Raises(ValueError, "`k`"),
-        gap="issue 13",
-        today="`RuntimeError`: DefaultCPUAllocator: can't allocate memory (k is not checked before allocating)",
-    ),
     Case(
         "knn-meta",
         OPS,
