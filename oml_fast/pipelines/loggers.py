@@ -95,6 +95,15 @@ def log_picture(logger: Any, path: Path, step: int, title: str = "worst_queries"
         logger.task.get_logger().report_image(title=title, series=title, iteration=step, local_path=str(path))
 
 
+@rank_zero_only
+def close_loggers(loggers: list[Logger]) -> None:
+    """Ends the runs of loggers whose library keeps them open after Lightning is done (W&B syncs its
+    files, offline too, only when its run finishes)."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            logger.experiment.finish()  # type: ignore[attr-defined]
+
+
 class ClearMLLogger(Logger):
     """A Lightning logger over ClearML (Lightning has none): scalars, hyperparameters, images.
 
@@ -139,4 +148,4 @@ class ClearMLLogger(Logger):
         self.task.get_logger().flush()
 
 
-__all__ = ["ClearMLLogger", "build_loggers", "check_logger_installed", "log_picture"]
+__all__ = ["ClearMLLogger", "build_loggers", "close_loggers", "check_logger_installed", "log_picture"]

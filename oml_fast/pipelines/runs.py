@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from oml_fast.distributed import RankShardSampler
 from oml_fast.pipelines.config import load_config, to_container
 from oml_fast.pipelines.console import MetricsTable, print_metrics, print_summary, quiet_third_party, relative
-from oml_fast.pipelines.loggers import build_loggers, check_logger_installed
+from oml_fast.pipelines.loggers import build_loggers, check_logger_installed, close_loggers
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
 from oml_fast.pipelines.registry import RegistryError, build, check_block_args
 from oml_fast.pipelines.resume import AtomicModelCheckpoint, EpochBatchSampler, last_checkpoint
@@ -393,6 +393,7 @@ def _fit(
     )
     with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
         trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    close_loggers(loggers)
     return trainer, checkpoint, table
 
 

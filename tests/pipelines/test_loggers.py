@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import pytest
 
@@ -57,5 +58,9 @@ def test_wandb_offline_gets_metrics_and_pictures(digits_root, tmp_path, monkeypa
     train("train_digits", _quick(digits_root, tmp_path, "logger=wandb"))
     (run_dir,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     (log,) = run_dir.glob("run-*.wandb")
+    for _ in range(40):  # W&B's service process writes the offline log asynchronously
+        if b"OVERALL/cmc/1" in log.read_bytes():
+            break
+        time.sleep(0.25)
     assert b"OVERALL/cmc/1" in log.read_bytes()
     assert list((run_dir / "files" / "media" / "images").glob("worst_queries_*.png"))
