@@ -78,6 +78,7 @@ def extensions():
     include_dirs = [os.path.join(ROOT, "csrc")]
     if with_cuda:
         sources += sorted(glob.glob("csrc/**/cuda/*.cu", recursive=True))
+        define_macros.append(("OML_FAST_WITH_CUDA", None))
         extra["nvcc"] = [*opt, "--expt-relaxed-constexpr", "-lineinfo"]
         include_dirs += _cuda_include_dirs()
         ext_cls = CUDAExtension

@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import peers  # noqa: E402
 from timing import markdown_table  # noqa: E402
 
 import oml_fast  # noqa: E402
@@ -77,11 +78,13 @@ def step(loss_fn, x: torch.Tensor, labels: torch.Tensor) -> None:
 
 
 def _oml_loss():
-    try:
-        from oml.losses.triplet import TripletLossWithMiner as OMLLoss
-        from oml.miners.inbatch_hard_tri import HardTripletsMiner as OMLMiner
-    except Exception:  # not installed, or its optional imports fail
+    # Through peers.py: it stands in for the image libraries OML imports at module level and never
+    # calls on this path (a plain `import oml` fails in the peers venv on torchvision).
+    if peers.import_oml() is None:
         return None
+    from oml.losses.triplet import TripletLossWithMiner as OMLLoss
+    from oml.miners.inbatch_hard_tri import HardTripletsMiner as OMLMiner
+
     criterion = OMLLoss(margin=MARGIN, miner=OMLMiner())
     return lambda x, y: criterion(x, y.tolist())
 

@@ -9,6 +9,12 @@ This module imports nothing from the package, so that every other module may imp
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
 # ----- keys of the dicts that datasets return (``__getitem__``) and that batches carry -----
 INPUT_TENSORS_KEY = "input_tensors"
 LABELS_KEY = "labels"
@@ -38,12 +44,25 @@ REQUIRED_COLUMNS = (LABELS_COLUMN, PATHS_COLUMN, SPLIT_COLUMN, IS_QUERY_COLUMN, 
 OPTIONAL_COLUMNS = (CATEGORIES_COLUMN, SEQUENCE_COLUMN, *BBOX_COLUMNS)
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
 TBBox = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels
+TBBoxes = Sequence[TBBox | None]
+CROP_KEY = "crop"  # the batch key of a crop box, [x1, y1, x2, y2]
+IMAGE_EXTENSIONS = ["jpg", "jpeg", "JPG", "JPEG", "png"]
+TEXTS_COLUMN = "text"  # texts: the item itself, in place of ``path``
+START_TIME_COLUMN = "start_time"  # audio: where an item starts in its file, in seconds (optional)
 
 # ----- images: ImageNet normalisation, padding colour -----
 TNormParam = tuple[float, float, float]
 MEAN: TNormParam = (0.485, 0.456, 0.406)
 STD: TNormParam = (0.229, 0.224, 0.225)
+MEAN_CLIP: TNormParam = (0.48145466, 0.4578275, 0.40821073)  # CLIP's normalisation
+STD_CLIP: TNormParam = (0.26862954, 0.26130258, 0.27577711)
 PAD_COLOR = (255, 255, 255)
+
+# ----- audio (OML's values) -----
+AUDIO_EXTENSIONS = [".mp3", ".wav", ".ogg", ".flac"]
+MAX_AUDIO_LEN = 3.0  # seconds an item lasts (cut or zero-padded to it)
+DEFAULT_SAMPLE_RATE = 16_000
+DEFAULT_CONVERT_TO_MONO = True
 
 # ----- metrics -----
 # Key of the metrics computed over all queries (per-category metrics sit beside it).
@@ -61,3 +80,31 @@ GRAY: TColor = (120, 120, 120)  # a ground-truth item shown after the retrieved 
 LOG_TOPK_ROWS_PER_METRIC = 5
 LOG_TOPK_IMAGES_PER_ROW = 5
 N_GT_SHOW_EMBEDDING_METRICS = 2
+LOG_IMAGE_FOLDER = "image_logs"  # where loggers put pictures
+BS_KNN = 5_000  # OML's query block size in its kNN; kept for code that reads it (our kNN streams)
+REQUESTS_TIMEOUT = 120.0  # seconds, for code that downloads (oml_fast itself does not)
+
+# ----- search -----
+# Queries per block in OML's batched kNN (``oml_fast.functional.knn`` accepts it; our op streams anyway).
+BS_KNN = 5_000
+
+# ----- files: the cache folder and the mock dataset (``oml_fast.utils.get_mock_images_dataset``) -----
+
+
+def get_cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/oml_fast`` (default ``~/.cache/oml_fast``) on Linux, ``~/Library/Caches/oml_fast`` on
+    macOS, ``~/.cache/oml_fast`` elsewhere. Ours, not OML's ``.../oml``: the mock dataset laid out here is
+    not OML's, and OML's own cache must stay untouched."""
+    if sys.platform.startswith("linux"):
+        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oml_fast"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "oml_fast"
+    return Path.home() / ".cache" / "oml_fast"
+
+
+CACHE_PATH = get_cache_folder()
+TMP_PATH = Path(tempfile.gettempdir())
+CKPT_SAVE_ROOT = CACHE_PATH / "torch" / "checkpoints"
+MOCK_DATASET_PATH = CACHE_PATH / "mock_dataset"
+MOCK_DATASET_DEFAULT_CSV = "df.csv"
+MOCK_AUDIO_DATASET_PATH = CACHE_PATH / "mock_audio_dataset"  # oml_fast.utils.get_mock_audios_dataset

@@ -1,8 +1,8 @@
 """The package imports downwards only: each layer may import the layers below it, never above or beside.
 
-    const <- interfaces <- ops <- reference; ops <- functional | visualization | samplers | miners | transforms
-          <- losses | datasets | models <- retrieval <- metrics <- distributed <- registry | ddp
-          <- lightning <- pipelines
+    const | errors <- interfaces <- ops <- reference; ops <- functional | visualization | samplers | miners | transforms
+          <- losses | datasets | models <- utils <- retrieval <- metrics <- distributed <- registry | ddp
+          <- inference <- lightning <- pipelines
 
 Imports are read from the source (``import`` statements anywhere in a module, lazy ones inside
 functions included; only ``if TYPE_CHECKING:`` blocks are skipped, as they never run). Packages in
@@ -21,16 +21,18 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "oml_fast"
 
 # Lowest first. A package may import its own layer's modules only from itself.
 LAYERS: list[set[str]] = [
-    {"const"},
+    {"const", "errors"},
     {"interfaces", "_C", "_build_info"},
     {"ops"},
     {"reference"},  # the twins share the ops' argument checks (oml_fast.ops.checks)
     {"functional", "visualization", "samplers", "miners", "transforms"},
     {"losses", "datasets", "models"},
+    {"utils"},  # OML's helpers: the mock dataset and the dataframe check sit on the datasets
     {"retrieval"},
     {"metrics"},
     {"distributed"},
     {"registry", "ddp"},
+    {"inference"},  # runs models over datasets, DDP-aware
     {"lightning"},
     {"pipelines"},
     {"<root>"},  # oml_fast/__init__.py

@@ -99,10 +99,10 @@ void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_nam
                     a.has_value() ? a_name : b_name, "`");
 }
 
-void check_finite(const at::Tensor& t, const char* name) {
+void check_finite(const at::Tensor& t, const char* name, const char* op) {
   if (t.numel() == 0) return;
   TORCH_CHECK_VALUE(at::isfinite(t).all().item<bool>(), "`", name, "` contains NaN or inf values (",
-                    describe(t), "); knn needs finite embeddings");
+                    describe(t), "); ", op, " needs finite embeddings");
 }
 
 Metric parse_metric(c10::string_view name) {

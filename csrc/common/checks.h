@@ -43,7 +43,8 @@ void check_optional_index_vector(const std::optional<at::Tensor>& t, const char*
 void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_name,
                            const std::optional<at::Tensor>& b, const char* b_name);
 
-// Rejects NaN / inf entries; `what` names the argument in the message.
-void check_finite(const at::Tensor& t, const char* name);
+// Rejects NaN / inf entries (reads the data): `name` names the argument, `op` the op that ranks or
+// selects by distance, in the message.
+void check_finite(const at::Tensor& t, const char* name, const char* op = "knn");
 
 }  // namespace oml_fast

@@ -19,7 +19,9 @@ Metric parse_metric(c10::string_view name);
 
 const char* metric_name(Metric metric);
 
-// Norms below this count as zero for the cosine metric (the cosine with a zero vector is 0).
+// Norms below this count as zero for the cosine metric (the cosine with a zero vector is 0). The
+// kernels measure norms after scaling each row (or the whole input) by a power of two towards 1,
+// so only an all-zero row counts as zero, whatever the magnitude of the data.
 constexpr double kCosineEps = 1e-12;
 
 }  // namespace oml_fast

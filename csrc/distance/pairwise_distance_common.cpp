@@ -23,7 +23,11 @@ void check_distance_out(const at::Tensor& x1, const at::Tensor& x2, const at::Te
 }
 
 at::Tensor unit_rows(const at::Tensor& x) {
-  return x / x.norm(2, /*dim=*/{1}, /*keepdim=*/true).clamp_min(kCosineEps);
+  // Each row is divided by its largest |entry| first, so that its norm neither overflows nor
+  // underflows (1e-20 or 1e20 rows in float32); a row is zero only when every entry is 0.
+  const at::Tensor row_max = at::amax(x.abs(), {1}, /*keepdim=*/true);
+  const at::Tensor y = x / at::where(row_max > 0, row_max, at::ones_like(row_max));
+  return y / y.norm(2, /*dim=*/{1}, /*keepdim=*/true).clamp_min(kCosineEps);
 }
 
 std::tuple<at::Tensor, at::Tensor> pairwise_distance_backward(const at::Tensor& grad,

@@ -84,10 +84,12 @@ inline void check_retrieved_indices(const at::Tensor& retrieved, int64_t n_galle
                     ") or -1 for padding, got ", bad[0].item<int64_t>());
 }
 
-// n_retrieved in [0, width] and n_gt >= 0 (reads the data; reports the first bad query, on every
-// device).
-inline void check_metrics_values(const at::Tensor& n_gt, const at::Tensor& n_retrieved,
-                                 int64_t width) {
+// n_retrieved in [0, width], n_gt >= 0, and n_gt at least the number of relevant items among the
+// first n_retrieved (else precision and cmc exceed 1). Reads the data; reports the first bad query,
+// on every device.
+inline void check_metrics_values(const at::Tensor& is_relevant, const at::Tensor& n_gt,
+                                 const at::Tensor& n_retrieved) {
+  const int64_t width = is_relevant.size(1);
   const at::Tensor bad_length = ((n_retrieved < 0) | (n_retrieved > width)).nonzero();
   if (bad_length.numel() > 0) {
     const int64_t q = bad_length[0][0].item<int64_t>();
@@ -100,6 +102,16 @@ inline void check_metrics_values(const at::Tensor& n_gt, const at::Tensor& n_ret
     const int64_t q = bad_gt[0][0].item<int64_t>();
     TORCH_CHECK_VALUE(false, "`n_gt` must be non-negative, got ", n_gt[q].item<int64_t>(),
                       " for query ", q);
+  }
+  const at::Tensor positions = at::arange(width, n_retrieved.options());
+  const at::Tensor hits =
+      (is_relevant & (positions.unsqueeze(0) < n_retrieved.unsqueeze(1))).sum(1);
+  const at::Tensor bad_hits = (hits > n_gt).nonzero();
+  if (bad_hits.numel() > 0) {
+    const int64_t q = bad_hits[0][0].item<int64_t>();
+    TORCH_CHECK_VALUE(false, "`n_gt` must be at least the number of relevant retrieved items, got ",
+                      n_gt[q].item<int64_t>(), " with ", hits[q].item<int64_t>(),
+                      " relevant retrieved for query ", q);
   }
 }
 
@@ -141,6 +153,10 @@ inline std::pair<bool, bool> check_pair_distance_histogram_inputs(
   TORCH_CHECK_VALUE(lower <= upper, "`lower` must be <= `upper` (neither NaN), got ", lower,
                     " and ", upper);
   TORCH_CHECK_VALUE(n_bins >= 1, "`n_bins` must be a positive integer, got ", n_bins);
+  // Every thread keeps its own histogram (24 bytes a slot): the cap bounds a pass's memory before
+  // anything is allocated (FNMR@FMR uses 2**16).
+  TORCH_CHECK_VALUE(n_bins <= (int64_t{1} << 20), "`n_bins` must be at most 1048576 (2**20), got ",
+                    n_bins);
   TORCH_CHECK_VALUE(n_bins == 1 || (std::isfinite(lower) && std::isfinite(upper)),
                     "`n_bins` > 1 needs a finite window, got [", lower, ", ", upper, "]");
   return {has_ids, has_groups};

@@ -1,12 +1,13 @@
 """OML's dataframe (CSV) format for retrieval datasets, and a validator that reports every problem.
 
-Columns (one row per image):
+Columns (one row per item: an image, an audio file or a text):
 
 ============== ======== =====================================================================
 column         required meaning
 ============== ======== =====================================================================
 ``label``      yes      integer class / identity id
-``path``       yes      image path, absolute or relative to ``dataset_root``
+``path``       yes [*]_ image or audio path, absolute or relative to ``dataset_root``
+``text``       yes [*]_ the text of the item (texts); never empty
 ``split``      yes      ``train`` or ``validation``
 ``is_query``   yes      bool for validation rows, empty for train rows
 ``is_gallery`` yes      bool for validation rows, empty for train rows
@@ -14,7 +15,10 @@ column         required meaning
 ``sequence``   no       group id; gallery items of the query's sequence are excluded
 ``x_1`` ...    no       bounding box ``x_1, y_1, x_2, y_2`` in pixels (all four columns or
                         none); a row may leave all four empty to use the whole image
+``start_time`` no       audio: where the item starts in its file, seconds >= 0 (empty: 0)
 ============== ======== =====================================================================
+
+.. [*] one of ``path`` and ``text``.
 
 Rows are reported by their 0-based position in the dataframe and by the CSV line they come
 from (line 1 is the header), so that a user can jump straight to them in an editor.
@@ -34,11 +38,14 @@ from ..const import (  # noqa: F401  (the column names are part of this module's
     IS_GALLERY_COLUMN,
     IS_QUERY_COLUMN,
     LABELS_COLUMN,
+    OBLIGATORY_COLUMNS,
     OPTIONAL_COLUMNS,
     PATHS_COLUMN,
     REQUIRED_COLUMNS,
     SEQUENCE_COLUMN,
     SPLIT_COLUMN,
+    START_TIME_COLUMN,
+    TEXTS_COLUMN,
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
     X1_COLUMN,
@@ -97,14 +104,28 @@ def parse_bool(value: object) -> bool | None:
 
 
 def _as_int(value: object) -> int | None:
-    """The integer value of ``value`` if it is integral (``3``, ``3.0``, ``"3"``), else ``None``."""
+    """The integer value of ``value`` if it is integral (``3``, ``3.0``, ``"3"``), else ``None``.
+
+    Integers and integer strings are read exactly (not through a float, which rounds above 2**53).
+    """
     if isinstance(value, (bool, np.bool_)) or _is_empty(value):
         return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
     try:
         as_float = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
     return int(as_float) if np.isfinite(as_float) and as_float == int(as_float) else None
+
+
+def _fits_int64(value: int | None) -> bool:
+    return value is None or -(2**63) <= value < 2**63
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -136,18 +157,27 @@ def find_dataframe_problems(
     column 'split': value not in ['train', 'validation'] at row 1 (line 3)
     """
     problems: list[str] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    missing = [c for c in OBLIGATORY_COLUMNS if c not in df.columns]
     if missing:
         problems.append(f"missing required column(s) {missing}; the columns found are {list(df.columns)}")
+    if PATHS_COLUMN not in df.columns and TEXTS_COLUMN not in df.columns:
+        problems.append(
+            f"missing column '{PATHS_COLUMN}' (images, audio) or '{TEXTS_COLUMN}' (texts); "
+            f"the columns found are {list(df.columns)}"
+        )
     if len(df) == 0:
         problems.append("the dataframe has no rows")
         return problems
     df = df.reset_index(drop=True)
 
     if LABELS_COLUMN in df.columns:
-        bad = [i for i, v in enumerate(df[LABELS_COLUMN]) if _as_int(v) is None]
+        labels = [_as_int(v) for v in df[LABELS_COLUMN]]
+        bad = [i for i, v in enumerate(labels) if v is None]
         if bad:
             problems.append(f"column 'label': not an integer at {_rows(bad)}")
+        too_large = [i for i, v in enumerate(labels) if not _fits_int64(v)]
+        if too_large:
+            problems.append(f"column 'label': outside the int64 range [-2**63, 2**63) at {_rows(too_large)}")
 
     is_train = np.zeros(len(df), dtype=bool)
     is_valid = np.zeros(len(df), dtype=bool)
@@ -191,6 +221,17 @@ def find_dataframe_problems(
             if empty:
                 problems.append(f"column '{column}': empty on validation rows at {_rows(empty)}")
 
+    if TEXTS_COLUMN in df.columns:
+        empty_texts = [i for i, v in enumerate(df[TEXTS_COLUMN]) if not isinstance(v, str) or not v.strip()]
+        if empty_texts:
+            problems.append(f"column '{TEXTS_COLUMN}': empty or not a string at {_rows(empty_texts)}")
+    if START_TIME_COLUMN in df.columns:
+        bad_start = [i for i, v in enumerate(df[START_TIME_COLUMN]) if not _is_start_time(v)]
+        if bad_start:
+            problems.append(
+                f"column '{START_TIME_COLUMN}': not a number of seconds >= 0 (or empty) at {_rows(bad_start)}"
+            )
+
     problems += _bbox_problems(df, dataset_root, check_files)
 
     if check_files and PATHS_COLUMN in df.columns:
@@ -203,6 +244,18 @@ def find_dataframe_problems(
             example = resolve_path(df[PATHS_COLUMN].iloc[missing_files[0]], dataset_root)
             problems.append(f"column 'path': file not found at {_rows(missing_files)} (first: {example})")
     return problems
+
+
+def _is_start_time(value: object) -> bool:
+    if _is_empty(value):
+        return True  # an empty start time means the start of the file
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(seconds) and seconds >= 0)
 
 
 def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_files: bool) -> list[str]:
@@ -221,8 +274,8 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
         if any(empty):
             partial.append(i)
             continue
-        box = [b for b in (_as_int(v) for v in raw) if b is not None]
-        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer
+        box = [b for b in (_as_int(v) for v in raw) if b is not None and _fits_int64(b)]
+        if len(box) != len(BBOX_COLUMNS):  # some value is not an integer (in int64)
             not_int.append(i)
             continue
         x1, y1, x2, y2 = box
@@ -238,7 +291,7 @@ def _bbox_problems(df: pd.DataFrame, dataset_root: str | Path | None, check_file
             f"bounding box: some but not all of {list(BBOX_COLUMNS)} are empty at {_rows(partial)}"
         )
     if not_int:
-        problems.append(f"bounding box: coordinates are not integers at {_rows(not_int)}")
+        problems.append(f"bounding box: coordinates are not integers in int64 at {_rows(not_int)}")
     if bad_order:
         problems.append(f"bounding box: expected 0 <= x_1 < x_2 and 0 <= y_1 < y_2 at {_rows(bad_order)}")
     if outside:
@@ -293,3 +346,47 @@ def normalise_dataframe(df: pd.DataFrame) -> pd.DataFrame:
         for column in BBOX_COLUMNS:
             df[column] = pd.array([_as_int(v) for v in df[column]], dtype="Int64")
     return df
+
+
+def read_retrieval_splits(
+    dataset_root: str | Path,
+    dataframe_name: str = "df.csv",
+    check_files: bool = True,
+    splits=("train", "validation"),
+) -> dict[str, pd.DataFrame]:
+    """Reads and validates ``dataset_root / dataframe_name`` and returns its ``splits`` (fresh indices each).
+
+    Raises :class:`DataFrameFormatError` listing every problem of the CSV, and ``ValueError`` naming the
+    file when a requested split has no rows.
+    """
+    dataset_root = Path(dataset_root)
+    df = check_retrieval_dataframe_format(
+        dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files
+    )
+    parts = {name: df[df[SPLIT_COLUMN] == name].reset_index(drop=True) for name in splits}
+    for name, part in parts.items():
+        if len(part) == 0:
+            raise ValueError(f"{dataset_root / dataframe_name} has no rows with split == '{name}'")
+    return parts
+
+
+# OML keeps its dataframe-backed dataset bases in this module: the same names, importable from here
+# (defined in df_datasets, which uses the checks above; imported last so that they exist by then).
+from oml_fast.datasets.df_datasets import (  # noqa: E402
+    DFLabeledDataset,
+    DFQueryGalleryDataset,
+    DFQueryGalleryLabeledDataset,
+)
+
+__all__ = [
+    "DataFrameFormatError",
+    "DFLabeledDataset",
+    "DFQueryGalleryDataset",
+    "DFQueryGalleryLabeledDataset",
+    "check_retrieval_dataframe_format",
+    "find_dataframe_problems",
+    "normalise_dataframe",
+    "parse_bool",
+    "read_retrieval_splits",
+    "resolve_path",
+]

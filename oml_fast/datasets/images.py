@@ -32,12 +32,11 @@ from oml_fast.const import (
     PATHS_COLUMN,
     PATHS_KEY,
     SEQUENCE_COLUMN,
-    SPLIT_COLUMN,
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
     TBBox,
 )
-from oml_fast.datasets.dataframe import check_retrieval_dataframe_format, resolve_path
+from oml_fast.datasets.dataframe import read_retrieval_splits, resolve_path
 from oml_fast.interfaces.datasets import (
     IBaseDataset,
     ILabeledDataset,
@@ -394,20 +393,12 @@ def get_retrieval_images_datasets(
     Returns ``(train_dataset, valid_dataset)``; raises ``DataFrameFormatError`` on a malformed CSV and
     ``ValueError`` when a split is empty.
     """
-    dataset_root = Path(dataset_root)
-    df = check_retrieval_dataframe_format(
-        dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files
-    )
-    train_df = df[df[SPLIT_COLUMN] == TRAIN_SPLIT].reset_index(drop=True)
-    valid_df = df[df[SPLIT_COLUMN] == VALIDATION_SPLIT].reset_index(drop=True)
-    for name, part in (("train", train_df), ("validation", valid_df)):
-        if len(part) == 0:
-            raise ValueError(f"{dataset_root / dataframe_name} has no rows with split == '{name}'")
+    parts = read_retrieval_splits(dataset_root, dataframe_name, check_files)
     train = ImageLabeledDataset(
-        train_df, dataset_root=dataset_root, transform=transforms_train, cache_size=cache_size
+        parts[TRAIN_SPLIT], dataset_root=dataset_root, transform=transforms_train, cache_size=cache_size
     )
     valid = ImageQueryGalleryLabeledDataset(
-        valid_df, dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size
+        parts[VALIDATION_SPLIT], dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size
     )
     return train, valid
 
@@ -420,13 +411,9 @@ def get_validation_images_dataset(
     check_files: bool = True,
 ) -> ImageQueryGalleryLabeledDataset:
     """The validation split of ``dataset_root / dataframe_name`` (validated first), as a query/gallery dataset."""
-    dataset_root = Path(dataset_root)
-    df = check_retrieval_dataframe_format(
-        dataset_root / dataframe_name, dataset_root=dataset_root, check_files=check_files
-    )
-    valid_df = df[df[SPLIT_COLUMN] == VALIDATION_SPLIT].reset_index(drop=True)
-    if len(valid_df) == 0:
-        raise ValueError(f"{dataset_root / dataframe_name} has no rows with split == 'validation'")
+    valid_df = read_retrieval_splits(dataset_root, dataframe_name, check_files, (VALIDATION_SPLIT,))[
+        VALIDATION_SPLIT
+    ]
     return ImageQueryGalleryLabeledDataset(
         valid_df, dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size
     )

@@ -15,6 +15,8 @@ from ..interfaces.datasets import IQueryGalleryLabeledDataset
 
 def _as_1d(name: str, values: Any, length: int | None, dtype: Any = None) -> np.ndarray:
     array = values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
+    if dtype is bool:
+        _check_bools(name, array)
     if dtype is not None:
         array = array.astype(dtype)
     if array.ndim != 1:
@@ -22,6 +24,25 @@ def _as_1d(name: str, values: Any, length: int | None, dtype: Any = None) -> np.
     if length is not None and len(array) != length:
         raise ValueError(f"`{name}` must have length {length} (one value per item), got {len(array)}")
     return array
+
+
+def _check_bools(name: str, array: np.ndarray) -> None:
+    """Booleans, or numbers that are 0 / 1: strings such as ``"False"`` would all be truthy."""
+    if array.dtype.kind == "b":
+        return
+    if array.dtype.kind in "iuf" and bool(np.isin(array, (0, 1)).all()):
+        return
+    # Python objects (e.g. a pandas column): bools, or numbers equal to 0 / 1.
+    if array.dtype.kind == "O" and all(
+        isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, float, np.number)) and v in (0, 1))
+        for v in array.reshape(-1)
+    ):
+        return
+    shown = array.reshape(-1)[:3].tolist()
+    raise ValueError(
+        f"`{name}` must hold booleans (True/False or 1/0), got {array.dtype} values such as {shown} "
+        "(strings like 'False' would all count as True: convert them first)"
+    )
 
 
 class InMemoryQueryGalleryDataset(IQueryGalleryLabeledDataset):

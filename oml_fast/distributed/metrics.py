@@ -34,6 +34,7 @@ class EmbeddingMetricsDDP(EmbeddingMetrics):
     """
 
     knn_function = staticmethod(distributed_knn)
+    allow_repeated_indices = True  # the samplers' padding repeats items, on a rank and across ranks
 
     def setup(self, num_samples: int | None = None) -> None:
         super().setup(num_samples)
@@ -51,11 +52,14 @@ class EmbeddingMetricsDDP(EmbeddingMetrics):
         """
         if not is_distributed() or getattr(self, "_synced", False):
             return
-        if self._num_samples is None:
+        if self.acc.num_samples is None:
             self.setup()
-        local = self._embeddings
+        storage, key = self.acc.storage, self._acc_embeddings_key
+        stored = storage.get(key)
+        local = None if stored is None else stored[: self.acc.collected_samples]
+        assert local is None or isinstance(local, torch.Tensor)
         meta = all_gather_object(
-            (self._num_samples, None if local is None else (local.shape[1], str(local.dtype)))
+            (self.acc.num_samples, None if local is None else (local.shape[1], str(local.dtype)))
         )
         if len({num_samples for num_samples, _ in meta}) != 1:
             raise ValueError(f"ranks set up different numbers of samples: {[m[0] for m in meta]}")
@@ -65,17 +69,20 @@ class EmbeddingMetricsDDP(EmbeddingMetrics):
         if not formats:
             raise ValueError("No embeddings were collected on any rank: call `update()` first")
         width, dtype_name = formats.pop()
-        if local is None or self._collected is None:
+        if local is None:
             rows = torch.zeros(0, width, dtype=getattr(torch, dtype_name.removeprefix("torch.")))
             indices = torch.zeros(0, dtype=torch.int64)
         else:
-            indices = torch.nonzero(self._collected).reshape(-1)
-            rows = local[indices.to(local.device)]
+            rows = local
+            indices = torch.tensor(storage[self.acc._indices_key], dtype=torch.int64)
         all_rows = all_gather_rows(rows)
         all_indices = all_gather_rows(indices.to(rows.device)).cpu()
-        # Rows are placed by dataset index: a duplicate (DistributedSampler's padding) lands on itself,
-        # and the later rank wins, the same on every rank.
-        super().update(all_rows, all_indices)
+        # Every rank now holds every rank's rows; `acc.sync()` (in `embeddings`) orders them by dataset
+        # index and drops duplicates (DistributedSampler's padding), the same on every rank, without
+        # gathering again.
+        self.acc.refresh(max(len(all_rows), 1))
+        self.acc.gather_across_processes = False
+        self.acc.update_data({key: all_rows}, indices=all_indices)
         self._synced = True
 
     def compute_metrics(self):  # type: ignore[override]

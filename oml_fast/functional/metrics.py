@@ -7,7 +7,7 @@ matrix, so no function here loops over queries in Python.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence, Sized
 from typing import Any, cast
 
 import numpy as np
@@ -16,13 +16,18 @@ from torch import Tensor
 
 from .. import ops
 from ..const import OVERALL_CATEGORIES_KEY
+from ..errors import InvalidInputError
 from ..ops.checks import check_in_unit_range, check_top_k
 
 TMetricsDict = dict[Any, Any]
+TCategories = Tensor | np.ndarray
 
 
-def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
+def pad_ids(ids: Sequence[Tensor], fill: int = -1, name: str = "ids") -> tuple[Tensor, Tensor]:
     """Packs variable-length 1-D int tensors into ``(LongTensor[N, max_len] padded with fill, lengths[N])``.
+
+    Floats are taken when they hold integers; a fraction raises ``ValueError`` naming ``name`` (it would
+    be truncated to another gallery index).
 
     >>> pad_ids([torch.tensor([3, 1]), torch.tensor([], dtype=torch.long)])
     (tensor([[ 3,  1],
@@ -32,10 +37,39 @@ def pad_ids(ids: Sequence[Tensor], fill: int = -1) -> tuple[Tensor, Tensor]:
     width = int(lengths.max()) if len(ids) else 0
     dense = torch.full((len(ids), width), fill, dtype=torch.int64)
     if width > 0 and int(lengths.sum()) > 0:
-        flat = torch.cat([torch.as_tensor(x).reshape(-1).to(torch.int64).cpu() for x in ids])
+        flat = torch.cat([torch.as_tensor(x).reshape(-1).cpu() for x in ids])
+        if flat.is_floating_point() and not bool((flat == flat.trunc()).all()):
+            bad = flat[flat != flat.trunc()][0].item()
+            raise ValueError(f"`{name}` must hold integer gallery indices, got {bad}")
+        flat = flat.to(torch.int64)
         mask = torch.arange(width)[None, :] < lengths[:, None]
         dense[mask] = flat
     return dense, lengths
+
+
+def check_padded_ids(name: str, dense: Tensor, lengths: Tensor) -> None:
+    """Per query, gallery ids ``>= 0`` and no id twice (``dense``/``lengths`` as :func:`pad_ids` returns).
+
+    A repeated retrieved id would be credited twice (precision above 1); a negative one reads as padding.
+
+    >>> check_padded_ids("retrieved_ids", *pad_ids([torch.tensor([2, 0, 2])]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `retrieved_ids` must be unique within a query, got 2 twice for query 0
+    """
+    valid = torch.arange(dense.shape[1])[None, :] < lengths[:, None]
+    negative = (valid & (dense < 0)).nonzero()
+    if negative.numel() > 0:
+        q, j = (int(v) for v in negative[0])
+        raise ValueError(f"`{name}` must hold gallery indices >= 0, got {int(dense[q, j])} for query {q}")
+    # Padding (-1) sorts first and never equals a valid id, so equal neighbours are repeated ids.
+    ordered = dense.sort(dim=1).values
+    repeated = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).nonzero()
+    if repeated.numel() > 0:
+        q, j = (int(v) for v in repeated[0])
+        raise ValueError(
+            f"`{name}` must be unique within a query, got {int(ordered[q, j])} twice for query {q}"
+        )
 
 
 def relevance_from_gt_ids(retrieved: Tensor, gt_ids: Sequence[Tensor]) -> Tensor:
@@ -56,11 +90,13 @@ def relevance_from_gt_ids(retrieved: Tensor, gt_ids: Sequence[Tensor]) -> Tensor
     return torch.isin(codes, gt_codes) & (retrieved >= 0)
 
 
-def _categories_to_numpy(categories: Any, n: int) -> np.ndarray:
+def _categories_to_numpy(
+    categories: Any, n: int, name: str = "query_categories", per: str = "query"
+) -> np.ndarray:
     array = categories.detach().cpu().numpy() if isinstance(categories, Tensor) else np.asarray(categories)
     if array.ndim != 1 or len(array) != n:
-        raise ValueError(
-            f"`query_categories` must be 1-D with one value per query ({n}), got shape {array.shape}"
+        raise InvalidInputError(
+            f"`{name}` must be 1-D with one value per {per} ({n}), got shape {array.shape}"
         )
     return array
 
@@ -95,6 +131,7 @@ def per_query_retrieval_metrics(
         is_relevant (Tensor[Nq, K] bool): ``g_i`` of each retrieved list (False on padding).
         n_gt (Tensor[Nq] int64): relevant candidates per query.
         n_retrieved (Tensor[Nq] int64): length ``L`` of each retrieved list.
+        cmc_top_k, precision_top_k, map_top_k: positive ``k`` values; an empty one skips that metric.
         verbose: warn (naming how many queries) when precision is NaN.
 
     >>> g = torch.tensor([[True, False, True, False, False]])
@@ -102,43 +139,47 @@ def per_query_retrieval_metrics(
     >>> round(m["map"][5].item(), 4)
     0.8333
     """
-    cmc_top_k = check_top_k("cmc_top_k", cmc_top_k)
-    precision_top_k = check_top_k("precision_top_k", precision_top_k)
-    map_top_k = check_top_k("map_top_k", map_top_k)
+    requested = {
+        "cmc": optional_top_k("cmc_top_k", cmc_top_k),
+        "precision": optional_top_k("precision_top_k", precision_top_k),
+        "map": optional_top_k("map_top_k", map_top_k),
+    }
+    if not any(requested.values()):
+        return {}
     if is_relevant.shape[1] == 0:
         # The ops need at least one column; an all-padding column changes nothing.
         is_relevant = torch.zeros(is_relevant.shape[0], 1, dtype=torch.bool, device=is_relevant.device)
-    cmc, precision, average_precision = ops.retrieval_metrics(
+    # A metric that is not requested is computed at k = 1 (one cheap column) and dropped.
+    values = ops.retrieval_metrics(
         is_relevant.contiguous(),
         n_gt.to(torch.int64).contiguous(),
         n_retrieved.to(torch.int64).contiguous(),
-        list(cmc_top_k),
-        list(precision_top_k),
-        list(map_top_k),
+        *(list(top_k or (1,)) for top_k in requested.values()),
     )
     n_undefined = int(((n_retrieved > 0) & (n_gt == 0)).sum())
-    if n_undefined > 0:
+    if requested["precision"] and n_undefined > 0:
         warnings.warn(
             f"{n_undefined} of {len(n_gt)} queries retrieved items but have no relevant gallery item "
             f"(every positive was excluded or absent): precision@k is NaN (0/0) for them, and so is its mean.",
             stacklevel=3,
         )
-    cmc, precision, average_precision = (
-        cmc.float().cpu(),
-        precision.float().cpu(),
-        average_precision.float().cpu(),
-    )
     return {
-        "cmc": {k: cmc[:, i] for i, k in enumerate(cmc_top_k)},
-        "precision": {k: precision[:, i] for i, k in enumerate(precision_top_k)},
-        "map": {k: average_precision[:, i] for i, k in enumerate(map_top_k)},
+        name: {k: per_query[:, i] for i, k in enumerate(top_k)}
+        for (name, top_k), per_query in zip(requested.items(), (v.float().cpu() for v in values))
+        if top_k
     }
 
 
-def split_by_categories(metrics: TMetricsDict, query_categories: Any) -> TMetricsDict:
+def split_by_categories(
+    metrics: TMetricsDict, query_categories: Any, n_query: int | None = None
+) -> TMetricsDict:
     """``{"OVERALL": metrics, <category>: metrics of its queries, ...}`` (categories in order of first
-    appearance), costing O(n_queries log n_queries) whatever the number of categories."""
-    n_query = _first_length(metrics)
+    appearance), costing O(n_queries log n_queries) whatever the number of categories.
+
+    ``n_query`` (the number of queries) is read from the metrics when not given; it is needed when
+    ``metrics`` is empty (every ``top_k`` empty).
+    """
+    n_query = _first_length(metrics) if n_query is None else n_query
     categories = _categories_to_numpy(query_categories, n_query)
     output: TMetricsDict = {OVERALL_CATEGORIES_KEY: metrics}
     for category, positions in _group_positions(categories):
@@ -171,11 +212,12 @@ def calc_retrieval_metrics(
 
     Args:
         retrieved_ids: per query, the retrieved gallery indices in ranking order (1-D int tensors,
-            any lengths, no excluded items).
-        gt_ids: per query, the indices of all relevant (non-excluded) gallery items.
+            any lengths, no excluded items; ``ValueError`` for a negative or repeated id).
+        gt_ids: per query, the indices of all relevant (non-excluded) gallery items (the same checks).
         query_categories (array-like[Nq]): category per query; adds one entry per category beside
             ``"OVERALL"``.
-        cmc_top_k, precision_top_k, map_top_k: non-empty sequences of positive ``k`` (else ``ValueError``).
+        cmc_top_k, precision_top_k, map_top_k: positive ``k`` values (else ``ValueError``); an empty one
+            skips that metric (as in OML: its key is absent).
         reduce: mean over queries (0-d tensors) if True, else per-query ``FloatTensor[Nq]``.
         verbose: warn when some precision values are NaN (queries that retrieved items but have no
             relevant one).
@@ -191,18 +233,114 @@ def calc_retrieval_metrics(
     {'cmc': {1: 0.5}, 'precision': {2: 0.25}, 'map': {3: 0.5833}}
     """
     if len(retrieved_ids) != len(gt_ids):
-        raise ValueError(
+        raise InvalidInputError(
             f"`retrieved_ids` and `gt_ids` must have one entry per query, got {len(retrieved_ids)} and {len(gt_ids)}"
         )
-    retrieved, n_retrieved = pad_ids(retrieved_ids)
+    retrieved, n_retrieved = pad_ids(retrieved_ids, name="retrieved_ids")
+    check_padded_ids("retrieved_ids", retrieved, n_retrieved)
+    check_padded_ids("gt_ids", *pad_ids(gt_ids, name="gt_ids"))
     is_relevant = relevance_from_gt_ids(retrieved, gt_ids)
     n_gt = torch.tensor([len(x) for x in gt_ids], dtype=torch.int64)
     metrics = per_query_retrieval_metrics(
         is_relevant, n_gt, n_retrieved, cmc_top_k, precision_top_k, map_top_k, verbose=verbose
     )
     if query_categories is not None:
-        metrics = split_by_categories(metrics, query_categories)
+        metrics = split_by_categories(metrics, query_categories, len(retrieved_ids))
     return reduce_metrics(metrics) if reduce else metrics
+
+
+def optional_top_k(name: str, top_k: Any) -> tuple[int, ...]:
+    """A ``top_k`` of the combined metric functions: empty (or None) means "skip this metric" (OML),
+    anything else must be positive ints (:func:`~oml_fast.ops.checks.check_top_k`).
+
+    >>> optional_top_k("map_top_k", ()), optional_top_k("map_top_k", [5, 1])
+    ((), (5, 1))
+    """
+    if top_k is None or (isinstance(top_k, Sized) and not isinstance(top_k, str) and len(top_k) == 0):
+        return ()
+    return check_top_k(name, top_k)
+
+
+def _dense_gt_tops(gt_tops: Sequence[Any]) -> tuple[Tensor, Tensor]:
+    """OML's ``gt_tops`` (per query, a bool vector over its retrieved list) as ``(BoolTensor[Nq, K], L[Nq])``."""
+    rows = [torch.as_tensor(x).reshape(-1).bool().cpu() for x in gt_tops]
+    lengths = torch.tensor([len(x) for x in rows], dtype=torch.int64)
+    width = max(int(lengths.max()) if len(rows) else 0, 1)
+    dense = torch.zeros(len(rows), width, dtype=torch.bool)
+    if int(lengths.sum()) > 0:
+        dense[torch.arange(width)[None, :] < lengths[:, None]] = torch.cat(rows)
+    return dense, lengths
+
+
+def _single_metric(
+    name: str, gt_tops: Sequence[Any], n_gts: Sequence[int], top_k: Sequence[int]
+) -> list[Tensor]:
+    """One of cmc / precision / map per query, for every ``k`` (OML's list of ``FloatTensor[Nq]``)."""
+    top_k = check_top_k("top_k", top_k)
+    if len(gt_tops) != len(n_gts):
+        raise InvalidInputError(
+            f"`gt_tops` and `n_gts` must have one entry per query, got {len(gt_tops)} and {len(n_gts)}"
+        )
+    is_relevant, n_retrieved = _dense_gt_tops(gt_tops)
+    n_gt = torch.as_tensor(list(n_gts), dtype=torch.int64).reshape(-1)
+    lists = {"cmc": [1], "precision": [1], "map": [1], name: list(top_k)}
+    values = dict(
+        zip(
+            ("cmc", "precision", "map"),
+            ops.retrieval_metrics(is_relevant, n_gt, n_retrieved, *lists.values()),
+        )
+    )
+    per_query = values[name].float().cpu()
+    return [per_query[:, i].contiguous() for i in range(len(top_k))]
+
+
+def calc_cmc(
+    gt_tops: Sequence[Any], n_gts: Sequence[int], top_k: Sequence[int], verbose: bool = False
+) -> list[Tensor]:
+    """CMC@k of every query: 1 if a relevant item is among its first ``k`` retrieved, else 0.
+
+    Args:
+        gt_tops: per query, ``BoolTensor[L]``: whether each retrieved item is relevant (in ranking order).
+        n_gts: per query, the number of relevant gallery items.
+        top_k: the ``k`` values (non-empty, positive).
+        verbose: accepted for OML's signature (there is no per-query loop to show progress for).
+
+    Returns:
+        One ``FloatTensor[Nq]`` per ``k``. Edge cases as docs/metrics.md (``L = 0``: 1 if ``n_gt = 0``, else 0).
+
+    >>> gt_tops = [torch.tensor([1, 0]).bool(), torch.tensor([0, 1, 1]).bool(), torch.tensor([0, 0]).bool(), torch.tensor([]).bool()]
+    >>> calc_cmc(gt_tops, [2, 2, 1, 0], top_k=(1, 2))
+    [tensor([1., 0., 0., 1.]), tensor([1., 1., 0., 1.])]
+    """
+    return _single_metric("cmc", gt_tops, n_gts, top_k)
+
+
+def calc_precision(
+    gt_tops: Sequence[Any], n_gts: Sequence[int], top_k: Sequence[int], verbose: bool = False
+) -> list[Tensor]:
+    """Precision@k of every query: ``hits(k') / min(n_gt, k')`` with ``k' = min(k, L)`` (OML's definition).
+
+    Arguments and return value as :func:`calc_cmc`.
+
+    >>> gt_tops = [torch.tensor([1, 0]).bool(), torch.tensor([0, 1, 1]).bool(), torch.tensor([0, 0]).bool(), torch.tensor([]).bool()]
+    >>> calc_precision(gt_tops, [2, 3, 5, 2], top_k=(1, 2))
+    [tensor([1., 0., 0., 0.]), tensor([0.5000, 0.5000, 0.0000, 0.0000])]
+    """
+    return _single_metric("precision", gt_tops, n_gts, top_k)
+
+
+def calc_map(
+    gt_tops: Sequence[Any], n_gts: Sequence[int], top_k: Sequence[int], verbose: bool = False
+) -> list[Tensor]:
+    """mAP@k of every query: the mean of ``hits(i) / i`` over the relevant positions ``i <= k'``.
+
+    Arguments and return value as :func:`calc_cmc`.
+
+    >>> gt_tops = [torch.tensor([1, 0]).bool(), torch.tensor([0, 1]).bool(), torch.tensor([0, 0, 0, 0]).bool(), torch.tensor([]).bool()]
+    >>> calc_map(gt_tops, [1, 1, 2, 0], top_k=(1, 2))
+    [tensor([1., 0., 0., 1.]), tensor([1.0000, 0.5000, 0.0000, 1.0000])]
+    """
+    return _single_metric("map", gt_tops, n_gts, top_k)
 
 
 def reduce_metrics(metrics_to_reduce: TMetricsDict) -> TMetricsDict:
@@ -265,6 +403,7 @@ def calc_fnmr_at_fmr(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float] = (
 
     Args:
         pos_dist (array[P]): distances between relevant pairs. neg_dist (array[M]): between others.
+            NaN values raise ``ValueError``.
         fmr_vals: quantiles in ``[0, 1]``.
 
     Returns:
@@ -280,10 +419,21 @@ def calc_fnmr_at_fmr(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float] = (
     neg = neg_dist.detach().cpu().numpy() if isinstance(neg_dist, Tensor) else np.asarray(neg_dist)
     if neg.size == 0:
         raise ValueError("`neg_dist` is empty: FNMR@FMR needs at least one negative pair")
+    for name, values in (("pos_dist", pos), ("neg_dist", neg)):
+        # A NaN threshold makes every comparison false: FNMR 0, the best score.
+        if values.size and bool(np.isnan(values.astype(np.float64, copy=False)).any()):
+            raise ValueError(f"`{name}` contains NaN values; FNMR@FMR needs comparable distances")
     thresholds = np.quantile(neg, fmr_vals)
     with np.errstate(invalid="ignore", divide="ignore"):
         fnmr = (pos[None, :] >= thresholds[:, None]).sum(axis=1) / len(pos)
     return torch.tensor(fnmr, dtype=torch.float32)
+
+
+def calc_fnmr_at_fmr_by_distances(pos_dist: Any, neg_dist: Any, fmr_vals: Sequence[float]) -> TMetricsDict:
+    """``{"fnmr@fmr": {fmr: value}}`` (:func:`calc_fnmr_at_fmr`), or ``{}`` when ``fmr_vals`` is empty."""
+    if not fmr_vals:
+        return {}
+    return {"fnmr@fmr": dict(zip(fmr_vals, calc_fnmr_at_fmr(pos_dist, neg_dist, fmr_vals)))}
 
 
 def calc_pcf(embeddings: Tensor, pcf_variance: Sequence[float]) -> Tensor:
@@ -328,7 +478,7 @@ def calc_topological_metrics(
     metrics: TMetricsDict = {"pcf": dict(zip(pcf_variance, calc_pcf(embeddings, pcf_variance)))}
     if categories is None:
         return metrics
-    array = _categories_to_numpy(categories, len(embeddings))
+    array = _categories_to_numpy(categories, len(embeddings), "categories", "embedding")
     output: TMetricsDict = {OVERALL_CATEGORIES_KEY: metrics}
     for category, positions in sorted(_group_positions(array), key=lambda item: cast(Any, item[0])):
         pcf = calc_pcf(embeddings[positions.to(embeddings.device)], pcf_variance)
@@ -338,6 +488,12 @@ def calc_topological_metrics(
 
 __all__ = [
     "TMetricsDict",
+    "TCategories",
+    "calc_cmc",
+    "calc_precision",
+    "calc_map",
+    "calc_fnmr_at_fmr_by_distances",
+    "optional_top_k",
     "calc_retrieval_metrics",
     "calc_fnmr_at_fmr",
     "calc_pcf",

@@ -1,4 +1,8 @@
-"""Abstract interfaces (OML 4.x's ``oml.interfaces`` package): datasets, models, post-processors.
+"""Abstract interfaces (OML 4.x's ``oml.interfaces`` package, same module paths): ``criterions``,
+``datasets``, ``loggers``, ``metrics``, ``miners``, ``models``, ``retrieval``, ``samplers``.
+
+``oml_fast.interfaces.loggers`` needs the ``pipeline`` extra (Lightning); its names are also reachable
+here, imported on first use.
 
 The batch keys and column names that used to be exported here live in :mod:`oml_fast.const`; they
 are re-exported for code written against the earlier layout.
@@ -16,8 +20,11 @@ from ..const import (  # noqa: F401  (re-exported for compatibility)
     SEQUENCE_COLUMN,
     TColor,
 )
+from ..errors import lazy_attributes
+from .criterions import ITripletLossWithMiner
 from .datasets import (
     IBaseDataset,
+    IHTMLVisualizableDataset,
     IIndexedDataset,
     ILabeledDataset,
     IPairDataset,
@@ -25,10 +32,23 @@ from .datasets import (
     IQueryGalleryLabeledDataset,
     IVisualizableDataset,
 )
-from .models import IPairwiseModel
+from .metrics import IBasicMetric, IMetricVisualisable
+from .miners import ITripletsMiner, ITripletsMinerInBatch
+from .models import IExtractor, IFreezable, IPairwiseModel
 from .retrieval import IRetrievalPostprocessor
+from .samplers import IBatchSampler
+
+# The loggers' interfaces need Lightning (an optional extra): imported on first use.
+__getattr__ = lazy_attributes(__name__, {"IPipelineLogger": "loggers", "IFigureLogger": "loggers"})
+
 
 __all__ = [
+    "ITripletLossWithMiner",
+    "IBasicMetric",
+    "IMetricVisualisable",
+    "ITripletsMiner",
+    "ITripletsMinerInBatch",
+    "IBatchSampler",
     "IIndexedDataset",
     "IBaseDataset",
     "ILabeledDataset",
@@ -36,6 +56,9 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IHTMLVisualizableDataset",
+    "IExtractor",
+    "IFreezable",
     "IPairwiseModel",
     "IRetrievalPostprocessor",
     "INPUT_TENSORS_KEY",

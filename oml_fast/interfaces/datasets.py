@@ -111,6 +111,14 @@ class IVisualizableDataset(Dataset, ABC):
         """The item drawn as an ``HxWx3`` uint8 array, framed or tinted with ``color``."""
 
 
+class IHTMLVisualizableDataset(Dataset, ABC):
+    """A dataset that can show its items as HTML blocks (texts, audio with a player)."""
+
+    @abstractmethod
+    def visualize_as_html(self, item: int, title: str, color: TColor) -> str:
+        """The item as a self-contained HTML block under ``title``, framed with ``color``."""
+
+
 __all__ = [
     "IIndexedDataset",
     "IBaseDataset",
@@ -119,4 +127,5 @@ __all__ = [
     "IQueryGalleryLabeledDataset",
     "IPairDataset",
     "IVisualizableDataset",
+    "IHTMLVisualizableDataset",
 ]

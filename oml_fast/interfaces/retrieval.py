@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # annotations only: the retrieval layer sits above the interfaces
-    from ..retrieval.retrieval_results import RetrievalResults
+from typing import Any
 
 
 class IRetrievalPostprocessor(ABC):
@@ -29,7 +26,9 @@ class IRetrievalPostprocessor(ABC):
         return None
 
     @abstractmethod
-    def process(self, rr: RetrievalResults, *args: Any, **kwargs: Any) -> RetrievalResults: ...
+    def process(self, *args: Any, **kwargs: Any) -> Any:
+        """The changed retrieval results; ours take ``rr`` (:class:`RetrievalResults`) first (OML's signature
+        is open: any arguments)."""
 
 
 __all__ = ["IRetrievalPostprocessor"]

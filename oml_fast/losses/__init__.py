@@ -1,8 +1,12 @@
 """Losses (OML names and semantics): triplet, contrastive, ArcFace, surrogate precision."""
 
-from .arcface import ArcFaceLoss, ArcFaceLossWithMLP, label_smoothing
+from ..functional.label_smoothing import label_smoothing
+from .arcface import ArcFaceLoss, ArcFaceLossWithMLP
 from .contrastive import ContrastiveLoss
-from .surrogate_precision import SurrogatePrecision, surrogate_precision
+from .surrogate_precision import (  # the function (it shadows the module)
+    SurrogatePrecision,
+    surrogate_precision,
+)
 from .triplet import TripletLoss, TripletLossPlain, TripletLossWithMiner, get_tri_ids_in_plain
 
 __all__ = [

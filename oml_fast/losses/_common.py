@@ -1,28 +1,23 @@
-"""Small helpers shared by the losses: reductions and row-wise distances."""
+"""Row-wise distances shared by the losses (reductions: :mod:`oml_fast.functional.losses`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-REDUCTIONS = ("mean", "sum", "none")
 
+def nan_if_not_finite(loss: Tensor, features: Tensor) -> Tensor:
+    """``loss`` if every entry of ``features`` is finite, else NaN (same shape; no device sync).
 
-def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+    The NaN policy of the losses with a miner (docs/hostile_inputs.md): a batch holding NaN or inf
+    features gives a NaN loss, as in OML, never a finite value computed from the other rows. The miners
+    already keep such rows in their triplets; this also covers a row that no triplet holds.
 
-
-def reduce(loss: Tensor, reduction: str) -> Tensor:
-    """``mean`` / ``sum`` / ``none`` of a per-item loss (the mean of an empty loss is 0, not NaN)."""
-    if reduction == "mean":
-        return loss.mean() if loss.numel() > 0 else loss.sum()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
+    >>> nan_if_not_finite(torch.tensor(0.5), torch.tensor([[1.0], [float("inf")]]))
+    tensor(nan)
+    """
+    finite = torch.isfinite(features).all()
+    return torch.where(finite, loss, torch.full_like(loss, float("nan")))
 
 
 class _RowDistance(torch.autograd.Function):

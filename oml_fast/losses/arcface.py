@@ -11,36 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import check_reduction
+from ..errors import InvalidInputError
+from ..functional.label_smoothing import label_smoothing
+from ..functional.losses import check_reduction
+from ..ops.checks import labels_to_tensor
 
 ACCURACY_KEY = "accuracy"
-
-
-def label_smoothing(
-    y: Tensor, num_classes: int, epsilon: float = 0.2, categories: Tensor | None = None
-) -> Tensor:
-    """Smoothed one-hot targets ``Tensor[B, num_classes]`` float.
-
-    Without ``categories``: ``(1 - eps) * one_hot + eps / num_classes``. With ``categories``
-    (``Tensor[num_classes]``, the category of each label), ``eps`` is spread uniformly over the labels
-    of the target's category only (OML's behaviour).
-
-    >>> label_smoothing(torch.tensor([0]), 4, 0.4).tolist()
-    [[0.7000000476837158, 0.10000000149011612, 0.10000000149011612, 0.10000000149011612]]
-    >>> label_smoothing(torch.tensor([0]), 4, 0.4, categories=torch.tensor([0, 0, 1, 1])).tolist()
-    [[0.800000011920929, 0.20000000298023224, 0.0, 0.0]]
-    """
-    if not 0 <= epsilon < 1:
-        raise ValueError(f"`epsilon` must be in [0, 1), got {epsilon}")
-    if categories is None:
-        ohe = F.one_hot(y, num_classes).float()
-        return ohe * (1 - epsilon) + epsilon / num_classes
-    if len(categories) != num_classes:
-        raise ValueError(f"`categories` must have one entry per class ({num_classes}), got {len(categories)}")
-    same_category = (categories[None, :] == categories[y][:, None]).float()
-    smoothed = same_category * (epsilon / same_category.sum(dim=1, keepdim=True))
-    smoothed[torch.arange(len(y), device=y.device), y] += 1 - epsilon
-    return smoothed
 
 
 class ArcFaceLoss(nn.Module):
@@ -84,7 +60,7 @@ class ArcFaceLoss(nn.Module):
     ):
         super().__init__()
         if not 0 <= smoothing_epsilon < 1:
-            raise ValueError(f"`smoothing_epsilon` must be in [0, 1), got {smoothing_epsilon}")
+            raise InvalidInputError(f"`smoothing_epsilon` must be in [0, 1), got {smoothing_epsilon}")
         if label2category is not None and not smoothing_epsilon:
             # OML accepts this combination and ignores the mapping; so do we, but say so.
             warnings.warn(
@@ -99,7 +75,7 @@ class ArcFaceLoss(nn.Module):
         if label2category is not None:
             missing = [label for label in range(num_classes) if label not in label2category]
             if missing:
-                raise ValueError(f"`label2category` has no category for labels {missing[:10]}")
+                raise InvalidInputError(f"`label2category` has no category for labels {missing[:10]}")
             codes = {
                 cat: i
                 for i, cat in enumerate(sorted({label2category[i] for i in range(num_classes)}, key=str))
@@ -125,10 +101,12 @@ class ArcFaceLoss(nn.Module):
         return label_smoothing(y, self.num_classes, self.smoothing_epsilon, self.label2category)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        # Lists, arrays and integer tensors of any width; strings, bools and fractions are a clear error.
+        y = labels_to_tensor(y, x.device, name="y")
         if y.dim() != 1 or len(y) != len(x):
-            raise ValueError(f"`y` must be 1-D with one label per row of `x`, got {tuple(y.shape)}")
+            raise InvalidInputError(f"`y` must be 1-D with one label per row of `x`, got {tuple(y.shape)}")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-            raise ValueError(
+            raise InvalidInputError(
                 f"labels `y` must be in [0, {self.num_classes}), got [{int(y.min())}, {int(y.max())}]"
             )
         cos = self.fc(x)
@@ -169,7 +147,7 @@ class ArcFaceLossWithMLP(nn.Module):
     ):
         super().__init__()
         if len(mlp_features) == 0:
-            raise ValueError("`mlp_features` must list at least one layer size")
+            raise InvalidInputError("`mlp_features` must list at least one layer size")
         layers: list[nn.Module] = []
         width = in_features
         for hidden in mlp_features[:-1]:

@@ -6,9 +6,12 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from ..errors import InvalidInputError
+from ..functional.losses import check_reduction
+from ..functional.losses import get_reduced as reduce
 from ..miners.base import TLabels
 from ..miners.pairs import PairsMiner
-from ._common import check_reduction, elementwise_dist, reduce
+from ._common import elementwise_dist, nan_if_not_finite
 
 
 class ContrastiveLoss(Module):
@@ -26,6 +29,9 @@ class ContrastiveLoss(Module):
         reduction: ``"mean"`` (over pairs), ``"sum"`` or ``"none"`` (``Tensor[n_pairs]``).
         need_logs: ``last_logs`` gets ``pos_dist``, ``neg_dist``, ``active_pos``, ``active_neg``.
 
+    NaN or inf features give a NaN loss (``"none"``: the pairs that hold such rows are NaN), as the
+    triplet losses.
+
     >>> criterion = ContrastiveLoss(neg_margin=2.0, miner=PairsMiner(hard_mining=False))
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [3.5]])
     >>> round(criterion(x, torch.tensor([0, 0, 1, 1])).item(), 4)  # positives 1, 0.5; one negative at 2 - 2
@@ -42,7 +48,7 @@ class ContrastiveLoss(Module):
     ):
         super().__init__()
         if pos_margin < 0 or neg_margin <= pos_margin:
-            raise ValueError(
+            raise InvalidInputError(
                 f"need 0 <= pos_margin < neg_margin, got pos_margin={pos_margin}, neg_margin={neg_margin}"
             )
         self.pos_margin = float(pos_margin)
@@ -67,7 +73,9 @@ class ContrastiveLoss(Module):
                     "active_pos": float((loss[pos] > 0).float().mean()) if pos.any() else float("nan"),
                     "active_neg": float((loss[neg] > 0).float().mean()) if neg.any() else float("nan"),
                 }
-        return reduce(loss, self.reduction)
+        if self.reduction == "none":
+            return loss
+        return nan_if_not_finite(reduce(loss, self.reduction), features)
 
 
 __all__ = ["ContrastiveLoss"]

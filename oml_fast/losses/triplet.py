@@ -7,17 +7,21 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
+from ..errors import InvalidInputError
+from ..functional.losses import check_reduction
+from ..functional.losses import get_reduced as reduce
+from ..interfaces.criterions import ITripletLossWithMiner
 from ..miners.all_triplets import AllTripletsMiner
 from ..miners.base import ITripletsMiner, TLabels
 from ..miners.cross_batch import TripletMinerWithMemory
-from ._common import check_reduction, elementwise_dist, reduce
+from ._common import elementwise_dist, nan_if_not_finite
 
 TLogs = dict[str, float]
 
 
 def _check_margin(margin: float | None) -> float | None:
     if margin is not None and not margin > 0:
-        raise ValueError(f"`margin` must be > 0, or None for the soft-margin loss; got {margin}")
+        raise InvalidInputError(f"`margin` must be > 0, or None for the soft-margin loss; got {margin}")
     return margin
 
 
@@ -62,7 +66,7 @@ class TripletLoss(Module):
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         if not anchor.shape == positive.shape == negative.shape:
-            raise ValueError(
+            raise InvalidInputError(
                 "`anchor`, `positive` and `negative` must have the same shape, got "
                 f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
             )
@@ -86,7 +90,7 @@ def get_tri_ids_in_plain(n: int) -> tuple[list[int], list[int], list[int]]:
     ([0, 3], [1, 4], [2, 5])
     """
     if n % 3 != 0:
-        raise ValueError(f"the number of stacked features must be divisible by 3, got {n}")
+        raise InvalidInputError(f"the number of stacked features must be divisible by 3, got {n}")
     return list(range(0, n, 3)), list(range(1, n, 3)), list(range(2, n, 3))
 
 
@@ -111,7 +115,7 @@ class TripletLossPlain(Module):
         return self.criterion(features[ids_a], features[ids_p], features[ids_n])
 
 
-class TripletLossWithMiner(Module):
+class TripletLossWithMiner(ITripletLossWithMiner):
     """A miner picks triplets in the batch, :class:`TripletLoss` scores them.
 
     Args:
@@ -121,9 +125,11 @@ class TripletLossWithMiner(Module):
             compiled ``hard_mining`` op. :class:`TripletMinerWithMemory` adds bank triplets and the logs
             ``orig_active_tri``, ``bank_active_tri``, ``pos/neg_dist_orig``, ``pos/neg_dist_bank``.
         reduction: ``"mean"`` (a scalar), ``"sum"`` or ``"none"`` (per-triplet ``Tensor[T]``).
-        need_logs: keep ``last_logs`` (floats).
+        need_logs: keep the loss's logs in ``last_logs`` (floats). The miner's own ``last_logs`` (e.g.
+            :class:`MinerWithBank`'s share of bank items) are merged in after every call, as OML does.
 
-    ``forward(features Tensor[B, D], labels Tensor[B] | list[int]) -> Tensor``.
+    ``forward(features Tensor[B, D], labels Tensor[B] | list[int]) -> Tensor``. NaN or inf features give
+    a NaN loss (``"none"``: the triplets that hold such rows are NaN), as in OML.
 
     >>> from oml_fast.miners import HardTripletsMiner
     >>> criterion = TripletLossWithMiner(margin=0.1, miner=HardTripletsMiner(), need_logs=True)
@@ -132,6 +138,8 @@ class TripletLossWithMiner(Module):
     >>> loss.shape, round(loss.item(), 4), criterion.last_logs["active_tri"]
     (torch.Size([]), 0.025, 0.25)
     """
+
+    criterion_name = "triplet"  # OML's name, for logging
 
     def __init__(
         self,
@@ -160,7 +168,10 @@ class TripletLossWithMiner(Module):
             loss = self.tri_loss(anchor=anchor, positive=positive, negative=negative)
         if self.need_logs:
             self.last_logs.update(self.tri_loss.last_logs)
-        return reduce(loss, self.reduction)
+        self.last_logs.update(getattr(self.miner, "last_logs", None) or {})
+        if self.reduction == "none":
+            return loss
+        return nan_if_not_finite(reduce(loss, self.reduction), features)
 
     @staticmethod
     @torch.no_grad()

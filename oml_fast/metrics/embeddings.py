@@ -24,16 +24,18 @@ from ..functional.metrics import (
     calc_fnmr_at_fmr,
     calc_topological_metrics,
     check_in_unit_range,
-    check_top_k,
     flatten_metrics,
+    optional_top_k,
     per_query_retrieval_metrics,
     reduce_metrics,
     split_by_categories,
 )
 from ..interfaces.datasets import ILabeledDataset, IQueryGalleryLabeledDataset
+from ..interfaces.metrics import IMetricVisualisable
 from ..interfaces.retrieval import IRetrievalPostprocessor
 from ..retrieval.query_gallery import QueryGalleryKeys
 from ..retrieval.retrieval_results import KnnFunction, RetrievalResults
+from .accumulation import Accumulator, _world_size
 from .fnmr import calc_fnmr_at_fmr_all_pairs
 
 
@@ -58,7 +60,7 @@ def calc_retrieval_metrics_rr(
         rr.is_relevant, rr.n_gt, rr.n_retrieved, cmc_top_k, precision_top_k, map_top_k, verbose=verbose
     )
     if query_categories is not None:
-        metrics = split_by_categories(metrics, query_categories)
+        metrics = split_by_categories(metrics, query_categories, len(rr.n_gt))
     return reduce_metrics(metrics) if reduce else metrics
 
 
@@ -93,13 +95,13 @@ def _accepted_kwargs(function: Any, candidates: dict[str, Any]) -> dict[str, Any
     return {name: value for name, value in candidates.items() if name in parameters}
 
 
-class EmbeddingMetrics:
+class EmbeddingMetrics(IMetricVisualisable):
     """Retrieval metrics of a validation set, from embeddings that arrive batch by batch (OML's API).
 
     Args:
         dataset: query/gallery split with labels (``IQueryGalleryLabeledDataset``); optional
             ``extra_data["category"]`` (per-category metrics) and ``["sequence"]`` (exclusions).
-        cmc_top_k, precision_top_k, map_top_k: ``k`` values (non-empty sequences of positive ints).
+        cmc_top_k, precision_top_k, map_top_k: ``k`` values (positive ints); an empty one skips that metric.
         fmr_vals: false match rates for FNMR@FMR (empty: not computed). Computed exactly over all
             non-excluded query-gallery pairs in bounded memory (OML retrieves whole galleries for it).
         pcf_variance: explained-variance levels for PCF (empty: not computed).
@@ -121,9 +123,14 @@ class EmbeddingMetrics:
     tensor(0.7500)
     """
 
+    metric_name = ""
     overall_categories_key = OVERALL_CATEGORIES_KEY
     # The search used by `compute_metrics` (None: the `knn` op); EmbeddingMetricsDDP splits it across ranks.
     knn_function: KnnFunction | None = None
+    # An index fed twice is an error (one embedding would be kept silently); EmbeddingMetricsDDP allows it:
+    # distributed samplers pad the ranks' shares with repeated items.
+    allow_repeated_indices: bool = False
+    _seen: Tensor | None = None
 
     def __init__(
         self,
@@ -141,9 +148,9 @@ class EmbeddingMetrics:
         metric: str = "euclidean",
     ):
         self.dataset = dataset
-        self.cmc_top_k = check_top_k("cmc_top_k", cmc_top_k)
-        self.precision_top_k = check_top_k("precision_top_k", precision_top_k)
-        self.map_top_k = check_top_k("map_top_k", map_top_k)
+        self.cmc_top_k = optional_top_k("cmc_top_k", cmc_top_k)
+        self.precision_top_k = optional_top_k("precision_top_k", precision_top_k)
+        self.map_top_k = optional_top_k("map_top_k", map_top_k)
         self.fmr_vals = check_in_unit_range("fmr_vals", fmr_vals) if fmr_vals else ()
         self.pcf_variance = check_in_unit_range("pcf_variance", pcf_variance) if pcf_variance else ()
         self.postprocessor = postprocessor
@@ -160,9 +167,10 @@ class EmbeddingMetrics:
         self.retrieval_results: RetrievalResults | None = None
         self.metrics: TMetricsDict | None = None
         self.metrics_unreduced: TMetricsDict | None = None
-        self._num_samples: int | None = None
-        self._embeddings: Tensor | None = None
-        self._collected: Tensor | None = None
+        self._acc_embeddings_key = "__embeddings"
+        self.acc = Accumulator(keys_to_accumulate=(self._acc_embeddings_key,))
+        # Embeddings stay on the device they come from: the search runs there (OML moves them to the CPU).
+        self.acc.storage_device = None
 
     # ----- accumulation -----
 
@@ -172,59 +180,91 @@ class EmbeddingMetrics:
             if self.dataset is None:
                 raise ValueError("`num_samples` is required when no dataset is given")
             num_samples = len(self.dataset)
-        self._num_samples = int(num_samples)
-        self._embeddings, self._collected = None, None
         self.retrieval_results, self.metrics, self.metrics_unreduced = None, None, None
+        self._seen = None  # dataset indices fed since setup (repeats are an error)
+        self.acc.refresh(int(num_samples))
 
     def update(self, embeddings: Tensor, indices: Any) -> None:
         """Stores a batch. ``indices`` (dataset indices, any order) say where each row goes.
 
         Args:
             embeddings (Tensor[B, D]): the batch's embeddings.
-            indices (Tensor[B] or list of int): their dataset indices in ``0 .. num_samples - 1``.
+            indices (Tensor[B] or list of int): their dataset indices in ``0 .. len(dataset) - 1``, each
+                fed once since :meth:`setup` (``ValueError`` for an index repeated in the batch or already
+                collected; allowed under ``torch.distributed``, where samplers pad with repeated items).
+
+        Under ``torch.distributed`` (OML's way: ``setup(num_samples)`` with the number of items this
+        process sees), ``compute_metrics`` gathers every process's items through ``acc.sync()``.
         """
-        if self._num_samples is None:
+        if self.acc.num_samples is None:
             self.setup()
-        assert self._num_samples is not None
+        num_samples = self.acc.num_samples
+        assert num_samples is not None
+        # Dataset indices: under DDP (OML's way) each rank sets up only the items it sees, so the bound
+        # is the dataset's size, not `num_samples`.
+        upper = len(self.dataset) if self.dataset is not None else num_samples
         indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
         if embeddings.ndim != 2 or len(embeddings) != len(indices):
             raise ValueError(
                 f"`embeddings` must be [B, D] with one row per index ({len(indices)}), got {tuple(embeddings.shape)}"
             )
-        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= self._num_samples):
+        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= upper):
             raise ValueError(
-                f"`indices` must lie in [0, {self._num_samples - 1}], got values in "
+                f"`indices` must lie in [0, {upper - 1}], got values in "
                 f"[{int(indices.min())}, {int(indices.max())}]"
             )
-        if self._embeddings is None:
-            self._embeddings = torch.zeros(
-                self._num_samples, embeddings.shape[1], dtype=embeddings.dtype, device=embeddings.device
-            )
-            self._collected = torch.zeros(self._num_samples, dtype=torch.bool)
-        elif embeddings.shape[1] != self._embeddings.shape[1]:
+        if not self.allow_repeated_indices and _world_size() == 1:
+            self._check_new_indices(indices, upper)
+        stored = self.acc.storage.get(self._acc_embeddings_key)
+        if isinstance(stored, Tensor) and embeddings.shape[1] != stored.shape[1]:
             raise ValueError(
-                f"`embeddings` width changed: {self._embeddings.shape[1]} before, now {embeddings.shape[1]}"
+                f"`embeddings` width changed: {stored.shape[1]} before, now {embeddings.shape[1]}"
             )
-        assert self._collected is not None
-        self._embeddings[indices.to(self._embeddings.device)] = embeddings.detach().to(self._embeddings)
-        self._collected[indices] = True
+        self.acc.update_data({self._acc_embeddings_key: embeddings.detach()}, indices=indices.tolist())
+
+    def _check_new_indices(self, indices: Tensor, upper: int) -> None:
+        """``ValueError`` for an index repeated in the batch or fed by an earlier ``update``."""
+        unique, counts = torch.unique(indices, return_counts=True)
+        if bool((counts > 1).any()):
+            first = int((counts > 1).nonzero()[0, 0])
+            raise ValueError(
+                f"`indices` must not repeat a dataset index, got {int(unique[first])} {int(counts[first])} "
+                "times in one batch (only one of its embeddings would be kept)"
+            )
+        if self._seen is None or len(self._seen) != upper:
+            self._seen = torch.zeros(upper, dtype=torch.bool)
+        if bool(self._seen[indices].any()):
+            again = int(indices[self._seen[indices]][0])
+            raise ValueError(
+                f"`indices` holds {again}, already collected by an earlier `update` since `setup()` "
+                "(an item fed twice); call `setup()` to start a new accumulation"
+            )
+        self._seen[indices] = True
 
     def update_data(self, data: dict[str, Any], indices: Any) -> None:
         self.update(embeddings=data[EMBEDDINGS_KEY], indices=indices)
 
     @property
     def embeddings(self) -> Tensor:
-        """The accumulated embeddings ``[num_samples, D]`` (raises if some items are missing)."""
-        if self._embeddings is None or self._collected is None:
+        """The accumulated embeddings ``[num_samples, D]`` in dataset order (raises if some items are missing).
+
+        Syncs ``acc`` first (as OML: sorted by index, duplicates dropped, gathered across processes).
+        """
+        storage = self.acc.storage
+        if self.acc.num_samples is None or self._acc_embeddings_key not in storage:
             raise ValueError("No embeddings were collected: call `setup()` and `update()` first")
-        if not bool(self._collected.all()):
-            missing = torch.nonzero(~self._collected).reshape(-1)
+        if not self.acc.is_storage_full():
+            seen = np.asarray(storage.get(self.acc._indices_key, []), dtype=np.int64)
+            missing = np.setdiff1d(np.arange(self.acc.num_samples), seen)
             raise ValueError(
                 f"Metrics have to be calculated on fully collected data: we've collected "
-                f"{int(self._collected.sum())} out of {self._num_samples} items; missing indices "
+                f"{self.acc.collected_samples} out of {self.acc.num_samples} items; missing indices "
                 f"(first ones): {missing[:10].tolist()}"
             )
-        return self._embeddings
+        self.acc = self.acc.sync()
+        embeddings = self.acc.storage[self._acc_embeddings_key]
+        assert isinstance(embeddings, Tensor)
+        return embeddings
 
     # ----- computation -----
 
@@ -237,7 +277,7 @@ class EmbeddingMetrics:
         Post-processors whose effect on the metrics does not depend on the list length say so with
         ``needs_whole_gallery = False`` (ConstantThresholding, k-reciprocal re-ranking).
         """
-        max_k = max([*self.cmc_top_k, *self.precision_top_k, *self.map_top_k])
+        max_k = max([*self.cmc_top_k, *self.precision_top_k, *self.map_top_k, 1])
         if self.postprocessor is None:
             return max_k
         top_n = self.postprocessor.top_n

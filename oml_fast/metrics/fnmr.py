@@ -37,6 +37,7 @@ from torch import Tensor
 
 from .. import ops as _ops
 from ..functional.metrics import check_in_unit_range
+from ..ops.checks import check_both_or_neither, check_finite
 from ..ops.distance import pairwise_distance_out
 from ..ops.fnmr import PairHistogram, pair_distance_histogram
 
@@ -306,6 +307,11 @@ def calc_fnmr_at_fmr_all_pairs(
     tensor([0.])
     """
     fmr_vals = check_in_unit_range("fmr_vals", fmr_vals)
+    # As knn: a lone key would otherwise be ignored silently; NaN / inf embeddings cannot be ranked.
+    check_both_or_neither(query_ids, "query_ids", gallery_ids, "gallery_ids")
+    check_both_or_neither(query_groups, "query_groups", gallery_groups, "gallery_groups")
+    check_finite(queries, "queries", "FNMR@FMR")
+    check_finite(gallery, "gallery", "FNMR@FMR")
     keys = _prepare_keys(
         queries.device, query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups
     )

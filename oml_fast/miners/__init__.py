@@ -1,6 +1,6 @@
 """Miners: pick triplets or pairs inside a batch (OML names and semantics)."""
 
-from .all_triplets import AllTripletsMiner
+from .all_triplets import AllTripletsMiner, get_available_triplets
 from .base import (
     InBatchTripletsMiner,
     ITripletsMiner,
@@ -20,6 +20,7 @@ __all__ = [
     "InBatchTripletsMiner",
     "ITripletsMinerInBatch",
     "AllTripletsMiner",
+    "get_available_triplets",
     "HardTripletsMiner",
     "NHardTripletsMiner",
     "HardClusterMiner",

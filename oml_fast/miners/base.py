@@ -1,43 +1,40 @@
-"""Miner interfaces and the label checks every in-batch miner shares."""
+"""Our in-batch miners' base: OML's interfaces (``oml_fast.interfaces.miners``) plus a tensor fast path.
+
+:class:`InBatchTripletsMiner` keeps OML's contract (``_sample(features, labels: list[int])`` returns
+lists of ints) and adds ``_sample_ids(features, labels: Tensor)``, which returns int64 tensors on the
+features' device. Its :meth:`~InBatchTripletsMiner.sample` uses ``_sample_ids`` (no round trip through
+Python lists), unless a subclass overrides ``_sample`` or ``_check_input_labels`` the OML way: then
+the OML path of :class:`~oml_fast.interfaces.miners.ITripletsMinerInBatch` runs, so a miner written for
+OML behaves as there.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from abc import abstractmethod
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..interfaces.miners import (
+    ITripletsMiner,
+    ITripletsMinerInBatch,
+    TLabels,
+    TTriplets,
+    TTripletsIds,
+    check_batch_labels,
+    labels2list,
+)
 from ..ops.checks import labels_to_tensor
 
-TTriplets = tuple[Tensor, Tensor, Tensor]
-TTripletsIds = tuple[Tensor, Tensor, Tensor]
-TLabels = Tensor | Sequence[int]
+TTripletsIdsTensor = tuple[Tensor, Tensor, Tensor]
+_TENSOR_BACKED = "__oml_fast_tensor_backed__"
 
 
-def check_batch_labels(labels: Tensor, n_features: int | None = None) -> None:
-    """Raises ``ValueError`` unless the batch has >= 2 labels and every label has >= 2 items.
-
-    >>> check_batch_labels(torch.tensor([0, 0, 1, 1]))
-    >>> check_batch_labels(torch.tensor([0, 0, 1]))
-    Traceback (most recent call last):
-    ...
-    ValueError: every label in the batch needs at least 2 items; label 1 has 1 (use BalanceSampler with n_instances >= 2)
-    """
-    if n_features is not None and labels.numel() != n_features:
-        raise ValueError(f"`labels` has {labels.numel()} entries but `features` has {n_features} rows")
-    unique, counts = torch.unique(labels, return_counts=True)
-    if unique.numel() < 2:
-        raise ValueError(
-            f"the batch needs at least 2 distinct labels to form triplets, got {unique.numel()} "
-            "(use BalanceSampler with n_labels >= 2)"
-        )
-    if bool((counts < 2).any()):
-        bad = int(torch.nonzero(counts < 2)[0, 0])
-        raise ValueError(
-            f"every label in the batch needs at least 2 items; label {int(unique[bad])} has {int(counts[bad])} "
-            "(use BalanceSampler with n_instances >= 2)"
-        )
+def tensor_backed(method: Any) -> Any:
+    """Marks a subclass's own ``_sample`` as a wrapper of its ``_sample_ids`` (so ``sample`` keeps the fast path)."""
+    setattr(method, _TENSOR_BACKED, True)
+    return method
 
 
 def gather_rows(features: Tensor, ids: Tensor) -> Tensor:
@@ -50,42 +47,72 @@ def gather_rows(features: Tensor, ids: Tensor) -> Tensor:
     return features.index_select(0, ids.to(features.device))
 
 
-class ITripletsMiner(ABC):
-    """Anything that turns a batch of features and labels into ``(anchor, positive, negative)`` features."""
+def rankable(features: Tensor) -> Tensor:
+    """``features`` with NaN / inf entries replaced by 0: what the miners give the ranking ops.
 
-    @abstractmethod
-    def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
-        """Returns the features of the triplets: three ``Tensor[T, D]``."""
+    The ops that rank by distance (``hard_mining``, ``knn``) reject non-finite embeddings. The miners keep
+    OML's behaviour instead: a row with NaN or inf features still takes part in the triplets (mined as if
+    it were 0 there), and the triplets gather the original rows, so the loss over them is NaN, never a
+    finite value computed from the other rows (the NaN policy: docs/hostile_inputs.md).
+
+    >>> rankable(torch.tensor([[1.0, float("nan")], [float("inf"), 2.0]]))
+    tensor([[1., 0.],
+            [0., 2.]])
+    """
+    # Branch-free (no device sync, nothing for torch.compile to break on): one [B, D] copy per batch.
+    return torch.nan_to_num(features.detach(), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-class InBatchTripletsMiner(ITripletsMiner):
-    """A miner that picks triplets among the items of the batch by their indices.
+class InBatchTripletsMiner(ITripletsMinerInBatch):
+    """An in-batch miner with OML's ``_sample`` contract and a tensor path (see the module docs).
 
-    Subclasses implement :meth:`_sample`, which returns three int64 index tensors of equal length.
-    :meth:`sample` checks the labels (>= 2 labels, >= 2 items each) and gathers the features, so the
-    gradient flows to every selected item.
+    Subclasses implement :meth:`_sample_ids`.
     """
 
     @abstractmethod
-    def _sample(self, features: Tensor, labels: Tensor) -> TTripletsIds:
-        """Indices ``(anchors, positives, negatives)`` as ``Tensor[T]`` int64."""
+    def _sample_ids(self, features: Tensor, labels: Tensor) -> TTripletsIdsTensor:
+        """Indices ``(anchors, positives, negatives)`` as ``Tensor[T]`` int64 on the features' device.
+
+        Args:
+            features (Tensor[B, D]): the batch's embeddings.
+            labels (Tensor[B] int64): their labels, on the features' device.
+        """
+
+    @tensor_backed
+    def _sample(self, features: Tensor, labels: TLabels) -> TTripletsIds:
+        """OML's contract: ``labels`` a list of ints (a tensor is accepted too), indices as lists of ints."""
+        ids_a, ids_p, ids_n = self._sample_ids(features, labels_to_tensor(labels, features.device))
+        return ids_a.tolist(), ids_p.tolist(), ids_n.tolist()
+
+    def _overridden_the_oml_way(self) -> bool:
+        cls = type(self)
+        return (
+            not getattr(cls._sample, _TENSOR_BACKED, False)
+            or cls._check_input_labels is not ITripletsMinerInBatch._check_input_labels
+        )
 
     def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
+        """Checks the labels (>= 2 labels, >= 2 items each) and gathers the features of the triplets,
+        so the gradient flows to every selected item: three ``Tensor[T, D]``."""
+        if self._overridden_the_oml_way():
+            return super().sample(features, labels)
         labels_t = labels_to_tensor(labels, features.device)
         check_batch_labels(labels_t, len(features))
-        ids_a, ids_p, ids_n = self._sample(features, labels=labels_t)
+        ids_a, ids_p, ids_n = self._sample_ids(features, labels_t)
         return gather_rows(features, ids_a), gather_rows(features, ids_p), gather_rows(features, ids_n)
 
-
-ITripletsMinerInBatch = InBatchTripletsMiner  # OML's newer name for the same interface
 
 __all__ = [
     "ITripletsMinerInBatch",
     "TTriplets",
     "TTripletsIds",
+    "TTripletsIdsTensor",
     "TLabels",
     "labels_to_tensor",
+    "labels2list",
     "gather_rows",
+    "rankable",
+    "tensor_backed",
     "check_batch_labels",
     "ITripletsMiner",
     "InBatchTripletsMiner",

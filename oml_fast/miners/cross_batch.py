@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .all_triplets import all_triplet_ids
 from .base import ITripletsMiner, TLabels, check_batch_labels, labels_to_tensor
 
@@ -64,9 +67,9 @@ class TripletMinerWithMemory(ITripletsMiner):
 
     def __init__(self, bank_size_in_batches: int, tri_expand_k: int):
         if int(bank_size_in_batches) < 1:
-            raise ValueError(f"`bank_size_in_batches` must be >= 1, got {bank_size_in_batches}")
+            raise InvalidInputError(f"`bank_size_in_batches` must be >= 1, got {bank_size_in_batches}")
         if int(tri_expand_k) < 1:
-            raise ValueError(f"`tri_expand_k` must be >= 1, got {tri_expand_k}")
+            raise InvalidInputError(f"`tri_expand_k` must be >= 1, got {tri_expand_k}")
         self.bank_size_in_batches = int(bank_size_in_batches)
         self.tri_expand_k = int(tri_expand_k)
         self.bank_features: Tensor | None = None
@@ -90,6 +93,28 @@ class TripletMinerWithMemory(ITripletsMiner):
         )
         self.bank_features[torch.arange(self.bank_size), (-self.bank_labels - 1) % feat_dim] = 1
 
+    def get_pos_pairs(self, lbl2idx: dict[Any, Tensor], n: int | None = None) -> Tensor:
+        """OML's helper: ordered pairs ``(i, j)`` of distinct items that share a label, ``LongTensor[P, 2]``.
+
+        Args:
+            lbl2idx: label -> the indices of its items.
+            n: how many pairs (drawn uniformly; with replacement when there are fewer); None: all of them.
+                Without any pair the result is empty (OML's loops forever).
+        """
+        groups = [torch.as_tensor(ids).reshape(-1).long() for ids in lbl2idx.values()]
+        if not groups:
+            return torch.zeros(0, 2, dtype=torch.long)
+        ids = torch.cat(groups)
+        owners = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(g) for g in groups]))
+        return ids[positive_pairs(owners, n)]
+
+    @staticmethod
+    def take_tri_by_mask(
+        ii_a: Tensor, ii_p: Tensor, ii_n: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """OML's helper: the triplets where ``mask`` is True."""
+        return ii_a[mask], ii_p[mask], ii_n[mask]
+
     @torch.no_grad()
     def update_bank(self, features: Tensor, labels: Tensor) -> None:
         assert self.bank_features is not None and self.bank_labels is not None
@@ -102,7 +127,7 @@ class TripletMinerWithMemory(ITripletsMiner):
         check_batch_labels(labels_t, len(features))
         self._allocate_if_needed(features)
         if len(features) != self.bs:
-            raise ValueError(
+            raise InvalidInputError(
                 f"TripletMinerWithMemory needs batches of the size of the first one ({self.bs}), got {len(features)}"
             )
         assert self.bank_features is not None and self.bank_labels is not None

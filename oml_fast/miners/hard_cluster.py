@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .base import ITripletsMiner, TLabels, TTriplets, labels_to_tensor
 
 
@@ -25,20 +26,22 @@ class HardClusterMiner(ITripletsMiner):
     def _check_input_labels(labels: Tensor) -> tuple[Tensor, Tensor]:
         unique, counts = torch.unique(labels, return_counts=True)
         if unique.numel() < 2:
-            raise ValueError(f"HardClusterMiner needs at least 2 labels in the batch, got {unique.numel()}")
+            raise InvalidInputError(
+                f"HardClusterMiner needs at least 2 labels in the batch, got {unique.numel()}"
+            )
         if not bool((counts == counts[0]).all()):
-            raise ValueError(
+            raise InvalidInputError(
                 "HardClusterMiner needs the same number of items for every label, got counts "
                 f"{dict(zip(unique.tolist(), counts.tolist()))}"
             )
         if int(counts[0]) < 2:
-            raise ValueError("HardClusterMiner needs at least 2 items for every label, got 1")
+            raise InvalidInputError("HardClusterMiner needs at least 2 items for every label, got 1")
         return unique, counts
 
     def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
         labels_t = labels_to_tensor(labels, features.device)
         if labels_t.numel() != len(features):
-            raise ValueError(
+            raise InvalidInputError(
                 f"`labels` has {labels_t.numel()} entries but `features` has {len(features)} rows"
             )
         unique, counts = self._check_input_labels(labels_t)

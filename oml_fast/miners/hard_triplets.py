@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..ops.mining import hard_mining
-from .base import InBatchTripletsMiner, TTripletsIds, labels_to_tensor
+from .base import InBatchTripletsMiner, TTripletsIdsTensor, rankable
 
 
 class HardTripletsMiner(InBatchTripletsMiner):
@@ -20,15 +20,16 @@ class HardTripletsMiner(InBatchTripletsMiner):
     items of its label are exact duplicates of the anchor, OML may return ``positive == anchor``.
     Here the anchor is never its own positive (an exact duplicate at another index still is one).
 
+    A row with NaN or inf features is mined as if those entries were 0 and stays in the triplets (it
+    is an anchor), so a loss over them is NaN, as in OML (:func:`~oml_fast.miners.base.rankable`).
+
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [5.0]])
-    >>> a, p, n = HardTripletsMiner()._sample(x, labels=torch.tensor([0, 0, 1, 1]))
-    >>> a.tolist(), p.tolist(), n.tolist()
+    >>> HardTripletsMiner()._sample(x, labels=[0, 0, 1, 1])
     ([0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1])
     """
 
-    def _sample(self, features: Tensor, labels: Tensor | list[int]) -> TTripletsIds:  # type: ignore[override]
-        labels_t = labels_to_tensor(labels, features.device)
-        positives, negatives = hard_mining(features, labels_t, 1, 1, "euclidean")
+    def _sample_ids(self, features: Tensor, labels: Tensor) -> TTripletsIdsTensor:
+        positives, negatives = hard_mining(rankable(features), labels, 1, 1, "euclidean")
         ids_a = torch.arange(len(features), device=features.device)
         ids_p, ids_n = positives[:, 0], negatives[:, 0]
         # Only reachable without the label check of `sample` (a label with one item, or one label).

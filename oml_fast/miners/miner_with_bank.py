@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .base import ITripletsMiner, TLabels, TTriplets, labels_to_tensor
 from .nhard_triplets import NHardTripletsMiner
 
@@ -31,7 +32,9 @@ class MinerWithBank(ITripletsMiner):
 
     def __init__(self, bank_size_in_batches: int, miner: NHardTripletsMiner, need_logs: bool = True):
         if not isinstance(bank_size_in_batches, int) or bank_size_in_batches < 1:
-            raise ValueError(f"`bank_size_in_batches` must be an int >= 1, got {bank_size_in_batches!r}")
+            raise InvalidInputError(
+                f"`bank_size_in_batches` must be an int >= 1, got {bank_size_in_batches!r}"
+            )
         if not isinstance(miner, NHardTripletsMiner):
             raise TypeError(f"`miner` must be an NHardTripletsMiner, got {type(miner).__name__}")
         self.miner = miner
@@ -59,7 +62,7 @@ class MinerWithBank(ITripletsMiner):
         assert self.bank_features is not None and self.bank_labels is not None
         bs = len(features)
         if self.bank_size % bs != 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"MinerWithBank needs batches of equal size; the bank holds {self.bank_size}, got {bs}"
             )
         if not self.is_accumulated:
@@ -71,7 +74,7 @@ class MinerWithBank(ITripletsMiner):
     def sample(self, features: Tensor, labels: TLabels) -> TTriplets:
         labels_t = labels_to_tensor(labels, features.device)
         if labels_t.numel() != len(features):
-            raise ValueError(
+            raise InvalidInputError(
                 f"`labels` has {labels_t.numel()} entries but `features` has {len(features)} rows"
             )
         self._allocate_if_needed(features)
@@ -84,7 +87,7 @@ class MinerWithBank(ITripletsMiner):
         ignore_anchor_mask = torch.zeros(len(labels_miner), dtype=torch.bool, device=features.device)
         ignore_anchor_mask[len(features) :] = True
 
-        ids_a, ids_p, ids_n = self.miner._sample(
+        ids_a, ids_p, ids_n = self.miner._sample_ids(
             features_miner, labels_miner, ignore_anchor_mask=ignore_anchor_mask
         )
         if self.need_logs:

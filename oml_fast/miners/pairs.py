@@ -38,7 +38,7 @@ class PairsMiner:
     def sample(self, features: Tensor, labels: TLabels) -> tuple[Tensor, Tensor, Tensor]:
         labels_t = labels_to_tensor(labels, features.device)
         check_batch_labels(labels_t, len(features))
-        ids_a, ids_p, ids_n = self._miner._sample(features, labels=labels_t)
+        ids_a, ids_p, ids_n = self._miner._sample_ids(features, labels_t)
         size = len(features)
         pos_a, pos_b = _unique_unordered_pairs(ids_a, ids_p, size)
         neg_a, neg_b = _unique_unordered_pairs(ids_a, ids_n, size)

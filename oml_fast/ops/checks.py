@@ -30,6 +30,9 @@ from torch import Tensor
 __all__ = [
     "METRICS",
     "EMBEDDING_DTYPES",
+    "MAX_MINING_PADDING",
+    "MAX_HISTOGRAM_BINS",
+    "check_n_bins",
     "checks_deferred",
     "dtype_name",
     "describe",
@@ -58,6 +61,11 @@ __all__ = [
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "dot")
 EMBEDDING_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+# ``hard_mining``: counts above the batch size only add padding columns; beyond max(B, this) they are
+# rejected before the outputs are allocated (``kMaxMiningPadding`` in csrc/mining/hard_mining_common.h).
+MAX_MINING_PADDING = 1 << 16
+# ``_pair_distance_histogram``: most bins of one histogram (``kMaxBins`` in csrc/retrieval/cpu/fnmr_cpu.cpp).
+MAX_HISTOGRAM_BINS = 1 << 20
 
 
 def checks_deferred() -> bool:
@@ -190,11 +198,12 @@ def check_key_pair(
     return query_key is not None
 
 
-def check_finite(t: Tensor, name: str) -> None:
-    """No NaN / inf entries (``knn`` ranks by distance; distances to NaN are undefined). Reads the data."""
+def check_finite(t: Tensor, name: str, op: str = "knn") -> None:
+    """No NaN / inf entries (``op`` ranks or selects by distance; distances to NaN are undefined). Reads
+    the data."""
     _value(
         t.numel() == 0 or bool(torch.isfinite(t).all()),
-        f"`{name}` contains NaN or inf values ({describe(t)}); knn needs finite embeddings",
+        f"`{name}` contains NaN or inf values ({describe(t)}); {op} needs finite embeddings",
     )
 
 
@@ -333,7 +342,8 @@ def check_metrics_inputs(
 
 
 def check_metrics_values(is_relevant: Tensor, n_gt: Tensor, n_retrieved: Tensor) -> None:
-    """``retrieval::check_metrics_values``: ``n_retrieved`` in ``[0, K]``, then ``n_gt >= 0`` (first bad query)."""
+    """``retrieval::check_metrics_values``: ``n_retrieved`` in ``[0, K]``, then ``n_gt >= 0``, then ``n_gt`` at
+    least the relevant items among the first ``n_retrieved`` (first bad query)."""
     width = is_relevant.shape[1]
     bad_length = ((n_retrieved < 0) | (n_retrieved > width)).nonzero()
     if bad_length.numel() > 0:
@@ -346,6 +356,15 @@ def check_metrics_values(is_relevant: Tensor, n_gt: Tensor, n_retrieved: Tensor)
     if bad_gt.numel() > 0:
         q = int(bad_gt[0, 0])
         raise ValueError(f"`n_gt` must be non-negative, got {int(n_gt[q])} for query {q}")
+    positions = torch.arange(width, device=n_retrieved.device)
+    hits = (is_relevant & (positions[None, :] < n_retrieved[:, None])).sum(1)
+    bad_hits = (hits > n_gt).nonzero()
+    if bad_hits.numel() > 0:
+        q = int(bad_hits[0, 0])
+        raise ValueError(
+            f"`n_gt` must be at least the number of relevant retrieved items, got {int(n_gt[q])} with "
+            f"{int(hits[q])} relevant retrieved for query {q}"
+        )
 
 
 def check_hard_mining_inputs(
@@ -362,6 +381,16 @@ def check_hard_mining_inputs(
     check_index_vector(labels, "labels", batch, embeddings.device)
     _value(n_positive >= 0, f"`n_positive` must be >= 0, got {n_positive}")
     _value(n_negative >= 0, f"`n_negative` must be >= 0, got {n_negative}")
+    max_count = max(batch, MAX_MINING_PADDING)
+    for name, count, what in (
+        ("n_positive", n_positive, "positives"),
+        ("n_negative", n_negative, "negatives"),
+    ):
+        _value(
+            count <= max_count,
+            f"`{name}` must be at most max(B, {MAX_MINING_PADDING}) = {max_count} "
+            f"(an anchor has at most B - 1 {what}), got {count}",
+        )
     if anchor_mask is not None:
         _value(
             anchor_mask.dim() == 1 and anchor_mask.shape[0] == batch,
@@ -373,6 +402,14 @@ def check_hard_mining_inputs(
             f"`anchor_mask` must be on {embeddings.device}, got {describe(anchor_mask)}",
         )
     check_metric(metric)
+
+
+def check_n_bins(n_bins: int) -> None:
+    """``_pair_distance_histogram``'s ``n_bins``: checked before any histogram is allocated."""
+    _value(n_bins >= 1, f"`n_bins` must be a positive integer, got {n_bins}")
+    _value(
+        n_bins <= MAX_HISTOGRAM_BINS, f"`n_bins` must be at most {MAX_HISTOGRAM_BINS} (2**20), got {n_bins}"
+    )
 
 
 # ----- labels ------------------------------------------------------------------------------------------

@@ -19,8 +19,12 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
             returned in the input dtype.
         x2 (Tensor[M, D]): same dtype and device as ``x1``.
         metric: ``"euclidean"`` (default, ``|a - b|``), ``"sqeuclidean"`` (``|a - b|^2``),
-            ``"cosine"`` (``1 - cos(a, b)``; the cosine with a zero vector is 0) or ``"dot"``
+            ``"cosine"`` (``1 - cos(a, b)``; the cosine with an all-zero vector is 0) or ``"dot"``
             (``-<a, b>``).
+
+    Magnitudes: right from 1e-20 to 1e18 in float32 and to 1e150 in float64 -- data far from 1 is scaled
+    by a power of two before anything is squared, and the result scaled back (a result beyond the dtype,
+    e.g. ``|a - b|^2`` of 1e20 rows in float32, is ``inf``, never NaN).
 
     Returns:
         Tensor[N, M] of the input dtype. Identical rows give exactly 0 for the euclidean metrics:
@@ -28,7 +32,8 @@ def pairwise_distance(x1: Tensor, x2: Tensor, metric: str = "euclidean") -> Tens
         taken from the GEMM expansion ``|a|^2 + |b|^2 - 2<a, b>``. Empty inputs give an empty output.
 
     Differentiable in ``x1`` and ``x2`` (half precision too: gradients in the input dtype); the euclidean
-    gradient at zero distance is 0 (no NaN). NaN or inf inputs propagate to the entries they touch.
+    gradient at zero distance is 0 (no NaN). Not twice differentiable: ``backward(create_graph=True)``
+    raises ``NotImplementedError`` (never a silently zero second derivative). NaN or inf inputs propagate to the entries they touch.
 
     Raises ``ValueError`` (metric, shapes, devices) or ``TypeError`` (dtypes), in eager mode and under
     ``torch.compile`` alike (messages: :mod:`oml_fast.ops.checks`).
@@ -91,6 +96,14 @@ def _setup_context(ctx, inputs, output) -> None:
 
 
 def _backward(ctx, grad: Tensor):
+    if torch.is_grad_enabled():
+        # backward(create_graph=True): the fused backward op has no derivative of its own, so a second
+        # derivative would silently come out as zero. Say so instead.
+        raise NotImplementedError(
+            "double backward through oml_fast pairwise_distance is not supported (the gradient is computed "
+            "by a fused op that is not differentiable); use torch.cdist or oml_fast.reference.pairwise_distance "
+            "where second derivatives are needed"
+        )
     x1, x2, dist = ctx.saved_tensors
     grad_x1, grad_x2 = torch.ops.oml_fast._pairwise_distance_backward.default(
         grad.contiguous(), x1, x2, dist, ctx.metric

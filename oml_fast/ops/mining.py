@@ -27,12 +27,15 @@ def hard_mining(
 
     Args:
         embeddings (Tensor[B, D]): float32 / float64 (float16 / bfloat16 are reduced in float32, on every
-            device). Gradients are not tracked (the input is used detached).
+            device). Gradients are not tracked (the input is used detached). NaN or inf values raise a
+            ``ValueError`` (reads the data: one device sync on CUDA); the miners and losses built on this
+            op handle such batches themselves (docs/hostile_inputs.md, "NaN policy").
         labels (Tensor[B]): integer labels; integer tensors of other widths are widened to int64, lists
             and numpy arrays converted (:func:`oml_fast.ops.checks.labels_to_tensor`); float or bool
             tensors are rejected (``TypeError``).
-        n_positive: positives per anchor (>= 0).
-        n_negative: negatives per anchor (>= 0).
+        n_positive: positives per anchor, ``0 <= n_positive <= max(B, 65536)`` (columns past ``B - 1`` are
+            padding; larger counts are rejected before the outputs are allocated).
+        n_negative: negatives per anchor, with the same bounds.
         metric: ``"euclidean"`` (default), ``"sqeuclidean"``, ``"cosine"`` or ``"dot"`` (as in
             :func:`oml_fast.ops.pairwise_distance`).
         anchor_mask (Tensor[B] bool, optional): ``True`` where the row may be an anchor; other rows
@@ -42,7 +45,8 @@ def hard_mining(
         ``(positives, negatives)``: ``Tensor[B, n_positive]`` and ``Tensor[B, n_negative]`` int64,
         hardest first (positives by decreasing, negatives by increasing distance), ties broken by the
         smaller index, padded with ``-1`` when an anchor has fewer candidates. An anchor is never its
-        own positive (other items identical to it are). Items at a NaN distance are never selected.
+        own positive (other items identical to it are). Items at a NaN distance (an overflow) are never
+        selected.
         Deterministic.
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0], [10.0]])

@@ -51,8 +51,15 @@ def knn(
         distance ``inf`` and index ``-1``. The returned distances are recomputed exactly (not through the
         ``|q|^2 + |g|^2 - 2<q, g>`` expansion), so duplicates get distance exactly 0.
 
-    Memory: the outputs plus a fixed workspace per thread (CPU: one 128 x 1024 GEMM tile) or per tile of
-    queries (CUDA). CPU threads: ``torch.get_num_threads()``.
+    Exact for every input: the GEMM's rounding error is bounded per gallery item (also under
+    ``torch.set_float32_matmul_precision("high" / "medium")``), and every item that can be in the top k is
+    kept and recomputed. Magnitudes: right from 1e-20 to 1e18 in float32 and to 1e150 in float64 (data far
+    from 1 is searched as a copy scaled by a power of two; the cosine counts only an all-zero row as zero).
+    ``k`` beyond the gallery size is padding, up to a padded output of 2**28 entries (else ``ValueError``).
+
+    Memory: the outputs plus a workspace budgeted in bytes, whatever ``k`` (CPU: one 256 x 1024 GEMM tile
+    and 32 MiB of candidate buffers per thread; CUDA: per tile of queries). CPU threads:
+    ``torch.get_num_threads()``.
 
     >>> gallery = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [1.0, 0.0]])
     >>> dist, idx = knn(gallery[:2], gallery, k=3, query_ids=torch.arange(2), gallery_ids=torch.arange(4))

@@ -1,7 +1,8 @@
-"""The ``oml-fast`` command line: ``demo``, ``make-digits``, ``check-csv``, ``train``, ``validate``, ``predict``.
+"""The ``oml-fast`` command line: the four pipelines (``train``, ``validate``, ``predict``,
+``train-postprocessor``), ``demo``, ``make-digits``, ``check-csv``.
 
-Config-driven commands take a YAML file (or the name of a shipped config, e.g. ``train_digits``)
-followed by ``key=value`` overrides (``oml-fast train train_digits max_epochs=3``).
+Pipelines take a YAML file (or the name of a shipped config, e.g. ``train_digits``) followed by
+Hydra overrides (``oml-fast train train_digits max_epochs=3 criterion=arcface``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,52 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+PIPELINES = (
+    ("train", "train an extractor (OML's extractor_training_pipeline)"),
+    ("validate", "validate an extractor (OML's extractor_validation_pipeline)"),
+    ("predict", "embed a folder of images to predictions.json (OML's extractor_prediction_pipeline)"),
+    ("train-postprocessor", "train a pairwise re-ranker (OML's postprocessor_training_pipeline)"),
+)
+_EPILOG = """\
+pipelines: oml-fast train | validate | predict | train-postprocessor CONFIG [override ...]
+  CONFIG: a YAML file or a shipped config (train_digits, validate_digits, predict_digits,
+  train_postprocessor_digits); overrides: key=value, group=option, +key=value, ~key.
+  Every key, config group and logger: docs/config.md (or oml_fast/pipelines/schema.py).
+quick start: oml-fast demo"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("oml-fast")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="oml-fast", description="Metric learning pipelines of oml_fast.")
+    parser = argparse.ArgumentParser(
+        prog="oml-fast",
+        description="Metric learning pipelines of oml_fast (OML's configs and pipelines, compiled ops).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"oml-fast {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in PIPELINES:
+        command = sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_argument(
+            "config", help="YAML config file, or the name of a shipped config (e.g. train_digits)"
+        )
+        command.add_argument(
+            "overrides", nargs="*", help="Hydra overrides, e.g. max_epochs=5 criterion=arcface"
+        )
 
     demo = sub.add_parser(
         "demo", help="make the digits, train the small CNN, print untrained vs trained metrics"
@@ -44,23 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dataset-root", default=None, help="folder of relative paths (default: the CSV's folder)"
     )
     check.add_argument("--no-files", action="store_true", help="do not check that image files exist")
-
-    for name, text in (
-        ("train", "train an extractor"),
-        ("validate", "validate an extractor (set checkpoint=PATH)"),
-        ("predict", "embed a folder of images (set data_dir=..., save_path=...)"),
-    ):
-        command = sub.add_parser(name, help=text)
-        command.add_argument(
-            "config", help="YAML config file, or the name of a shipped config (e.g. train_digits)"
-        )
-        command.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_epochs=5")
     return parser
-
-
-def _print_metrics(flat: dict[str, float]) -> None:
-    for key, value in sorted(flat.items()):
-        print(f"  {key:<28} {value:.4f}")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -84,25 +112,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         root = args.dataset_root or Path(args.csv).parent
         df = check_retrieval_dataframe_format(args.csv, dataset_root=root, check_files=not args.no_files)
         print(f"{args.csv}: OK ({len(df)} rows)")
-    elif args.command == "train":
-        from oml_fast.pipelines.runs import train
+    else:  # a pipeline: it prints its own progress and summary (rank 0)
+        from oml_fast.pipelines import runs
 
-        train_result = train(args.config, args.overrides)
-        print(
-            f"best checkpoint: {train_result.best_checkpoint}\nrun folder: {train_result.run_dir}\n"
-            "metrics of the best epoch:"
-        )
-        _print_metrics(train_result.flat_metrics)
-    elif args.command == "validate":
-        from oml_fast.pipelines.runs import validate
-
-        validate_result = validate(args.config, args.overrides)
-        print(f"run folder: {validate_result.run_dir}\nmetrics:")
-        _print_metrics(validate_result.flat_metrics)
-    elif args.command == "predict":
-        from oml_fast.pipelines.runs import predict
-
-        print(f"embeddings written to {predict(args.config, args.overrides)}")
+        pipeline = {
+            "train": runs.train,
+            "validate": runs.validate,
+            "predict": runs.predict,
+            "train-postprocessor": runs.train_postprocessor,
+        }[args.command]
+        pipeline(args.config, args.overrides)
     return 0
 
 

@@ -1,193 +1,312 @@
-"""Config API: YAML files (OmegaConf) with OML's keys, defaults, ``key=value`` overrides and key checks.
+"""Config loading: Hydra's compose API over OML-style YAML files, completed by the schema's defaults.
 
-A config is the defaults below, updated by the user's YAML file, updated by the overrides. Every
-top-level key must be one of :data:`DEFAULTS` (an unknown key is an error that lists the valid
-ones); the ``args`` of ``{name, args}`` blocks are checked against the class when it is built
-(see :mod:`oml_fast.pipelines.registry`). Example configs ship in ``oml_fast/configs``.
+A config is composed as Hydra composes OML's configs: the file's ``defaults:`` list pulls options of
+the config groups shipped in ``oml_fast/configs/<group>/`` (``criterion/``, ``optimizer/``, ...;
+OML's ``pkg://oml.configs`` search path means these), then command-line overrides apply:
+``key=value``, ``a.b=value``, ``group=option``, ``+key=value``, ``~key``. Keys the config leaves out
+take their defaults from :mod:`oml_fast.pipelines.schema`. Then the checks: every top-level key
+must be a schema key (or a variable the config interpolates, like OML's ``extractor_weights``),
+and every value must have the key's type; both errors name the key, before any run folder exists.
 
->>> cfg = load_config(overrides=["max_epochs=3", "extractor.args.feat_dim=32"])
->>> cfg.max_epochs, cfg.extractor.args.feat_dim
-(3, 32)
->>> load_config(overrides=["max_epoch=3"])
+``group=option`` replaces the block, whether or not the file's ``defaults:`` list names the group:
+the option's ``args`` replace those the file set for another option (Hydra alone would merge them),
+and ``group.args.x=...`` overrides then edit it.
+
+>>> cfg = load_config("train_digits", ["max_epochs=3", "criterion=arcface", "criterion.args.m=0.3"])
+>>> cfg.max_epochs, cfg.criterion.name, cfg.criterion.args.m, "margin" in cfg.criterion.args
+(3, 'arcface', 0.3, False)
+>>> load_config(overrides=["max_epoch=3"])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-oml_fast.pipelines.config.ConfigError: unknown config key 'max_epoch' in the overrides (did you mean 'max_epochs'?); valid keys: [...]
+oml_fast.pipelines.schema.ConfigError: unknown config key 'max_epoch' in the overrides (did you mean 'max_epochs'?); valid keys: [...]
 """
 
 from __future__ import annotations
 
-import difflib
+import re
+import uuid
+import warnings
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from oml_fast.pipelines.schema import DEFAULTS, KEYS, ConfigError, check_types
+from oml_fast.registry.base import suggest
+
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-# Every top-level key a config may have, with its default. Keys follow OML's pipelines.
-DEFAULTS: dict[str, Any] = {
-    "seed": 42,
-    "precision": 32,  # 32, "16-mixed", "bf16-mixed" (Lightning's values); mixed needs a supporting device
-    "accelerator": "auto",
-    "devices": 1,
-    # Lightning's strategy: "auto", "ddp" (one process per device; gloo on CPU), "ddp_spawn", ...
-    # With devices > 1 each rank gets whole batches of the sampler and validation is gathered.
-    "strategy": "auto",
-    # data
-    "dataset_root": "data/digits",
-    "dataframe_name": "df.csv",
-    "check_dataframe_files": True,  # check that every image file exists before training
-    "num_workers": 0,
-    "cache_size": 0,
-    "transforms_train": {"name": "image_augs", "args": {"im_size": 224}},
-    "transforms_val": {"name": "image_norm", "args": {"im_size": 224}},
-    "sampler": {"name": "balance", "args": {"n_labels": 8, "n_instances": 4}},
-    "bs_val": 256,
-    # model and training
-    "extractor": {"name": "small_cnn", "args": {"feat_dim": 64, "normalise_features": True, "weights": None}},
-    "criterion": {
-        "name": "triplet_with_miner",
-        "args": {"margin": 0.2, "need_logs": True, "miner": {"name": "hard_triplets", "args": {}}},
-    },
-    "optimizer": {"name": "adam", "args": {"lr": 1e-3}},
-    # null, or {scheduler: {name, args}, scheduler_interval: epoch|step, scheduler_frequency: int}
-    "scheduling": None,
-    "max_epochs": 10,
-    "limit_train_batches": None,  # an int (batches) or a float (fraction of the epoch) to shorten epochs
-    "valid_period": 1,
-    "gradient_clip_val": None,
-    # validation
-    "metric_args": {
-        "cmc_top_k": [1, 5],
-        "precision_top_k": [5],
-        "map_top_k": [5],
-        "fmr_vals": [],
-        "pcf_variance": [],
-        "return_only_overall_category": False,
-    },
-    "metric_for_checkpointing": "OVERALL/cmc/1",
-    "metric_mode": "max",
-    "log_images": True,  # the worst queries, as PNG files and in TensorBoard
-    "n_worst_queries": 4,
-    "n_retrieved_to_show": 5,
-    # outputs
-    "logs_root": "runs",
-    "logs_folder": None,  # default: the date and time of the run
-    "logger": {"name": "tensorboard", "args": {}},
-    "progress_bar": True,
-    # validate / predict
-    "checkpoint": None,  # validate / predict: weights to load into the extractor (a state dict or checkpoint)
-    "data_dir": None,  # predict: folder of images (searched recursively)
-    "save_path": None,  # predict: where the embeddings are written (.pt or .npz)
-    # accepted for compatibility with OML configs, not used
-    "postfix": None,
-    "tags": [],
-}
-# Keys of OML's Hydra set-up that our configs tolerate (and ignore).
-IGNORED_KEYS = ("hydra", "hydra_dir", "defaults")
+# Keys of OML's Hydra set-up that configs may have and that the pipelines do not read.
+HYDRA_KEYS = ("hydra", "defaults")
+# OML's configs put OML's groups on Hydra's search path; ours have the same names.
+OML_SEARCH_PATH = "pkg://oml.configs"
+_INTERPOLATED = re.compile(r"\$\{\s*([A-Za-z_]\w*)")
+_OVERRIDE = re.compile(r"^(\+\+|\+|~)?([A-Za-z_][\w@/.-]*)(=.*)?$", re.S)
 
 
-class ConfigError(ValueError):
-    """A config key, value or override is wrong; the message lists the valid choices."""
+def config_groups() -> dict[str, list[str]]:
+    """The config groups shipped in ``oml_fast/configs``: ``{group: [option, ...]}``."""
+    return {
+        folder.name: sorted(p.stem for p in folder.glob("*.yaml"))
+        for folder in sorted(CONFIGS_DIR.iterdir())
+        if folder.is_dir() and not folder.name.startswith(("_", "."))
+    }
 
 
-def _register_resolvers() -> None:
-    # OML's configs use ${now:%Y-%m-%d_%H-%M-%S} (a Hydra resolver) in `logs_folder`.
-    if not OmegaConf.has_resolver("now"):
-        register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-        register("now", lambda fmt="%Y-%m-%d_%H-%M-%S": datetime.now().strftime(fmt))
-
-
-def _check_keys(cfg: DictConfig, source: str) -> None:
-    valid = sorted(DEFAULTS)
-    for key in cfg.keys():
-        if key not in DEFAULTS and key not in IGNORED_KEYS:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config key '{key!s}' in {source}{hint}; valid keys: {valid}")
-
-
-def parse_overrides(overrides: list[str]) -> DictConfig:
-    """``["a.b=1", "c=[1,2]"]`` -> a config; values are parsed as YAML (``null``, numbers, lists)."""
-    for item in overrides:
-        if "=" not in item or item.startswith("="):
-            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. max_epochs=5)")
-    try:
-        return OmegaConf.from_dotlist(list(overrides))
-    except Exception as error:
-        raise ConfigError(f"cannot parse overrides {overrides}: {error}") from error
+def shipped_configs() -> list[str]:
+    """Names of the pipeline configs shipped in ``oml_fast/configs`` (``train_digits.yaml``, ...)."""
+    return sorted(p.name for p in CONFIGS_DIR.glob("*.yaml"))
 
 
 def resolve_config_path(config: str | Path) -> Path:
     """A config file path; a bare name (``train_digits`` or ``train_digits.yaml``) also finds shipped configs."""
     path = Path(config)
     if path.is_file():
-        return path
+        return path.resolve()
     shipped = CONFIGS_DIR / (path.name if path.suffix else f"{path.name}.yaml")
     if shipped.is_file():
         return shipped
-    available = sorted(p.name for p in CONFIGS_DIR.glob("*.yaml"))
-    raise ConfigError(f"config file '{config}' not found; shipped configs: {available}")
+    raise ConfigError(f"config file '{config}' not found; shipped configs: {shipped_configs()}")
 
 
-def load_config(
-    config: str | Path | dict | DictConfig | None = None, overrides: list[str] | None = None
-) -> DictConfig:
-    """Defaults <- ``config`` (a YAML path, a shipped config name, or a mapping) <- ``overrides``.
+def _register_resolvers() -> None:
+    # OML's configs use ${now:%Y-%m-%d_%H-%M-%S} (a resolver Hydra registers when it runs an app).
+    if not OmegaConf.has_resolver("now"):
+        OmegaConf.register_new_resolver("now", lambda fmt="%Y-%m-%d_%H-%M-%S": datetime.now().strftime(fmt))
 
-    Raises :class:`ConfigError` for unknown keys (listing the valid ones) or malformed overrides.
+
+def _read_primary(config: Any) -> tuple[DictConfig, str]:
+    """The user's config as written (unresolved) and how to name it in messages."""
+    if config is None:
+        return OmegaConf.create({}), "the defaults"
+    if isinstance(config, (Mapping, DictConfig)):
+        return OmegaConf.create(config if isinstance(config, DictConfig) else dict(config)), "the config"
+    path = resolve_config_path(config)
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as error:
+        raise ConfigError(f"cannot parse config file {path}: {error}") from error
+    if not isinstance(raw, DictConfig):
+        raise ConfigError(f"{path} must be a mapping of keys to values")
+    return raw, str(path)
+
+
+def _defaults_groups(raw: DictConfig) -> dict[str, str]:
+    """Entries of the ``defaults:`` list: ``- criterion: arcface`` -> ``{"criterion": "arcface"}``
+    (``- a@b: c`` -> ``{"a@b": "c"}``)."""
+    groups: dict[str, str] = {}
+    items = raw.get("defaults") or []
+    if not isinstance(items, (list, ListConfig)):
+        raise ConfigError(f"`defaults` must be a list (Hydra's defaults list), got {items!r}")
+    for item in items:
+        if isinstance(item, (Mapping, DictConfig)):
+            for key, value in item.items():
+                groups[str(key).replace("override ", "").strip()] = str(value)
+    return groups
+
+
+def _search_path(raw: DictConfig) -> list[str]:
+    entries = [f"file://{CONFIGS_DIR}"]
+    hydra = raw.get("hydra")
+    for entry in (hydra.get("searchpath") if isinstance(hydra, DictConfig) else None) or []:
+        entry = str(entry)
+        if entry != OML_SEARCH_PATH and entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+# Where a group's block goes when ``group=option`` names no package (``group@package=option`` does).
+GROUP_PACKAGES = {"miner": "criterion.args.miner", "scheduler": "scheduling.scheduler"}
+
+
+def _prepare_overrides(
+    overrides: list[str], raw: DictConfig, groups: dict[str, list[str]]
+) -> tuple[list[str], dict[str, tuple[str, str | None]]]:
+    """Hydra overrides for the user's ``overrides``, and the blocks switched by ``group=option``.
+
+    Schema keys become ``++key=value`` (set whether or not the file has the key: the defaults are
+    added after composition); ``group=option`` for a group the file's defaults list does not name
+    becomes ``+group@package=option`` (the block is then replaced, see :func:`_replace_switched_blocks`).
     """
-    _register_resolvers()
-    cfg = OmegaConf.create(DEFAULTS)
-    if config is not None:
-        user: DictConfig | ListConfig
-        if isinstance(config, (dict, DictConfig)):
-            user, source = OmegaConf.create(config), "the config"
-        else:
-            path = resolve_config_path(config)
-            try:
-                user = OmegaConf.load(path)
-            except Exception as error:
-                raise ConfigError(f"cannot parse config file {path}: {error}") from error
-            source = str(path)
-        if not isinstance(user, DictConfig):
-            raise ConfigError(f"{source} must be a mapping of keys to values")
-        _check_keys(user, source)
-        cfg = _merge_replacing_blocks(cfg, user)
-    if overrides:
-        parsed = parse_overrides(overrides)
-        _check_keys(parsed, "the overrides")
-        cfg = _merge_replacing_blocks(cfg, parsed, from_overrides=True)
-    for key in IGNORED_KEYS:
-        cfg.pop(key, None)
+    listed = _defaults_groups(raw)
+    hydra_overrides: list[str] = []
+    switched: dict[str, tuple[str, str | None]] = {}
+    for item in overrides:
+        match = _OVERRIDE.match(item)
+        if match is None or (match.group(1) != "~" and match.group(3) is None):
+            raise ConfigError(
+                f"override '{item}' is not of the form key=value, group=option, +key=value or ~key "
+                "(e.g. max_epochs=5)"
+            )
+        prefix, key, value = match.group(1) or "", match.group(2), (match.group(3) or "")[1:]
+        group, _, package = key.partition("@")
+        if prefix == "" and group in groups and "." not in group and value == "null":
+            # `sampler=null`: no block (OML's meaning of a null block), not the group's default option.
+            entries = [k for k in listed if k == key or (not package and k.split("@")[0] == group)]
+            hydra_overrides += [f"~{entry}" for entry in entries]
+            package = (
+                package
+                or (entries[0].partition("@")[2] if entries else "")
+                or GROUP_PACKAGES.get(group, group)
+            )
+            switched[package] = (group, None)
+            continue
+        if prefix == "" and group in groups and "." not in group:
+            if value not in groups[group]:
+                raise ConfigError(
+                    f"unknown option '{value}' of config group '{group}'{suggest(value, groups[group])}; "
+                    f"options: {groups[group]}"
+                )
+            entries = [k for k in listed if k == key or (not package and k.split("@")[0] == group)]
+            if len(entries) == 1:  # Hydra swaps the entry; the file's tweaks of another option are dropped
+                entry = entries[0]
+                if listed[entry] != value:
+                    switched[entry.partition("@")[2] or group] = (group, value)
+                hydra_overrides.append(f"{entry}={value}")
+                continue
+            package = package or GROUP_PACKAGES.get(group, group)
+            switched[package] = (group, value)
+            hydra_overrides.append(f"+{group}@{package}={value}")
+            continue
+        top = key.split(".")[0]
+        if prefix == "" and top in KEYS and top not in raw:
+            hydra_overrides.append(f"++{item}")
+            continue
+        if prefix in ("", "++") and top not in KEYS and top not in raw and top not in HYDRA_KEYS:
+            valid = sorted(KEYS)
+            raise ConfigError(
+                f"unknown config key '{top}' in the overrides{suggest(top, valid)}; valid keys: {valid}"
+            )
+        hydra_overrides.append(item)
+    return hydra_overrides, switched
+
+
+def _replace_switched_blocks(
+    cfg: DictConfig, switched: dict[str, tuple[str, str | None]], overrides: list[str]
+) -> None:
+    # Hydra merged the option over the file's block (keeping the file's args the option lacks);
+    # `group=option` means "use that option": its block, plus the explicit `<package>.x=` overrides.
+    for package, (group, option) in switched.items():
+        if option is None:  # `group=null`
+            OmegaConf.update(cfg, package, None, merge=False, force_add=True)
+            continue
+        block = OmegaConf.load(CONFIGS_DIR / group / f"{option}.yaml")
+        for item in overrides:
+            key = item.lstrip("+").split("=", 1)[0]
+            if key.startswith(f"{package}."):
+                OmegaConf.update(block, key[len(package) + 1 :], OmegaConf.select(cfg, key), force_add=True)
+        OmegaConf.update(cfg, package, block, merge=False, force_add=True)
+
+
+def _compose(raw: DictConfig, source: Any, overrides: list[str]) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    groups = config_groups()
+    hydra_overrides, switched = _prepare_overrides(overrides, raw, groups)
+    searchpath = ",".join(f"'{entry}'" for entry in _search_path(raw))
+    hydra_overrides.append(f"hydra.searchpath=[{searchpath}]")
+    if isinstance(source, (str, Path)):
+        path = resolve_config_path(source)
+        config_dir, config_name = path.parent, path.stem
+    else:  # a mapping: Hydra composes it from its config store
+        config_dir, config_name = CONFIGS_DIR, f"_oml_fast_{uuid.uuid4().hex}"
+        ConfigStore.instance().store(name=config_name, node=raw)
+    if GlobalHydra.instance().is_initialized():  # inside a @hydra.main app: compose beside it
+        GlobalHydra.instance().clear()
+    try:
+        with warnings.catch_warnings():
+            # "Defaults list is missing `_self_`": Hydra's default order is the one OML's configs expect.
+            warnings.filterwarnings("ignore", message=".*_self_.*", category=UserWarning)
+            with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+                cfg = compose(config_name=config_name, overrides=hydra_overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(f"cannot compose the config: {error}") from error
+    OmegaConf.set_struct(cfg, False)
+    _replace_switched_blocks(cfg, switched, overrides)
     return cfg
 
 
-def _merge_replacing_blocks(base: DictConfig, update: DictConfig, from_overrides: bool = False) -> DictConfig:
-    # A config that names another class than the default must not inherit the default's args
-    # (e.g. `margin` of the default loss is no argument of `arcface`): when a block's `name`
-    # changes in a config file, its `args` are replaced, not merged. Overrides edit in place.
-    base = base.copy()
-    for key in update.keys():
-        new, old = update[key], base.get(key)
-        if (
-            not from_overrides
-            and isinstance(new, DictConfig)
-            and isinstance(old, DictConfig)
-            and "name" in new
-            and new.get("name") != old.get("name")
-        ):
-            base[key] = new
-        else:
-            merged = OmegaConf.merge(
-                base, OmegaConf.create({key: new}) if not isinstance(new, DictConfig) else {key: new}
+def _check_keys(cfg: DictConfig, source: str, overrides: list[str]) -> None:
+    # A key the config interpolates (`weights: ${extractor_weights}`) is a variable, not a typo.
+    variables = set(_INTERPOLATED.findall(OmegaConf.to_yaml(cfg)))
+    added = {m.group(2).split(".")[0] for m in map(_OVERRIDE.match, overrides) if m is not None}
+    valid = sorted(KEYS)
+    for key in cfg.keys():
+        key = str(key)
+        if key not in KEYS and key not in variables and key not in HYDRA_KEYS:
+            where = "the overrides" if key in added else source
+            raise ConfigError(
+                f"unknown config key '{key}' in {where}{suggest(key, valid)}; valid keys: {valid}"
             )
-            assert isinstance(merged, DictConfig)  # merging into a DictConfig gives a DictConfig
-            base = merged
-    return base
+
+
+def _merge_defaults(cfg: DictConfig) -> DictConfig:
+    # A block that names another class than the default's does not inherit the default's args
+    # (`margin` of the default loss is no argument of `arcface`); same name (or none, as after
+    # `optimizer.args.lr=0.1` alone): the args are merged.
+    merged = OmegaConf.create(DEFAULTS)
+    for key in cfg.keys():
+        new, old = cfg[key], merged.get(key)
+        if (
+            isinstance(new, DictConfig)
+            and isinstance(old, DictConfig)
+            and ("name" not in new or new.get("name") == old.get("name"))
+        ):
+            merged[key] = OmegaConf.merge(old, new)
+        else:
+            merged[key] = new
+    return merged
+
+
+def load_config(config: Any = None, overrides: list[str] | None = None) -> DictConfig:
+    """The complete, checked, resolved config.
+
+    Args:
+        config: a YAML path, the name of a shipped config (``train_digits``), a mapping, or ``None``
+            (the defaults alone). A ``DictConfig`` composed elsewhere (an OML ``@hydra.main`` app)
+            is taken as it is, then completed and checked.
+        overrides: Hydra overrides (``key=value``, ``group=option``, ``+key=value``, ``~key``).
+
+    Raises:
+        ConfigError: unknown key (with the closest valid one), a value of the wrong type (naming the
+            key and the types it takes), an unknown group option, a malformed override or file.
+    """
+    _register_resolvers()
+    overrides = list(overrides or [])
+    raw, source = _read_primary(config)
+    if isinstance(config, DictConfig) and not overrides:
+        cfg = raw
+    else:
+        cfg = _compose(raw, config, overrides)
+    _check_keys(cfg, source, overrides)
+    for key in HYDRA_KEYS:
+        cfg.pop(key, None)
+    cfg = _merge_defaults(cfg)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as error:
+        raise ConfigError(f"cannot resolve the config's interpolations: {error}") from error
+    assert isinstance(resolved, dict)
+    check_types({str(k): v for k, v in resolved.items()})
+    return OmegaConf.create(resolved)
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The config as plain (resolved) Python containers."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+__all__ = [
+    "CONFIGS_DIR",
+    "ConfigError",
+    "config_groups",
+    "load_config",
+    "resolve_config_path",
+    "shipped_configs",
+    "to_container",
+]

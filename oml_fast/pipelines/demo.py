@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from oml_fast.pipelines.config import load_config
+from oml_fast.pipelines.console import relative
 from oml_fast.pipelines.runs import RunResult, train, validate
 
 REPORTED = (("CMC@1", "OVERALL/cmc/1"), ("Precision@5", "OVERALL/precision/5"), ("mAP@5", "OVERALL/map/5"))
@@ -29,16 +29,15 @@ class DemoResult:
             lines.append(
                 f"{title:<12} {before.get(key, float('nan')):>10.4f} {after.get(key, float('nan')):>10.4f}"
             )
-        pictures = sorted(
-            {str(p.parent) for p in self.training.pictures + self.trained.pictures + self.untrained.pictures}
-        )
+        pictures = [p for p in (self.untrained.pictures[-1:] + self.trained.pictures[-1:])]
+        run = relative(self.training.run_dir)
         lines += [
             "",
-            f"dataset:      {self.dataset_csv}",
-            f"checkpoint:   {self.training.best_checkpoint}",
-            f"logs:         {self.training.run_dir / 'csv' / 'metrics.csv'} and "
-            f"{self.training.run_dir / 'tensorboard'} (tensorboard --logdir {self.training.run_dir})",
-            f"pictures:     {', '.join(pictures) or '(none)'}",
+            f"dataset:      {relative(self.dataset_csv)} (scikit-learn's digits; train: 0-5, validation: 6-9)",
+            f"checkpoint:   {relative(self.training.best_checkpoint)}",
+            f"logs:         {run}/csv/metrics.csv, tensorboard --logdir {run}",
+            "pictures:     worst queries, untrained and trained:",
+            *[f"              {relative(p)}" for p in pictures],
             f"time:         {self.seconds:.1f} s",
         ]
         return "\n".join(lines)
@@ -53,8 +52,6 @@ def run_demo(
     """
     from oml_fast.datasets import make_digits_dataset
 
-    # Lightning's start-up notes (devices, tips) would bury the report; warnings still show.
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     start = time.perf_counter()
     root = Path(root)
     csv = make_digits_dataset(root / "data" / "digits")
@@ -64,7 +61,9 @@ def run_demo(
         f"progress_bar={str(progress_bar).lower()}",
     ]
     base += list(overrides or [])
-    untrained = validate(load_config("train_digits", [*base, "logs_folder=untrained"]))
+    untrained = validate(
+        load_config("train_digits", [*base, "logs_folder=untrained", "allow_untrained=true"])
+    )
     training = train(load_config("train_digits", [*base, "logs_folder=train"]))
     trained = validate(
         load_config("train_digits", [*base, "logs_folder=trained", f"checkpoint={training.best_checkpoint}"])

@@ -45,6 +45,11 @@ class ExtractorModule(pl.LightningModule):
         metrics_factory: ``dataset -> EmbeddingMetrics`` (called at the start of each validation).
         images_dir: where the worst-query pictures are saved (``None``: no pictures).
         n_worst_queries, n_retrieved_to_show: size of those pictures.
+        seed: when set, every training epoch sets the epoch of the batch sampler (``set_epoch``): with
+            :class:`~oml_fast.pipelines.resume.EpochBatchSampler` the batches and augmentations of an
+            epoch then do not depend on earlier epochs, and a resumed run continues as it would have.
+        freeze_n_epochs: the extractor's parameters are frozen for the first epochs (only the
+            criterion's train).
     """
 
     def __init__(
@@ -57,8 +62,11 @@ class ExtractorModule(pl.LightningModule):
         images_dir: str | Path | None = None,
         n_worst_queries: int = 4,
         n_retrieved_to_show: int = 5,
+        seed: int | None = None,
+        freeze_n_epochs: int = 0,
     ):
         super().__init__()
+        self.seed, self.freeze_n_epochs = seed, int(freeze_n_epochs)
         self.model = model
         self.criterion = criterion
         self.optimizer_block = (
@@ -91,13 +99,24 @@ class ExtractorModule(pl.LightningModule):
             self.log(str(name), float(value), batch_size=batch_size, on_step=True, on_epoch=True)
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        epoch = self.current_epoch
+        if self.seed is not None:
+            loader = self.trainer.train_dataloader
+            set_epoch = getattr(getattr(loader, "batch_sampler", None), "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(epoch)
+        if self.freeze_n_epochs > 0:
+            for param in self.model.parameters():
+                param.requires_grad_(epoch >= self.freeze_n_epochs)
+
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = build("optimizers", self.optimizer_block, where="optimizer", params=params)
         if not self.scheduling:
             return optimizer
         scheduling = dict(self.scheduling)
-        valid = {"scheduler", "scheduler_interval", "scheduler_frequency"}
+        valid = {"scheduler", "scheduler_interval", "scheduler_frequency", "monitor_metric"}
         unknown = sorted(set(scheduling) - valid)
         if unknown or "scheduler" not in scheduling:
             raise ValueError(
@@ -106,14 +125,14 @@ class ExtractorModule(pl.LightningModule):
         scheduler = build(
             "schedulers", scheduling["scheduler"], where="scheduling.scheduler", optimizer=optimizer
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "interval": scheduling.get("scheduler_interval", "epoch"),
-                "frequency": int(scheduling.get("scheduler_frequency", 1)),
-            },
+        lr_scheduler = {
+            "scheduler": scheduler,
+            "interval": scheduling.get("scheduler_interval", "epoch"),
+            "frequency": int(scheduling.get("scheduler_frequency", 1)),
         }
+        if scheduling.get("monitor_metric"):
+            lr_scheduler["monitor"] = scheduling["monitor_metric"]
+        return {"optimizer": optimizer, "lr_scheduler": lr_scheduler}
 
     # validation ---------------------------------------------------------------------------------
     def _val_dataset(self) -> Any:
@@ -160,14 +179,10 @@ class ExtractorModule(pl.LightningModule):
         self._metrics = None
 
     def _log_picture(self, path: Path) -> None:
-        for logger in self.loggers:
-            experiment = getattr(logger, "experiment", None)
-            if experiment is not None and hasattr(experiment, "add_image"):
-                import numpy as np
-                from PIL import Image
+        from oml_fast.pipelines.loggers import log_picture
 
-                image = np.asarray(Image.open(path).convert("RGB"))
-                experiment.add_image("worst_queries", image, global_step=self.global_step, dataformats="HWC")
+        for logger in self.loggers:
+            log_picture(logger, path, step=self.global_step)
 
     # prediction ---------------------------------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,7 @@ from oml_fast.registry import (
     MINERS_REGISTRY,
     OPTIMIZERS_REGISTRY,
     PAIRWISE_MODELS_REGISTRY,
+    POSTPROCESSORS_REGISTRY,
     SAMPLERS_REGISTRY,
     SCHEDULERS_REGISTRY,
     TRANSFORMS_REGISTRY,
@@ -53,14 +55,28 @@ REGISTRIES: dict[str, Mapping[str, Any]] = {
     "transforms": ChainMap(
         {"image_norm": ImageNormalisation, "image_augs": ImageAugmentation}, TRANSFORMS_REGISTRY
     ),
+    "postprocessors": POSTPROCESSORS_REGISTRY,
+    # Lightning's loggers (OML's names); each but TensorBoard and CSV needs its extra: LOGGER_EXTRAS.
     "loggers": {
         "tensorboard": "lightning.pytorch.loggers:TensorBoardLogger",
         "csv": "lightning.pytorch.loggers:CSVLogger",
+        "mlflow": "lightning.pytorch.loggers:MLFlowLogger",
+        "wandb": "lightning.pytorch.loggers:WandbLogger",
+        "neptune": "neptune.integrations.pytorch_lightning:NeptuneLogger",
+        "clearml": "oml_fast.pipelines.loggers:ClearMLLogger",
     },
+}
+# The package each logger needs, and the extra of oml-fast that installs it.
+LOGGER_EXTRAS = {
+    "tensorboard": ("tensorboard", "pipeline"),
+    "mlflow": ("mlflow", "mlflow"),
+    "wandb": ("wandb", "wandb"),
+    "neptune": ("neptune", "neptune"),
+    "clearml": ("clearml", "clearml"),
 }
 
 # Arguments that hold a nested ``{name, args}`` block of another registry.
-NESTED_BLOCKS = {"miner": "miners", "extractor": "extractors"}
+NESTED_BLOCKS = {"miner": "miners", "extractor": "extractors", "pairwise_model": "pairwise_models"}
 
 
 def get_class(registry: str, name: str) -> type[Any]:
@@ -80,6 +96,12 @@ def get_class(registry: str, name: str) -> type[Any]:
         module = importlib.import_module(module_name)
         return getattr(module, class_name)
     except (ImportError, AttributeError) as error:
+        if registry == "loggers" and name in LOGGER_EXTRAS:
+            package, extra = LOGGER_EXTRAS[name]
+            raise ImportError(
+                f"logger '{name}' needs the package `{package}`, which is not installed: "
+                f"pip install 'oml-fast[{extra}]' (or `pip install {package}`)"
+            ) from error
         raise ImportError(
             f"{registry} '{name}' needs {entries[name]}, which cannot be imported: {error}"
         ) from error
@@ -91,6 +113,54 @@ def accepted_args(cls: type[Any]) -> list[str] | None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return None
     return [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _expected(param: inspect.Parameter) -> str | None:
+    """``"a number"`` / ``"a bool"`` when the argument's default or annotation says so, else ``None``."""
+    annotation = param.annotation
+    if annotation is inspect.Parameter.empty:
+        text = ""
+    elif isinstance(annotation, str):
+        text = annotation
+    else:
+        text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    names = set(re.findall(r"[A-Za-z_]\w*", text.replace("NoneType", "None"))) - {"typing"}
+    default = param.default
+    if "str" in names or "Any" in names:
+        return None
+    if isinstance(default, bool) or (names and names <= {"bool", "None", "Optional"} and "bool" in names):
+        return "a bool"
+    if (isinstance(default, (int, float)) and not isinstance(default, bool)) or (
+        names and names <= {"int", "float", "None", "Optional"}
+    ):
+        return "a number"
+    return None
+
+
+def check_arg_types(cls: Any, args: Mapping[str, Any], where: str) -> None:
+    """Raises :class:`RegistryError` for an argument whose value is not of the kind its default or
+    annotation shows (a number, a bool); ``null`` passes where the default is ``None``."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in args.items():
+        param = params.get(key)
+        if param is None:
+            continue
+        if value is None and (param.default is None or re.search(r"None|Optional", str(param.annotation))):
+            continue
+        expected = _expected(param)
+        if expected == "a bool" and not isinstance(value, bool):
+            ok = False
+        elif expected == "a number":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = True
+        if not ok:
+            raise RegistryError(
+                f"`{where}.args`: `{key}` must be {expected}, got {value!r} ({type(value).__name__})"
+            )
 
 
 def check_block(registry: str, block: Any, where: str) -> tuple[str, dict[str, Any]]:
@@ -124,6 +194,7 @@ def build(registry: str, block: Any, where: str | None = None, **runtime_args: A
                 f"`{where}.args` has argument(s) {unknown} that {registry} '{name}' ({cls.__name__}) does not take"
                 f"{_suggest(unknown[0], valid)}; valid arguments: {valid}"
             )
+    check_arg_types(cls, args, where)
     named = [n for n in inspect.signature(cls).parameters if n != "self"]
     # Runtime arguments go only to classes that name them; the config's args win over them.
     runtime_args = {k: v for k, v in runtime_args.items() if k in named and k not in args}
@@ -156,6 +227,7 @@ def check_block_args(registry: str, block: Any, where: str) -> None:
                 f"`{where}.args` has argument(s) {unknown} that {registry} '{name}' ({cls.__name__}) does not take"
                 f"{_suggest(unknown[0], valid)}; valid arguments: {valid}"
             )
+    check_arg_types(cls, args, where)
     for key, nested_registry in NESTED_BLOCKS.items():
         if isinstance(args.get(key), Mapping) and "name" in args[key]:
             check_block_args(nested_registry, args[key], f"{where}.args.{key}")

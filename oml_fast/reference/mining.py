@@ -9,18 +9,13 @@ import torch
 from torch import Tensor
 
 from ..ops import checks
+from .distance import pairwise_distance
 
 
 def _distances(embeddings: Tensor, metric: str) -> Tensor:
-    x = embeddings.double()
-    if metric in ("euclidean", "sqeuclidean"):
-        # Exact differences (not the GEMM expansion): this is the definition the kernel approximates.
-        sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-        return sq.sqrt() if metric == "euclidean" else sq
-    if metric == "cosine":
-        xn = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return 1.0 - xn @ xn.T
-    return -(x @ x.T)  # "dot" (checked by the caller)
+    # The definitions the kernel's keys approximate, from differences / elementwise products (so that
+    # equal rows give bitwise equal distances).
+    return pairwise_distance(embeddings.double(), embeddings.double(), metric)
 
 
 def _select(dist_row: Tensor, candidates: Tensor, n: int, hardest_is_largest: bool) -> Tensor:
@@ -56,8 +51,8 @@ def hard_mining(
 
     Returns:
         ``(positives Tensor[B, n_positive] int64, negatives Tensor[B, n_negative] int64)``, hardest first,
-        ties broken by the smaller index, ``-1`` padding. An anchor is never its own positive; NaN
-        distances are never selected; rows excluded by ``anchor_mask`` are all ``-1``.
+        ties broken by the smaller index, ``-1`` padding. An anchor is never its own positive; NaN or
+        inf embeddings raise ``ValueError``; rows excluded by ``anchor_mask`` are all ``-1``.
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0]])
     >>> pos, neg = hard_mining(x, torch.tensor([0, 0, 1, 1]), 1, 1)
@@ -65,6 +60,7 @@ def hard_mining(
     ([1, 0, 3, 2], [2, 2, 1, 1])
     """
     checks.check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask)
+    checks.check_finite(embeddings, "embeddings", "hard_mining")
     b = embeddings.shape[0]
     dist = _distances(embeddings, metric).cpu()
     labels = labels.cpu()

@@ -6,10 +6,10 @@ implement, raise :class:`RegistryError` (a ``KeyError``) listing the valid names
 
 >>> type(get_miner("hard_triplets")).__name__
 'HardTripletsMiner'
->>> get_extractor("vit_clip")  # doctest: +ELLIPSIS
+>>> get_transforms("norm_albu")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-oml_fast.registry.base.RegistryError: extractors 'vit_clip' exists in OML but is not implemented in oml_fast; valid names: [...]
+oml_fast.registry.base.RegistryError: transforms 'norm_albu' exists in OML but is not implemented in oml_fast; valid names: [...]
 """
 
 import inspect

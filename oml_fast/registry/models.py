@@ -1,4 +1,5 @@
-"""Extractors and pairwise models by name (OML's ``oml.registry.models``); ``small_cnn`` is an oml_fast addition."""
+"""Extractors and pairwise models by name (OML's ``oml.registry.models``); ``small_cnn``, ``hf_wrapper`` (texts)
+and ``ecapa_tdnn`` (audio) are oml_fast additions."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from torch import nn
 
 from oml_fast.models import (
     ConcatSiamese,
+    ECAPATDNNExtractor,
     ExtractorWithMLP,
     LinearTrivialDistanceSiamese,
     ResnetExtractor,
     SmallCNNExtractor,
     TrivialDistanceSiamese,
+    ViTCLIPExtractor,
     ViTExtractor,
+    ViTUnicomExtractor,
 )
+from oml_fast.models.texts import hf_wrapper
 from oml_fast.registry.base import Registry, block_name_args, to_plain_dict
 
 EXTRACTORS_REGISTRY = Registry(
@@ -23,10 +28,14 @@ EXTRACTORS_REGISTRY = Registry(
     {
         "resnet": ResnetExtractor,
         "vit": ViTExtractor,
+        "vit_clip": ViTCLIPExtractor,
+        "vit_unicom": ViTUnicomExtractor,
         "extractor_with_mlp": ExtractorWithMLP,
         "small_cnn": SmallCNNExtractor,
+        # texts and audio (oml_fast's names; OML's pipelines build image extractors only)
+        "hf_wrapper": hf_wrapper,
+        "ecapa_tdnn": ECAPATDNNExtractor,
     },
-    not_implemented=("vit_clip", "vit_unicom"),
 )
 
 PAIRWISE_MODELS_REGISTRY = Registry(

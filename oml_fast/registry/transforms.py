@@ -1,16 +1,18 @@
 """Image transforms by name (OML's ``oml.registry.transforms``), and the transforms of the zoo's checkpoints.
 
-The albumentations entries (``norm_albu``, ``norm_resize_albu``, ``norm_resize_albu_clip``) and
-``unicom_transforms`` are not implemented: asking for them says so. The zoo checkpoints that OML pairs
-with albumentations normalisation (``vits16_cars``, ``vits16_cub``) get the same steps here on Pillow
-(resize to a square, to tensor, ImageNet normalisation).
+The albumentations entries (``norm_albu``, ``norm_resize_albu``, ``norm_resize_albu_clip``) are not
+implemented: asking for them says so. The zoo checkpoints that OML pairs with albumentations normalisation
+(``vits16_cars``, ``vits16_cub``; CLIP's with CLIP's mean and std) get the same steps here on Pillow
+(resize to a square, to tensor, normalisation).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from oml_fast.const import MEAN_CLIP, STD_CLIP
 from oml_fast.registry.base import Registry, block_name_args
+from oml_fast.transforms.images.ops import Compose
 from oml_fast.transforms.images.torchvision import (
     get_augs_hypvit,
     get_augs_torch,
@@ -22,6 +24,13 @@ from oml_fast.transforms.images.utils import TImReader, TTransforms, get_im_read
 
 _ALBU_NAMES = ("norm_albu", "norm_resize_albu", "norm_resize_albu_clip")
 
+
+def get_unicom_transforms(im_size: int) -> Compose:
+    """Unicom's transforms (OML's ``unicom_transforms``): shorter side to ``im_size`` (bicubic), central
+    ``im_size`` crop, to tensor, CLIP's normalisation."""
+    return get_normalisation_resize_hypvit(im_size=im_size, crop_size=im_size, mean=MEAN_CLIP, std=STD_CLIP)
+
+
 TRANSFORMS_TORCH = Registry(
     "transforms",
     {
@@ -30,14 +39,14 @@ TRANSFORMS_TORCH = Registry(
         "norm_resize_torch": get_normalisation_resize_torch,
         "augs_hypvit_torch": get_augs_hypvit,
         "norm_resize_hypvit_torch": get_normalisation_resize_hypvit,
+        "unicom_transforms": get_unicom_transforms,
     },
-    not_implemented=("unicom_transforms",),
 )
 
 TRANSFORMS_ALBU = Registry("transforms", {}, not_implemented=_ALBU_NAMES)
 
 TRANSFORMS_REGISTRY = Registry(
-    "transforms", {**TRANSFORMS_ALBU, **TRANSFORMS_TORCH}, not_implemented=(*_ALBU_NAMES, "unicom_transforms")
+    "transforms", {**TRANSFORMS_ALBU, **TRANSFORMS_TORCH}, not_implemented=_ALBU_NAMES
 )
 
 
@@ -63,6 +72,17 @@ def _resize(im_size: int) -> dict[str, Any]:
     return {"factory": get_normalisation_resize_torch, "kwargs": {"im_size": im_size}}
 
 
+def _resize_clip(im_size: int) -> dict[str, Any]:
+    return {
+        "factory": get_normalisation_resize_torch,
+        "kwargs": {"im_size": im_size, "mean": MEAN_CLIP, "std": STD_CLIP},
+    }
+
+
+def _unicom(im_size: int) -> dict[str, Any]:
+    return {"factory": get_unicom_transforms, "kwargs": {"im_size": im_size}}
+
+
 # Built on demand (a fresh Compose per call), unlike OML's dict of ready objects.
 _TRANSFORMS_FOR_PRETRAINED_SPECS: dict[str, dict[str, Any]] = {
     "resnet50_moco_v2": _hypvit(256),
@@ -80,30 +100,26 @@ _TRANSFORMS_FOR_PRETRAINED_SPECS: dict[str, dict[str, Any]] = {
     "vits16_cars": _resize(224),
     "vits16_cub": _resize(224),
     "vits16_224_mlp_384_inshop": _hypvit(256),
+    # DINOv2 (oml_fast.models.ViTExtractor): 224 px, a multiple of its 14 px patches
+    "vitb14_dinov2": _hypvit(224),
+    "vitb14_reg_dinov2": _hypvit(224),
+    "vitl14_dinov2": _hypvit(224),
+    "vitl14_reg_dinov2": _hypvit(224),
+    "vits14_dinov2": _hypvit(224),
+    "vits14_reg_dinov2": _hypvit(224),
+    # CLIP (ViTCLIPExtractor) and Unicom (ViTUnicomExtractor): CLIP's mean and std
+    **{
+        f"{source}_{arch}": _resize_clip(224)
+        for source in ("sber", "openai")
+        for arch in ("vitb32_224", "vitb16_224", "vitl14_224")
+    },
+    "vitb32_unicom": _unicom(224),
+    "vitb16_unicom": _unicom(224),
+    "vitl14_unicom": _unicom(224),
+    "vitl14_336px_unicom": _unicom(336),
 }
 
-TRANSFORMS_FOR_PRETRAINED = Registry(
-    "pretrained transforms",
-    _TRANSFORMS_FOR_PRETRAINED_SPECS,
-    not_implemented=(
-        "vitb14_dinov2",
-        "vitb14_reg_dinov2",
-        "vitl14_dinov2",
-        "vitl14_reg_dinov2",
-        "vits14_dinov2",
-        "vits14_reg_dinov2",
-        "sber_vitb32_224",
-        "sber_vitb16_224",
-        "sber_vitl14_224",
-        "openai_vitb32_224",
-        "openai_vitb16_224",
-        "openai_vitl14_224",
-        "vitb32_unicom",
-        "vitb16_unicom",
-        "vitl14_unicom",
-        "vitl14_336px_unicom",
-    ),
-)
+TRANSFORMS_FOR_PRETRAINED = Registry("pretrained transforms", _TRANSFORMS_FOR_PRETRAINED_SPECS)
 
 
 def get_transforms_for_pretrained(weights: str) -> tuple[TTransforms, TImReader]:

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from ..functional.knn import gt_ids_by_labels
 from ..functional.metrics import relevance_from_gt_ids
 from .query_gallery import QueryGalleryKeys
 
@@ -62,24 +63,8 @@ class LabelGroundTruth:
     def gt_ids(self) -> tuple[Tensor, ...]:
         """Builds the per-query lists of relevant gallery ids, vectorised (O(sum of n_gt) memory)."""
         if self._gt_ids is None:
-            order = torch.argsort(self.gallery_labels, stable=True)
-            sorted_labels = self.gallery_labels[order]
-            start = torch.searchsorted(sorted_labels, self.query_labels, side="left")
-            end = torch.searchsorted(sorted_labels, self.query_labels, side="right")
-            sizes = end - start
-            owner = torch.repeat_interleave(torch.arange(len(self.query_labels)), sizes)
-            offsets = torch.arange(int(sizes.sum())) - torch.repeat_interleave(
-                torch.cumsum(sizes, 0) - sizes, sizes
-            )
-            candidates = order[start[owner] + offsets]
-            keep = torch.ones(len(candidates), dtype=torch.bool)
-            query_ids, gallery_ids, query_groups, gallery_groups = self.keys.exclusion_keys()
-            if query_ids is not None and gallery_ids is not None:
-                keep &= query_ids[owner] != gallery_ids[candidates]
-            if query_groups is not None and gallery_groups is not None:
-                keep &= query_groups[owner] != gallery_groups[candidates]
-            counts = torch.bincount(owner[keep], minlength=len(self.query_labels))
-            self._gt_ids = tuple(torch.split(candidates[keep], counts.tolist()))
+            exclusions = self.keys.exclusion_keys(self.query_labels.device)
+            self._gt_ids = gt_ids_by_labels(self.query_labels, self.gallery_labels, *exclusions)
         return self._gt_ids
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
@@ -31,10 +30,26 @@ def factorize_sequences(*datasets: IBaseDataset) -> list[Tensor] | None:
     """
     if not all(SEQUENCE_COLUMN in getattr(ds, "extra_data", {}) for ds in datasets):
         return None
-    values = [pd.Series(np.asarray(ds.extra_data[SEQUENCE_COLUMN])) for ds in datasets]
-    codes, _ = pd.factorize(pd.concat(values, ignore_index=True), sort=True)
+    values = [np.asarray(ds.extra_data[SEQUENCE_COLUMN]).reshape(-1) for ds in datasets]
+    if len({v.dtype.kind for v in values}) > 1:  # e.g. ints and strings: 1 and "1" must stay different
+        values = [v.astype(object) for v in values]
+    codes = factorize(np.concatenate(values))
     splits = np.cumsum([len(v) for v in values])[:-1]
-    return [torch.from_numpy(part.astype(np.int64)) for part in np.split(codes, splits)]
+    return [torch.from_numpy(part) for part in np.split(codes, splits)]
+
+
+def factorize(values: np.ndarray) -> np.ndarray:
+    """Equal values -> equal int64 codes: the rank among the sorted distinct values (``np.unique``), or, for
+    values that do not sort (ints and strings in one object array), the order of first appearance.
+
+    >>> factorize(np.array(["b", "a", "b"])).tolist(), factorize(np.array([3, "x", 3], dtype=object)).tolist()
+    ([1, 0, 1], [0, 1, 0])
+    """
+    try:
+        return np.unique(values, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    except TypeError:
+        first: dict[Any, int] = {}
+        return np.fromiter((first.setdefault(v, len(first)) for v in values.tolist()), np.int64, len(values))
 
 
 def dataset_labels(dataset: Any) -> Tensor | None:
@@ -149,4 +164,4 @@ class QueryGalleryKeys:
         return replace(self, query_labels=query_labels, gallery_labels=gallery_labels)
 
 
-__all__ = ["QueryGalleryKeys", "factorize_sequences", "dataset_labels"]
+__all__ = ["QueryGalleryKeys", "factorize_sequences", "factorize", "dataset_labels"]

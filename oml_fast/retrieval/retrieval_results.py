@@ -18,10 +18,15 @@ from torch import Tensor
 
 from ..const import BLACK, BLUE, GRAY, GREEN, N_GT_SHOW_EMBEDDING_METRICS, RED, TColor
 from ..functional.metrics import pad_ids
-from ..interfaces.datasets import IBaseDataset, IQueryGalleryDataset, IVisualizableDataset
+from ..interfaces.datasets import (
+    IBaseDataset,
+    IHTMLVisualizableDataset,
+    IQueryGalleryDataset,
+    IVisualizableDataset,
+)
 from ..ops import knn as knn_op
 from ..ops import retrieval_relevance
-from ..visualization import plot_retrieval_rows
+from ..visualization import html_blocks_to_grid, html_placeholder, plot_retrieval_rows
 from .ground_truth import ExplicitGroundTruth, GroundTruth, LabelGroundTruth
 from .query_gallery import QueryGalleryKeys, factorize_sequences
 
@@ -416,6 +421,62 @@ class RetrievalResults:
         return self.visualize_with_functions(
             query_ids, query_fn, gallery_fn, n_galleries_to_show, n_gt_to_show, show, save_path
         )
+
+    def visualize_as_html(
+        self,
+        query_ids: Sequence[int],
+        dataset: IQueryGalleryDataset,
+        n_galleries_to_show: int = 3,
+        n_gt_to_show: int = N_GT_SHOW_EMBEDDING_METRICS,
+        show: bool = False,
+    ) -> str:
+        """The given queries (positions ``0 .. Nq - 1``), their retrieved items and ground truths as HTML.
+
+        One row per query: the query (blue frame), the ``n_galleries_to_show`` nearest gallery items
+        (green: relevant, red: not, black: unknown) with their distances, then up to ``n_gt_to_show``
+        ground-truth items (gray). ``dataset`` must implement ``IHTMLVisualizableDataset`` (texts,
+        audio with a player). Returns the HTML; ``show`` also displays it in a notebook.
+        """
+        name = dataset.__class__.__name__
+        if not isinstance(dataset, IHTMLVisualizableDataset):
+            raise TypeError(f"Dataset must be an instance of IHTMLVisualizableDataset. Got {name}.")
+        if len(self) != len(dataset.get_query_ids()):
+            raise ValueError(
+                f"Number of queries in {type(self).__name__} and {name} must match: "
+                f"{len(self)} != {len(dataset.get_query_ids())}"
+            )
+        query_ids = [int(q) for q in query_ids]
+        if not query_ids:
+            raise ValueError("`query_ids` is empty: nothing to visualize")
+        dataset_query_ids, dataset_gallery_ids = dataset.get_query_ids(), dataset.get_gallery_ids()
+        gt_ids = self.gt_ids
+        rows = []
+        for q in query_ids:
+            row = [dataset.visualize_as_html(item=int(dataset_query_ids[q]), title=f"Query #{q}", color=BLUE)]
+            retrieved = self.retrieved_ids[q][:n_galleries_to_show].tolist()
+            for j, gallery_id in enumerate(retrieved):
+                color = BLACK if gt_ids is None else (GREEN if bool(self.is_relevant[q, j]) else RED)
+                title = f"Gallery #{gallery_id} - {round(float(self.distances[q][j]), 3)}"
+                row.append(
+                    dataset.visualize_as_html(
+                        item=int(dataset_gallery_ids[gallery_id]), title=title, color=color
+                    )
+                )
+            row += [html_placeholder()] * (n_galleries_to_show - len(retrieved))
+            if gt_ids is not None:
+                for gallery_id in gt_ids[q][:n_gt_to_show].tolist():
+                    row.append(
+                        dataset.visualize_as_html(
+                            item=int(dataset_gallery_ids[gallery_id]), title="GT", color=GRAY
+                        )
+                    )
+            rows.append(row)
+        html = html_blocks_to_grid(rows)
+        if show:
+            from IPython.display import HTML, display  # notebooks only
+
+            display(HTML(html))
+        return html
 
     def visualize_qg(
         self,

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import IBatchSampler, check_positive_int, labels_to_list, smart_sample
+from ..errors import InvalidInputError
+from .base import SeededBatchSampler, check_positive_int, labels_to_list, smart_sample
 
 
-class BalanceSampler(IBatchSampler):
+class BalanceSampler(SeededBatchSampler):
     """Batches of ``n_instances`` items for each of ``n_labels`` labels (P x K sampling of
     "In Defense of the Triplet Loss for Person Re-Identification").
 
@@ -23,7 +24,7 @@ class BalanceSampler(IBatchSampler):
         labels: the label of every dataset item.
         n_labels: labels per batch (2 .. number of unique labels).
         n_instances: items per label (>= 2).
-        seed: see :class:`IBatchSampler`.
+        seed: see :class:`SeededBatchSampler`.
 
     Raises ``ValueError`` / ``TypeError`` for invalid arguments, and when a label has a single item.
 
@@ -41,10 +42,14 @@ class BalanceSampler(IBatchSampler):
         self.n_labels = check_positive_int(n_labels, "n_labels", 2)
         self.n_instances = check_positive_int(n_instances, "n_instances", 2)
         if self.n_labels > len(counts):
-            raise ValueError(f"`n_labels` ({n_labels}) exceeds the number of unique labels ({len(counts)})")
+            raise InvalidInputError(
+                f"`n_labels` ({n_labels}) exceeds the number of unique labels ({len(counts)})"
+            )
         small = [label for label, n in counts.items() if n < 2]
         if small:
-            raise ValueError(f"every label needs at least 2 items; {len(small)} have one, e.g. {small[:5]}")
+            raise InvalidInputError(
+                f"every label needs at least 2 items; {len(small)} have one, e.g. {small[:5]}"
+            )
         self._labels = np.asarray(labels_list)
         self._unq_labels = sorted(counts, key=lambda v: (str(type(v)), v))
         self.lbl2idx: dict[Any, list[int]] = {label: [] for label in self._unq_labels}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from ..errors import InvalidInputError
+from ..interfaces.samplers import IBatchSampler
 
 
 def smart_sample(array: Sequence[Any], k: int, rng: np.random.Generator) -> list[Any]:
@@ -26,21 +29,21 @@ def check_positive_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+        raise InvalidInputError(f"`{name}` must be >= {minimum}, got {value}")
     return int(value)
 
 
 def labels_to_list(labels: Sequence[Any] | np.ndarray) -> list[Any]:
     flat = np.asarray(labels)
     if flat.ndim != 1:
-        raise ValueError(f"`labels` must be 1-D, got shape {flat.shape}")
+        raise InvalidInputError(f"`labels` must be 1-D, got shape {flat.shape}")
     if flat.size == 0:
-        raise ValueError("`labels` is empty")
+        raise InvalidInputError("`labels` is empty")
     return flat.tolist()
 
 
-class IBatchSampler:
-    """A batch sampler for ``DataLoader(batch_sampler=...)``: iterating gives lists of dataset indices.
+class SeededBatchSampler(IBatchSampler):
+    """Base of our batch samplers (OML's :class:`~oml_fast.interfaces.samplers.IBatchSampler` plus a seed).
 
     Randomness: with ``seed`` set, the sampler owns a generator seeded once, so a new sampler with the
     same seed yields the same sequence of epochs, and consecutive epochs differ. With ``seed=None``
@@ -61,11 +64,5 @@ class IBatchSampler:
     def batch_size(self) -> int:
         raise NotImplementedError
 
-    def __len__(self) -> int:
-        raise NotImplementedError
 
-    def __iter__(self) -> Iterator[list[int]]:
-        raise NotImplementedError
-
-
-__all__ = ["IBatchSampler", "smart_sample", "check_positive_int", "labels_to_list"]
+__all__ = ["IBatchSampler", "SeededBatchSampler", "smart_sample", "check_positive_int", "labels_to_list"]

@@ -9,19 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from .base import IBatchSampler, check_positive_int, labels_to_list, smart_sample
+from ..errors import InvalidInputError
+from .base import SeededBatchSampler, check_positive_int, labels_to_list, smart_sample
 
 
 def _category_index(labels_list: list[Any], label2category: Mapping[Any, Any]) -> dict[Any, list[Any]]:
     unique_labels = set(labels_list)
     missing = [label for label in unique_labels if label not in label2category]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"every label needs a category in `label2category`; missing for {sorted(missing)[:5]}"
         )
     extra = [label for label in label2category if label not in unique_labels]
     if extra:
-        raise ValueError(
+        raise InvalidInputError(
             f"`label2category` has labels that are not in `labels`: {sorted(extra, key=str)[:5]}"
         )
     category2labels: dict[Any, list[Any]] = {}
@@ -37,7 +38,7 @@ def _label_index(labels_list: list[Any]) -> dict[Any, list[int]]:
     return index
 
 
-class CategoryBalanceSampler(IBatchSampler):
+class CategoryBalanceSampler(SeededBatchSampler):
     """Each batch: ``n_categories`` categories (without repetition, optionally weighted by their
     number of labels), ``n_labels`` labels of each, ``n_instances`` items of each label.
 
@@ -50,7 +51,7 @@ class CategoryBalanceSampler(IBatchSampler):
         resample_labels: if ``False`` every category needs ``n_labels`` labels (else ``ValueError``);
             if ``True`` small categories repeat labels.
         weight_categories: draw categories with probability proportional to their number of labels.
-        seed: see :class:`IBatchSampler`.
+        seed: see :class:`SeededBatchSampler`.
 
     ``len = ceil(n_unique_labels / n_labels)`` batches per epoch (OML's definition).
 
@@ -79,17 +80,19 @@ class CategoryBalanceSampler(IBatchSampler):
         self.n_labels = check_positive_int(n_labels, "n_labels", 2)
         self.n_instances = check_positive_int(n_instances, "n_instances", 2)
         if self.n_categories > len(category2labels):
-            raise ValueError(
+            raise InvalidInputError(
                 f"`n_categories` ({n_categories}) exceeds the number of categories ({len(category2labels)})"
             )
         if self.n_labels > n_unique:
-            raise ValueError(f"`n_labels` ({n_labels}) exceeds the number of unique labels ({n_unique})")
+            raise InvalidInputError(
+                f"`n_labels` ({n_labels}) exceeds the number of unique labels ({n_unique})"
+            )
         if any(n < 2 for n in Counter(labels_list).values()):
-            raise ValueError("every label needs at least 2 items")
+            raise InvalidInputError("every label needs at least 2 items")
         if not resample_labels:
             small = [c for c, labs in category2labels.items() if len(labs) < self.n_labels]
             if small:
-                raise ValueError(
+                raise InvalidInputError(
                     f"every category needs at least n_labels={n_labels} labels (or set resample_labels=True); "
                     f"too small: {small[:5]}"
                 )
@@ -101,7 +104,7 @@ class CategoryBalanceSampler(IBatchSampler):
         sizes = np.array([len(category2labels[c]) for c in self._categories], dtype=float)
         self._category_weights = sizes / sizes.sum() if weight_categories else None
         if weight_categories and int((sizes > 0).sum()) < self.n_categories:
-            raise ValueError("not enough categories with labels for `n_categories`")
+            raise InvalidInputError("not enough categories with labels for `n_categories`")
         self._batch_number = math.ceil(n_unique / self.n_labels)
 
     @property
@@ -126,7 +129,7 @@ class CategoryBalanceSampler(IBatchSampler):
         return iter(batches)
 
 
-class DistinctCategoryBalanceSampler(IBatchSampler):
+class DistinctCategoryBalanceSampler(SeededBatchSampler):
     """Like :class:`CategoryBalanceSampler`, but labels are not repeated until every label of a
     category has been used: each batch takes ``n_categories`` categories among those with unused
     labels, ``n_labels`` unused labels of each (topped up with already used labels of the category
@@ -137,7 +140,7 @@ class DistinctCategoryBalanceSampler(IBatchSampler):
         labels, label2category, n_categories, n_labels, n_instances: as in
             :class:`CategoryBalanceSampler` (every category needs ``n_labels`` labels).
         epoch_size: batches per epoch (>= 1).
-        seed: see :class:`IBatchSampler`.
+        seed: see :class:`SeededBatchSampler`.
 
     >>> labels = [0, 0, 1, 1, 2, 2, 3, 3]
     >>> sampler = DistinctCategoryBalanceSampler(labels, {0: 0, 1: 0, 2: 1, 3: 1}, 1, 2, 2, epoch_size=3, seed=0)
@@ -164,16 +167,18 @@ class DistinctCategoryBalanceSampler(IBatchSampler):
         self.n_instances = check_positive_int(n_instances, "n_instances", 2)
         self.epoch_size = check_positive_int(epoch_size, "epoch_size", 1)
         if self.n_categories > len(category2labels):
-            raise ValueError(
+            raise InvalidInputError(
                 f"`n_categories` ({n_categories}) exceeds the number of categories ({len(category2labels)})"
             )
         if self.n_labels > n_unique:
-            raise ValueError(f"`n_labels` ({n_labels}) exceeds the number of unique labels ({n_unique})")
+            raise InvalidInputError(
+                f"`n_labels` ({n_labels}) exceeds the number of unique labels ({n_unique})"
+            )
         if any(n < 2 for n in Counter(labels_list).values()):
-            raise ValueError("every label needs at least 2 items")
+            raise InvalidInputError("every label needs at least 2 items")
         small = [c for c, labs in category2labels.items() if len(labs) < self.n_labels]
         if small:
-            raise ValueError(
+            raise InvalidInputError(
                 f"every category needs at least n_labels={n_labels} labels; too small: {small[:5]}"
             )
         self._category2labels = category2labels

@@ -127,6 +127,28 @@ def metrics_ddp(rank: int, world_size: int, seeds: list[int], idle_rank: int | N
     return results
 
 
+def oml_style_metrics_ddp(rank: int, world_size: int, seed: int) -> list[Any]:
+    """OML's way under DDP: plain ``EmbeddingMetrics``, each rank set up with the number of items it sees
+    (its shard, padded with duplicates as DistributedSampler does); ``acc.sync()`` gathers them."""
+    from oml_fast.metrics import EmbeddingMetrics
+    from oml_fast.metrics.accumulation import Accumulator
+
+    case = metrics_case(seed)
+    n = len(case["labels"])
+    per_rank = -(-n // world_size)
+    indices = [(rank + world_size * i) % n for i in range(per_rank)]  # strided, wrapping: duplicates
+    calc = EmbeddingMetrics(build_dataset(case), **METRIC_ARGS)
+    calc.setup(num_samples=len(indices))
+    for chunk in np.array_split(np.asarray(indices), 3):
+        calc.update(case["embeddings"][torch.from_numpy(chunk)], chunk.tolist())
+    metrics = calc.compute_metrics()
+
+    acc = Accumulator(keys_to_accumulate=("names",))
+    acc.refresh(len(indices))
+    acc.update_data({"names": [f"item{i}" for i in indices]}, indices=indices)
+    return [metrics, acc.sync().storage["names"]]
+
+
 class GlobalRNGBatchSampler:
     """Shuffles ``0 .. n - 1`` with NumPy's global generator into batches of ``batch_size`` (as OML's samplers)."""
 

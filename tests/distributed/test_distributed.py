@@ -181,6 +181,19 @@ def test_embedding_metrics_ddp_equal_single_process_on_every_rank(metrics_run, p
         torch.testing.assert_close(distances, rr.distances_dense)
 
 
+@pytest.mark.slow  # spawns its own process group
+def test_oml_style_embedding_metrics_and_accumulator_gather_across_ranks():
+    per_rank = run_on_local_processes(ddp_workers.oml_style_metrics_ddp, WORLD_SIZE, args=(1,))
+    expected = flatten_metrics(_single_process(1).compute_metrics())
+    n = len(ddp_workers.metrics_case(1)["labels"])
+    for metrics, names in per_rank:
+        flat = flatten_metrics(metrics)
+        assert flat.keys() == expected.keys()
+        for key, value in expected.items():
+            torch.testing.assert_close(torch.as_tensor(flat[key]), torch.as_tensor(value), equal_nan=True)
+        assert names == [f"item{i}" for i in range(n)]
+
+
 def test_sampler_wrapper_on_two_ranks():
     n, batch_size = 50, 4  # 12 batches per epoch
     per_rank = run_on_local_processes(ddp_workers.sampler_ddp, WORLD_SIZE, args=(n, batch_size, False))
@@ -287,5 +300,23 @@ def test_embedding_metrics_ddp_single_process_is_embedding_metrics():
     calc.sync()  # no-op without a process group
     calc.update(ddp_workers.metrics_case(3)["embeddings"], torch.arange(40))
     got, expected = flatten_metrics(calc.compute_metrics()), flatten_metrics(single.compute_metrics())
+    for key, value in expected.items():
+        torch.testing.assert_close(torch.as_tensor(got[key]), torch.as_tensor(value), equal_nan=True)
+
+
+def test_embedding_metrics_ddp_accepts_the_samplers_repeated_indices():
+    """EmbeddingMetrics rejects an index fed twice (issue 13); the DDP class takes the samplers' padding."""
+    case = ddp_workers.metrics_case(3)
+    embeddings = case["embeddings"]
+    plain = EmbeddingMetrics(ddp_workers.build_dataset(case), **ddp_workers.METRIC_ARGS)
+    plain.setup()
+    plain.update(embeddings, torch.arange(40))
+    with pytest.raises(ValueError, match="already collected"):
+        plain.update(embeddings[:2], torch.arange(2))
+    calc = EmbeddingMetricsDDP(ddp_workers.build_dataset(case), **ddp_workers.METRIC_ARGS)
+    calc.setup(num_samples=42)  # as OML: the number of items this process is fed, padding included
+    calc.update(embeddings, torch.arange(40))
+    calc.update(embeddings[:2], torch.arange(2))  # RankShardSampler pads with the first items
+    got, expected = flatten_metrics(calc.compute_metrics()), flatten_metrics(plain.compute_metrics())
     for key, value in expected.items():
         torch.testing.assert_close(torch.as_tensor(got[key]), torch.as_tensor(value), equal_nan=True)

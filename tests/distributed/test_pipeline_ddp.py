@@ -38,6 +38,7 @@ def test_ddp_training_on_two_cpu_processes(tmp_path):
         "sampler.args.n_labels=2",
         "sampler.args.n_instances=8",
         "max_epochs=1",
+        "valid_period=1",
         "scheduling=null",
         "n_worst_queries=2",
         "n_retrieved_to_show=3",
@@ -57,6 +58,7 @@ def test_ddp_training_on_two_cpu_processes(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    assert completed.stdout.count("best checkpoint:") == 1  # the console summary is printed by rank 0 only
 
     # Both ranks wrote into one run folder (the time-stamped name is shared with the started rank).
     run_dirs = [p for p in logs_root.iterdir() if p.is_dir()]

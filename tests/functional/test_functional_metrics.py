@@ -100,11 +100,24 @@ def test_categories_and_flat_names():
     assert list(tensor_categories) == ["OVERALL", 5, 6]
 
 
-@pytest.mark.parametrize("bad", [(), (0,), (-1,), (1.5,), (True,)])
+@pytest.mark.parametrize("bad", [(0,), (-1,), (1.5,), (True,)])
 @pytest.mark.parametrize("name", ["cmc_top_k", "precision_top_k", "map_top_k"])
 def test_top_k_value_errors(name, bad):
     with pytest.raises(ValueError, match=name):
         calc_retrieval_metrics([torch.tensor([0])], [torch.tensor([0])], **{name: bad})
+
+
+@pytest.mark.parametrize("name", ["cmc", "precision", "map"])
+def test_empty_top_k_skips_the_metric(name):
+    """As OML 4.0: an empty ``top_k`` leaves that metric out; all three empty give an empty result."""
+    retrieved, gt = [torch.tensor([0, 1]), torch.tensor([1, 0])], [torch.tensor([0]), torch.tensor([0])]
+    metrics = calc_retrieval_metrics(retrieved, gt, **{f"{name}_top_k": ()})
+    assert name not in metrics and len(metrics) == 2
+    assert calc_retrieval_metrics(retrieved, gt, cmc_top_k=(), precision_top_k=(), map_top_k=()) == {}
+    by_category = calc_retrieval_metrics(
+        retrieved, gt, query_categories=np.array(["a", "b"]), cmc_top_k=(), precision_top_k=(), map_top_k=()
+    )
+    assert by_category == {"OVERALL": {}, "a": {}, "b": {}}
 
 
 def test_mismatched_lengths():

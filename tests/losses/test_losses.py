@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -201,7 +202,7 @@ def naive_surrogate_precision(distances, mask_gt, k, t1, t2):
 def test_surrogate_precision_matches_naive_formula_and_gradcheck(monkeypatch) -> None:
     import sys
 
-    module = sys.modules["oml_fast.losses.surrogate_precision"]
+    module = sys.modules["oml_fast.functional.losses"]
     monkeypatch.setattr(module, "_CHUNK_ELEMENTS", 50)  # force several chunks
     g = torch.Generator().manual_seed(0)
     d = torch.rand(7, 7, generator=g, dtype=torch.float64, requires_grad=True)
@@ -231,3 +232,65 @@ def test_arcface_label2category_without_smoothing_is_ignored_like_oml():
     plain.load_state_dict(with_mapping.state_dict())
     x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
     torch.testing.assert_close(with_mapping(x, y), plain(x, y))
+
+
+# ----- the NaN policy (issue 13, docs/hostile_inputs.md): a batch with NaN / inf features gives NaN -----
+
+
+@functools.cache
+def _digits_rows() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rows = torch.cat([torch.nonzero(torch.as_tensor(digits.target) == c).flatten()[:4] for c in range(4)])
+    features = torch.as_tensor(digits.data[rows.numpy()], dtype=torch.float32) / 16
+    return features, torch.as_tensor(digits.target[rows.numpy()])
+
+
+def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """16 sklearn digits, 4 of each of the classes 0-3 (features a leaf that requires grad)."""
+    features, labels = _digits_rows()
+    return features.clone().requires_grad_(), labels
+
+
+def _miner_criteria() -> list:
+    from oml_fast.miners import HardClusterMiner, NHardTripletsMiner
+
+    return [
+        TripletLossWithMiner(0.1, HardTripletsMiner()),
+        TripletLossWithMiner(0.1, NHardTripletsMiner(2, 2)),
+        TripletLossWithMiner(0.1, NHardTripletsMiner((4, 4), 1)),  # no anchor has a 4th positive
+        TripletLossWithMiner(None, AllTripletsMiner(), reduction="sum"),
+        TripletLossWithMiner(0.1, HardClusterMiner()),
+        ContrastiveLoss(),
+        ContrastiveLoss(miner=PairsMiner(hard_mining=False)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "position"), [(float("nan"), "one-entry"), (float("inf"), "one-entry"), (float("nan"), "all")]
+)
+@pytest.mark.parametrize("index", range(7))
+def test_non_finite_features_give_a_nan_loss(bad, position, index):
+    criterion = _miner_criteria()[index]
+    features, labels = _digits_batch()
+    poisoned = features.clone()
+    if position == "all":
+        poisoned = features * 0 + bad  # still in the graph
+    else:
+        poisoned[5, 3] = bad
+    loss = criterion(poisoned, labels)
+    assert loss.shape == () and torch.isnan(loss), loss
+    loss.backward()  # the graph still runs (the gradient is not meaningful)
+    assert torch.isfinite(criterion(features, labels))
+
+
+def test_non_finite_features_reduction_none_marks_the_triplets_that_hold_them():
+    features, labels = _digits_batch()
+    poisoned = features.detach().clone()
+    poisoned[5] = float("nan")
+    loss = TripletLossWithMiner(0.1, HardTripletsMiner(), reduction="none")(poisoned, labels)
+    assert loss.shape == (16,) and torch.isnan(loss[5])  # the row is anchor 5 of batch-hard
+    a, p, n = HardTripletsMiner()._sample_ids(torch.nan_to_num(poisoned, nan=0.0), labels)
+    holds_row = (a == 5) | (p == 5) | (n == 5)
+    assert torch.equal(torch.isnan(loss), holds_row)

@@ -13,6 +13,7 @@ from oml_reference import reference_metrics
 from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
 from oml_fast.metrics import EmbeddingMetrics
 from oml_fast.metrics import fnmr as fnmr_module
+from oml_fast.metrics.accumulation import Accumulator
 from oml_fast.metrics.fnmr import calc_fnmr_at_fmr_all_pairs
 
 
@@ -124,11 +125,42 @@ def test_missing_items_raise():
         calc.update(torch.zeros(2, 3), [1])
 
 
-@pytest.mark.parametrize("bad", [(), (0,), (-1,), (1.5,)])
+@pytest.mark.parametrize("bad", [(0,), (-1,), (1.5,)])
 def test_top_k_validation(bad):
     dataset = InMemoryQueryGalleryDataset(labels=[0, 0])
     with pytest.raises(ValueError, match="cmc_top_k"):
         EmbeddingMetrics(dataset, cmc_top_k=bad)
+
+
+def test_empty_top_k_skips_the_metric():
+    """As OML 4.0: ``map_top_k=()`` gives no ``"map"``; all three empty leave only the other metrics."""
+    embeddings, labels, is_query, is_gallery, categories, _ = random_case(4)
+    embeddings = torch.from_numpy(embeddings)
+    dataset = InMemoryQueryGalleryDataset(labels, is_query, is_gallery, categories=categories)
+    calc = EmbeddingMetrics(dataset, map_top_k=(), verbose=False)
+    calc.setup()
+    calc.update(embeddings, list(range(len(embeddings))))
+    metrics = calc.compute_metrics()
+    assert all("map" not in per_category and "cmc" in per_category for per_category in metrics.values())
+    calc = EmbeddingMetrics(dataset, cmc_top_k=(), precision_top_k=(), map_top_k=(), verbose=False)
+    calc.setup()
+    calc.update(embeddings, list(range(len(embeddings))))
+    assert all(set(per_category) == {"pcf"} for per_category in calc.compute_metrics().values())
+
+
+def test_acc_is_an_oml_accumulator_in_dataset_order():
+    """``EmbeddingMetrics.acc`` as in OML: the collected embeddings, sorted by index after ``compute_metrics``."""
+    embeddings, labels, is_query, is_gallery, _, _ = random_case(6)
+    embeddings = torch.from_numpy(embeddings)
+    dataset = InMemoryQueryGalleryDataset(labels, is_query, is_gallery)
+    calc = EmbeddingMetrics(dataset, verbose=False)
+    calc.setup()
+    order = torch.randperm(len(embeddings))
+    for part in torch.split(order, 7):
+        calc.update(embeddings[part], part)
+    assert isinstance(calc.acc, Accumulator) and calc.acc.collected_samples == len(embeddings)
+    calc.compute_metrics()
+    torch.testing.assert_close(calc.acc.storage["__embeddings"], embeddings)
 
 
 def test_flat_names_worst_queries_and_overall_only():

@@ -209,6 +209,12 @@ CASES: list[tuple[tuple[str, tuple], type[Exception], str]] = [
         ValueError,
         "`n_retrieved` must be in [0, 3] (the width of `is_relevant`), got 5 for query 1",
     ),
+    (  # more relevant items retrieved than exist (issue 13: precision > 1 otherwise)
+        metrics(is_relevant=torch.tensor([[True, True, False], [False, False, False]])),
+        ValueError,
+        "`n_gt` must be at least the number of relevant retrieved items, got 1 with 2 relevant retrieved "
+        "for query 0",
+    ),
     (  # the first bad entry in row-major order
         relevance(retrieved=torch.tensor([[0, 9], [-3, 1]])),
         IndexError,
@@ -229,6 +235,22 @@ CASES: list[tuple[tuple[str, tuple], type[Exception], str]] = [
     (mining(labels=LABELS.float()), TypeError, "`labels` must be int64, got [4] float32 on cpu"),
     (mining(n_positive=-1), ValueError, "`n_positive` must be >= 0, got -1"),
     (mining(n_negative=-2), ValueError, "`n_negative` must be >= 0, got -2"),
+    (  # checked before the [B, n_positive] output is allocated (issue 13)
+        mining(n_positive=2**40),
+        ValueError,
+        "`n_positive` must be at most max(B, 65536) = 65536 (an anchor has at most B - 1 positives), "
+        "got 1099511627776",
+    ),
+    (
+        mining(n_negative=65537),
+        ValueError,
+        "`n_negative` must be at most max(B, 65536) = 65536 (an anchor has at most B - 1 negatives), got 65537",
+    ),
+    (
+        mining(embeddings=torch.tensor([[0.0], [float("inf")], [1.0], [2.0]])),
+        ValueError,
+        "`embeddings` contains NaN or inf values ([4, 1] float32 on cpu); hard_mining needs finite embeddings",
+    ),
     (
         mining(metric="l2"),
         ValueError,

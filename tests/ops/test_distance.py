@@ -179,3 +179,12 @@ def test_cuda_identical_rows_and_gradients():
     torch.library.opcheck(
         torch.ops.oml_fast.pairwise_distance.default, (x[:5].detach(), y[:6].detach(), "cosine")
     )
+
+
+def test_double_backward_is_a_clear_error():
+    x1 = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    x2 = torch.randn(5, 3, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(pairwise_distance(x1, x2).sum(), x1)  # first derivative: fine
+    assert grad.shape == x1.shape
+    with pytest.raises(NotImplementedError, match="double backward"):
+        torch.autograd.grad(pairwise_distance(x1, x2).sum(), x1, create_graph=True)

@@ -99,12 +99,18 @@ def test_anchor_mask_rows_are_empty_but_still_candidates() -> None:
     assert torch.equal(pos[:5], full[0][:5]) and torch.equal(neg[:5], full[1][:5])
 
 
-def test_nan_is_never_selected() -> None:
-    x = torch.tensor([[0.0], [1.0], [float("nan")], [3.0], [4.0]])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_embeddings_are_rejected(bad: float) -> None:
+    """The op ranks by distance: a NaN / inf row would silently never be selected (issue 13)."""
+    x = torch.tensor([[0.0], [1.0], [bad], [3.0], [4.0]])
     labels = torch.tensor([0, 0, 0, 1, 1])
-    pos, neg = hard_mining(x, labels, 3, 3)
-    assert 2 not in pos[0].tolist() and 2 not in neg[3].tolist()
-    assert pos[0].tolist() == [1, -1, -1]
+    message = (
+        "`embeddings` contains NaN or inf values ([5, 1] float32 on cpu); hard_mining needs finite embeddings"
+    )
+    for fn in (hard_mining, hard_mining_ref):
+        with pytest.raises(ValueError) as info:
+            fn(x, labels, 3, 3)
+        assert str(info.value) == message
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])

@@ -139,7 +139,9 @@ def random_relevance(n_query: int, width: int):
     n_retrieved = torch.randint(0, width + 1, (n_query,))
     is_relevant &= torch.arange(width)[None, :] < n_retrieved[:, None]
     n_gt = is_relevant.sum(1) + torch.randint(0, 4, (n_query,))
-    n_gt[torch.rand(n_query) < 0.1] = 0  # some queries whose positives were all excluded
+    all_excluded = torch.rand(n_query) < 0.1  # some queries whose positives were all excluded
+    n_gt[all_excluded] = 0
+    is_relevant[all_excluded] = False  # nothing can be relevant then (n_gt >= hits is checked)
     return is_relevant, n_gt, n_retrieved
 
 
@@ -203,6 +205,11 @@ def test_metrics_bad_top_k(bad, position):
         ({"n_retrieved": torch.tensor([-1, 0])}, ValueError, "n_retrieved"),
         ({"n_retrieved": torch.tensor([1])}, ValueError, "n_retrieved"),
         ({"n_gt": torch.tensor([-1, 0])}, ValueError, "n_gt"),
+        (
+            {"is_relevant": torch.ones(2, 4, dtype=torch.bool)},
+            ValueError,
+            "`n_gt` must be at least the number",
+        ),
         ({"n_gt": torch.tensor([1.0, 0.0])}, TypeError, "n_gt"),
         ({"is_relevant": torch.zeros(2, 4)}, TypeError, "is_relevant"),
         ({"is_relevant": torch.zeros(2, dtype=torch.bool)}, ValueError, "is_relevant"),

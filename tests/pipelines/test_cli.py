@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,6 +58,8 @@ def test_predict_writes_one_embedding_per_image(tmp_path, capsys):
     overrides = [
         f"data_dir={images}",
         f"save_path={tmp_path / 'emb.pt'}",
+        f"save_dir={tmp_path / 'out'}",
+        "allow_untrained=true",
         "extractor.args.width=4",
         "extractor.args.feat_dim=8",
         "progress_bar=false",
@@ -63,6 +67,9 @@ def test_predict_writes_one_embedding_per_image(tmp_path, capsys):
     ]
     assert main(["predict", "predict_digits", *overrides]) == 0
     saved = torch.load(tmp_path / "emb.pt")
+    oml_format = json.loads((tmp_path / "out" / "predictions.json").read_text())  # OML's {path: embedding}
+    assert sorted(oml_format) == sorted(saved["paths"])
+    assert torch.allclose(torch.tensor(oml_format[saved["paths"][0]]), saved["embeddings"][0])
     assert saved["embeddings"].shape == (5, 8) and len(saved["paths"]) == 5
     assert torch.allclose(saved["embeddings"].norm(dim=1), torch.ones(5), atol=1e-5)  # normalise_features
     overrides[1] = f"save_path={tmp_path / 'emb.npz'}"
@@ -73,7 +80,60 @@ def test_predict_writes_one_embedding_per_image(tmp_path, capsys):
 
 
 def test_predict_errors(tmp_path, capsys):
-    assert main(["predict", "predict_digits", f"data_dir={tmp_path}", f"save_path={tmp_path / 'e.pt'}"]) == 2
+    untrained = ["allow_untrained=true", f"save_dir={tmp_path}"]
+    assert main(["predict", "predict_digits", f"data_dir={tmp_path}", *untrained]) == 2
     assert "no image files" in capsys.readouterr().err
-    assert main(["predict", "predict_digits", f"data_dir={tmp_path}", f"save_path={tmp_path / 'e.csv'}"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "predict_digits",
+                f"data_dir={tmp_path}",
+                f"save_path={tmp_path / 'e.csv'}",
+                *untrained,
+            ]
+        )
+        == 2
+    )
     assert "must end with .pt or .npz" in capsys.readouterr().err
+
+
+def test_validate_and_predict_refuse_a_model_without_weights(tmp_path, capsys):
+    assert main(["predict", "predict_digits", f"data_dir={tmp_path}", f"save_dir={tmp_path}"]) == 2
+    assert "the extractor has no weights" in capsys.readouterr().err
+    assert (
+        main(["validate", "validate_digits", f"dataset_root={tmp_path}", f"logs_root={tmp_path / 'logs'}"])
+        == 2
+    )
+    assert "dataset not found" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_wrong_types_fail_before_any_folder_exists(tmp_path, capsys):
+    from oml_fast.datasets import make_digits_dataset
+
+    make_digits_dataset(tmp_path / "digits")
+    common = [
+        "train",
+        "train_digits",
+        f"dataset_root={tmp_path / 'digits'}",
+        f"logs_root={tmp_path / 'logs'}",
+    ]
+    assert main([*common, "optimizer.args.lr=abc"]) == 2
+    assert "`optimizer.args`: `lr` must be a number, got 'abc' (str)" in capsys.readouterr().err
+    assert main([*common, "max_epochs=ten"]) == 2
+    assert "config key `max_epochs` must be int, got 'ten' (str)" in capsys.readouterr().err
+    assert main([*common, "criterion=arcfase"]) == 2
+    assert "did you mean 'arcface'" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("oml-fast ")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for pipeline in ("train", "validate", "predict", "train-postprocessor", "docs/config.md"):
+        assert pipeline in out

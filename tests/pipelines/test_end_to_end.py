@@ -7,30 +7,21 @@ import csv
 import pytest
 import torch
 
-from oml_fast.datasets import make_digits_dataset
 from oml_fast.pipelines import load_config, predict, train, validate
 
 
-@pytest.fixture(scope="module")
-def digits_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    make_digits_dataset(root)
-    return root
+def _on_cpu(digits_root, tmp_path, *more: str) -> list[str]:
+    """Overrides of train_digits for a quick CPU run in ``tmp_path``."""
+    base = [f"dataset_root={digits_root}", f"logs_root={tmp_path}", "accelerator=cpu", "progress_bar=false"]
+    return [*base, "valid_period=1", *more]
 
 
 @pytest.mark.slow
 def test_training_beats_untrained_and_writes_outputs(digits_root, tmp_path):
-    overrides = [
-        f"dataset_root={digits_root}",
-        f"logs_root={tmp_path}",
-        "accelerator=cpu",
-        "progress_bar=false",
-        "max_epochs=3",
-        "scheduling.scheduler.args.T_max=3",
-        "n_worst_queries=2",
-        "n_retrieved_to_show=3",
-    ]
-    untrained = validate(load_config("train_digits", [*overrides, "logs_folder=untrained"]))
+    overrides = _on_cpu(digits_root, tmp_path, "max_epochs=3", "n_worst_queries=2", "n_retrieved_to_show=3")
+    untrained = validate(
+        load_config("train_digits", [*overrides, "logs_folder=untrained", "allow_untrained=true"])
+    )
     trained_run = train(load_config("train_digits", [*overrides, "logs_folder=train"]))
     ckpt = trained_run.best_checkpoint
     trained = validate(load_config("train_digits", [*overrides, "logs_folder=trained", f"checkpoint={ckpt}"]))
@@ -60,9 +51,39 @@ def test_training_beats_untrained_and_writes_outputs(digits_root, tmp_path):
                 f"checkpoint={ckpt}",
                 f"data_dir={digits_root / 'images' / '9'}",
                 f"save_path={tmp_path / 'e.pt'}",
+                f"save_dir={tmp_path}",
             ],
         )
     )
-    saved = torch.load(save_path)
+    assert save_path == tmp_path / "predictions.json"
+    saved = torch.load(tmp_path / "e.pt")
     n_nines = len(list((digits_root / "images" / "9").glob("*.png")))
     assert saved["embeddings"].shape == (n_nines, 64) and len(saved["paths"]) == n_nines
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.slow
+def test_resume_continues_as_the_uninterrupted_run(digits_root, tmp_path):
+    # Batches and augmentations of an epoch depend on `seed + epoch` only: 2 epochs in one go, or
+    # 1 epoch then `checkpoint=last` with max_epochs=2, end with the same weights.
+    overrides = _on_cpu(digits_root, tmp_path, "log_images=false", "~scheduling", "logger=csv")
+    whole = train("train_digits", [*overrides, "max_epochs=2", "logs_folder=whole"])
+    train("train_digits", [*overrides, "max_epochs=1", "logs_folder=parts"])
+    resumed = train("train_digits", [*overrides, "max_epochs=2", "logs_folder=parts", "checkpoint=last"])
+    a, b = _weights(whole.last_checkpoint), _weights(resumed.last_checkpoint)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    assert torch.load(resumed.last_checkpoint, map_location="cpu", weights_only=False)["epoch"] == 1
+    assert not list(tmp_path.rglob("*.partial"))  # checkpoints are written to a temporary file, then renamed
+
+
+def test_resume_without_a_run_to_resume(digits_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint=last: no .*last.ckpt to resume from"):
+        train(
+            "train_digits",
+            [f"dataset_root={digits_root}", f"logs_root={tmp_path}", "logs_folder=x", "checkpoint=last"],
+        )

@@ -11,13 +11,14 @@ namespace {
 template <typename T>
 __attribute__((always_inline)) inline int64_t sq_euclidean_from_dot_impl(const T* dot, T sq_norm_a,
                                                                          const T* sq_norm_b,
-                                                                         int64_t n, T* out) {
+                                                                         int64_t n, T ratio,
+                                                                         T* out) {
   // Counting with an integer sum (rather than branching) keeps the loop vectorisable.
   int64_t flagged = 0;
   for (int64_t j = 0; j < n; ++j) {
     const T norms = sq_norm_a + sq_norm_b[j];
     const T sq = std::max(norms - T(2) * dot[j], T(0));
-    flagged += sq <= kRecomputeRatio<T> * norms;
+    flagged += sq <= ratio * norms;
     out[j] = sq;
   }
   return flagged;
@@ -37,13 +38,14 @@ __attribute__((always_inline)) inline T exact_sq_euclidean_impl(const T* a, cons
 }  // namespace
 
 OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a,
-                                                    const float* sq_norm_b, int64_t n, float* out) {
-  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, out);
+                                                    const float* sq_norm_b, int64_t n, float ratio,
+                                                    float* out) {
+  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, ratio, out);
 }
 OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const double* dot, double sq_norm_a,
                                                     const double* sq_norm_b, int64_t n,
-                                                    double* out) {
-  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, out);
+                                                    double ratio, double* out) {
+  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, ratio, out);
 }
 
 float exact_sq_euclidean(const float* a, const float* b, int64_t dim) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "common/checks.h"
+#include "common/distance_math.h"
+#include "common/scaling.h"
 #include "distance/cpu/distance_rows.h"
 #include "distance/pairwise_distance.h"
 
@@ -31,16 +33,17 @@ int64_t panel_rows(int64_t n, int64_t m, int64_t element_size) {
 template <typename scalar_t>
 void convert_tile(Metric metric, scalar_t* out, int64_t ld, int64_t rows, int64_t cols,
                   const scalar_t* a, const scalar_t* b, const scalar_t* sq_norm_a,
-                  const scalar_t* sq_norm_b, int64_t dim) {
+                  const scalar_t* sq_norm_b, int64_t dim, scalar_t ratio) {
   for (int64_t i = 0; i < rows; ++i) {
     scalar_t* row = out + i * ld;
     switch (metric) {
       case Metric::Euclidean:
       case Metric::SqEuclidean: {
-        const int64_t flagged = cpu::sq_euclidean_from_dot(row, sq_norm_a[i], sq_norm_b, cols, row);
+        const int64_t flagged =
+            cpu::sq_euclidean_from_dot(row, sq_norm_a[i], sq_norm_b, cols, ratio, row);
         if (flagged > 0) {
-          cpu::recompute_small_sq_euclidean(row, a + i * dim, sq_norm_a[i], b, sq_norm_b, cols,
-                                            dim);
+          cpu::recompute_small_sq_euclidean(row, a + i * dim, sq_norm_a[i], b, sq_norm_b, cols, dim,
+                                            ratio);
         }
         if (metric == Metric::Euclidean) cpu::sqrt_inplace(row, cols);
         break;
@@ -79,9 +82,17 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
   // Detached, contiguous operands: the GEMM calls below must not see autograd metadata (worker
   // threads of at::parallel_for do not inherit the dispatcher's below-autograd state).
   at::Tensor a = x1.detach().contiguous(), b = x2.detach().contiguous();
+  // Magnitudes far from 1 are scaled by a power of two before anything is squared (exact; the
+  // distances are scaled back at the end), so that 1e-20 or 1e18 float32 rows neither underflow nor
+  // overflow. The cosine normalises each row instead.
+  int exponent = 0;
   if (metric == Metric::Cosine) {
     a = unit_rows(a).contiguous();
     b = unit_rows(b).contiguous();
+  } else {
+    exponent = dist::scale_exponent_of(a, b, a.scalar_type());
+    a = dist::scale_by_pow2(a, exponent);
+    b = dist::scale_by_pow2(b, exponent);
   }
   const bool needs_norms = metric == Metric::Euclidean || metric == Metric::SqEuclidean;
   const at::Tensor sq_norm_a = needs_norms ? a.mul(a).sum(1) : at::Tensor();
@@ -89,7 +100,9 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
 
   const int64_t rows_per_panel = panel_rows(n, m, a.element_size());
   const int64_t n_panels = (n + rows_per_panel - 1) / rows_per_panel;
+  const int mantissa_bits = dist::gemm_mantissa_bits(a.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "pairwise_distance_cpu", [&] {
+    const auto ratio = static_cast<scalar_t>(dist::recompute_ratio<scalar_t>(dim, mantissa_bits));
     const scalar_t* a_ptr = a.const_data_ptr<scalar_t>();
     const scalar_t* b_ptr = b.const_data_ptr<scalar_t>();
     const scalar_t* na_ptr = needs_norms ? sq_norm_a.const_data_ptr<scalar_t>() : nullptr;
@@ -104,10 +117,15 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
         at::Tensor out_panel = out.narrow(0, i0, rows);
         at::mm_out(out_panel, a.narrow(0, i0, rows), b.t());
         convert_tile<scalar_t>(metric, out_ptr + i0 * m, m, rows, m, a_ptr + i0 * dim, b_ptr,
-                               needs_norms ? na_ptr + i0 : nullptr, nb_ptr, dim);
+                               needs_norms ? na_ptr + i0 : nullptr, nb_ptr, dim, ratio);
       }
     });
   });
+  if (exponent != 0) {
+    // Back to the input's units: |a - b| scales with 2^e, |a - b|^2 and <a, b> with 2^2e.
+    const int back = metric == Metric::Euclidean ? -exponent : -2 * exponent;
+    dist::scale_by_pow2_(out, back);
+  }
   return out;
 }
 

@@ -10,24 +10,22 @@
 #include <torch/library.h>
 
 #include "common/checks.h"
+#include "common/distance_math.h"
+#include "common/scaling.h"
 #include "distance/pairwise_distance.h"
 
 namespace oml_fast {
 namespace {
 
-// Same rule as the CPU kernel (csrc/distance/cpu/distance_rows.h).
-template <typename acc_t>
-__device__ __forceinline__ acc_t recompute_ratio() {
-  return sizeof(acc_t) == sizeof(double) ? acc_t(1e-8) : acc_t(1e-2);
-}
+constexpr int kThreads = 256;
 
+// The recompute rule is the CPU kernel's (dist::recompute_ratio, common/distance_math.h).
 template <typename scalar_t, typename acc_t>
-__global__ void distance_epilogue_kernel(const acc_t* __restrict__ dot,
-                                         const acc_t* __restrict__ sq_norm_a,
-                                         const acc_t* __restrict__ sq_norm_b,
-                                         const acc_t* __restrict__ a, const acc_t* __restrict__ b,
-                                         scalar_t* __restrict__ out, int64_t n, int64_t m,
-                                         int64_t dim, int metric) {
+__global__ void __launch_bounds__(kThreads)
+    distance_epilogue_kernel(const acc_t* __restrict__ dot, const acc_t* __restrict__ sq_norm_a,
+                             const acc_t* __restrict__ sq_norm_b, const acc_t* __restrict__ a,
+                             const acc_t* __restrict__ b, scalar_t* __restrict__ out, int64_t n,
+                             int64_t m, int64_t dim, int metric, acc_t ratio) {
   const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= n * m) return;
   const int64_t i = index / m, j = index % m;
@@ -37,7 +35,7 @@ __global__ void distance_epilogue_kernel(const acc_t* __restrict__ dot,
       metric == static_cast<int>(Metric::SqEuclidean)) {
     const acc_t norms = sq_norm_a[i] + sq_norm_b[j];
     acc_t sq = max(norms - acc_t(2) * value, acc_t(0));
-    if (sq <= recompute_ratio<acc_t>() * norms) {
+    if (sq <= ratio * norms) {
       sq = 0;
       const acc_t* row_a = a + i * dim;
       const acc_t* row_b = b + j * dim;
@@ -68,14 +66,21 @@ at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
   const auto acc_type = x1.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor a = x1.detach().to(acc_type).contiguous();
   at::Tensor b = x2.detach().to(acc_type).contiguous();
+  // Magnitudes far from 1 are scaled by a power of two first (as on the CPU; reads one scalar
+  // back), the cosine normalises each row instead.
+  int exponent = 0;
   if (metric == Metric::Cosine) {
     a = unit_rows(a).contiguous();
     b = unit_rows(b).contiguous();
+  } else {
+    exponent = dist::scale_exponent_of(a, b, acc_type);
+    a = dist::scale_by_pow2(a, exponent);
+    b = dist::scale_by_pow2(b, exponent);
   }
   const at::Tensor sq_norm_a = a.mul(a).sum(1), sq_norm_b = b.mul(b).sum(1);
   const at::Tensor dot = at::mm(a, b.t());
 
-  constexpr int kThreads = 256;
+  const int mantissa_bits = dist::gemm_mantissa_bits(acc_type);
   const int64_t blocks = (n * m + kThreads - 1) / kThreads;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
@@ -84,9 +89,12 @@ at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
         distance_epilogue_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
             dot.const_data_ptr<acc_t>(), sq_norm_a.const_data_ptr<acc_t>(),
             sq_norm_b.const_data_ptr<acc_t>(), a.const_data_ptr<acc_t>(), b.const_data_ptr<acc_t>(),
-            out.mutable_data_ptr<scalar_t>(), n, m, dim, static_cast<int>(metric));
+            out.mutable_data_ptr<scalar_t>(), n, m, dim, static_cast<int>(metric),
+            static_cast<acc_t>(dist::recompute_ratio<acc_t>(dim, mantissa_bits)));
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
+  if (exponent != 0)
+    dist::scale_by_pow2_(out, metric == Metric::Euclidean ? -exponent : -2 * exponent);
   return out;
 }
 

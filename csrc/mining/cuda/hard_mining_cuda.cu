@@ -27,13 +27,11 @@ __device__ __forceinline__ bool lex_less(key_t ka, int64_t ia, key_t kb, int64_t
 }
 
 template <typename scalar_t>
-__global__ void select_rows_kernel(const scalar_t* __restrict__ products,
-                                   const scalar_t* __restrict__ sq_norms,
-                                   const int64_t* __restrict__ labels,
-                                   const bool* __restrict__ anchor_mask, int64_t batch,
-                                   int64_t row0, int64_t n_positive, int64_t n_negative,
-                                   int64_t* __restrict__ positives,
-                                   int64_t* __restrict__ negatives) {
+__global__ void __launch_bounds__(kThreads)
+    select_rows_kernel(const scalar_t* __restrict__ products, const scalar_t* __restrict__ sq_norms,
+                       const int64_t* __restrict__ labels, const bool* __restrict__ anchor_mask,
+                       int64_t batch, int64_t row0, int64_t n_positive, int64_t n_negative,
+                       int64_t* __restrict__ positives, int64_t* __restrict__ negatives) {
   const int64_t r = blockIdx.x;
   const int64_t anchor = row0 + r;
   int64_t* out_pos = positives + anchor * n_positive;
@@ -46,6 +44,9 @@ __global__ void select_rows_kernel(const scalar_t* __restrict__ products,
   const scalar_t* row = products + r * batch;
   const int64_t anchor_label = labels[anchor];
 
+  // The tree reduction below assumes one shared slot per thread and a power-of-two block.
+  static_assert((kThreads & (kThreads - 1)) == 0, "kThreads must be a power of two");
+  static_assert(kThreads * (sizeof(scalar_t) + sizeof(int64_t)) <= 48 * 1024, "shared memory");
   __shared__ scalar_t shared_keys[kThreads];
   __shared__ int64_t shared_ids[kThreads];
 
@@ -107,6 +108,8 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings
                                                     const std::optional<at::Tensor>& anchor_mask) {
   const Metric parsed =
       check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
+  // Distances to NaN / inf rows cannot be ranked: the op would silently never select them.
+  check_finite(embeddings, "embeddings", "hard_mining");
   const c10::cuda::CUDAGuard guard(embeddings.device());
   const int64_t batch = embeddings.size(0);
   auto index_options = labels.options().dtype(at::kLong);

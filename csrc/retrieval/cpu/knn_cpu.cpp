@@ -7,11 +7,20 @@
 // candidate buffer. Only the outputs, the candidate buffers and one GEMM tile per thread are ever
 // allocated.
 //
-// Exactness. The GEMM ranking value has a rounding error that is bounded per query (`band` below),
-// so the buffer keeps every candidate whose ranking value is within 2 * band of the current k-th
-// best: that set provably contains the exact top k. At the end (or when near-ties overflow the
-// buffer) the distances of the kept candidates are recomputed directly in float64 and sorted by
-// (distance, gallery index), which gives exact values, exact ties and the smaller-index tie rule.
+// Exactness. The GEMM ranking value v_j of gallery item j has a rounding error bounded per item and
+// query, E_j = e_self_j + |q| e_cross_j (common/distance_math.h), so each item has an interval
+// [v_j - E_j, v_j + E_j] that holds its exact value. The buffer stores lower ends; the threshold is
+// the k-th smallest upper end among the kept candidates, and an item is kept while its lower end
+// does not exceed it: that set provably contains the exact top k. A per-item band means that one
+// gallery row of a huge norm widens only its own interval, not every query's. At the end (or when
+// near-ties overflow the buffer) the distances of the kept candidates are recomputed directly in
+// float64 and sorted by (distance, gallery index), which gives exact values, exact ties and the
+// smaller-index tie rule.
+//
+// Magnitudes: data far from 1 (float32 outside [2^-20, 2^20], float64 outside [2^-200, 2^200]) is
+// searched as a copy scaled by a power of two, so that neither the GEMM nor the norms overflow or
+// go subnormal; exact distances come from the original float32 data (float64 holds every square of
+// a float32) or, for float64, from the scaled copy with the scaling undone.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -27,7 +36,10 @@
 #define OML_FAST_X86 1
 #endif
 
+#include "common/distance_math.h"
+#include "common/scaling.h"
 #include "common/simd.h"
+#include "retrieval/knn_workspace.h"
 #include "retrieval/retrieval_checks.h"
 
 namespace oml_fast {
@@ -35,7 +47,8 @@ namespace {
 
 // Tile sizes: the [kQueryTile, kGalleryTile] float tile (1 MiB) stays in L2 (or close by) between
 // the GEMM that writes it and the epilogue that reads it; MKL repacks the gallery tile once per
-// GEMM call, so taller query tiles make that cost smaller.
+// GEMM call, so taller query tiles make that cost smaller. With a large k the query tile shrinks so
+// that the candidate buffers fit their byte budget (retrieval/knn_workspace.h).
 constexpr int64_t kQueryTile = 256;
 constexpr int64_t kGalleryTile = 1024;
 
@@ -52,14 +65,14 @@ struct Exclusions {
   }
 };
 
-// Writes the indices j (offset by `base`) and values v = bias[j] + scale[j] * s[j] of every j with
-// v <= threshold. Returns how many were written.
+// Writes the indices j (offset by `base`) and lower ends l = bias_lo[j] + scale[j] * s[j] -
+// nq * e_cross[j] of every j with l <= threshold. Returns how many were written.
 template <typename T>
-int64_t scan_row_scalar(const T* s, const T* bias, const T* scale, int64_t n, T threshold,
-                        int64_t base, int64_t* out_index, T* out_value) {
+int64_t scan_row_scalar(const T* s, const T* bias_lo, const T* scale, const T* e_cross, T nq,
+                        int64_t n, T threshold, int64_t base, int64_t* out_index, T* out_value) {
   int64_t count = 0;
   for (int64_t j = 0; j < n; ++j) {
-    const T v = bias[j] + scale[j] * s[j];
+    const T v = bias_lo[j] + scale[j] * s[j] - nq * e_cross[j];
     if (v <= threshold) {
       out_index[count] = base + j;
       out_value[count] = v;
@@ -72,11 +85,13 @@ int64_t scan_row_scalar(const T* s, const T* bias, const T* scale, int64_t n, T 
 #ifdef OML_FAST_X86
 // AVX2 version of scan_row_scalar for float: 32 values per step, one branch per step in the common
 // case where nothing passes (after the first few tiles, almost always).
-__attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const float* bias,
-                                                          const float* scale, int64_t n,
-                                                          float threshold, int64_t base,
-                                                          int64_t* out_index, float* out_value) {
+__attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const float* bias_lo,
+                                                          const float* scale, const float* e_cross,
+                                                          float nq, int64_t n, float threshold,
+                                                          int64_t base, int64_t* out_index,
+                                                          float* out_value) {
   const __m256 thr = _mm256_set1_ps(threshold);
+  const __m256 norm = _mm256_set1_ps(nq);
   int64_t count = 0, j = 0;
   alignas(32) float values[32];
   for (; j + 32 <= n; j += 32) {
@@ -84,7 +99,8 @@ __attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const 
     int masks[4];
     for (int u = 0; u < 4; ++u) {
       v[u] = _mm256_fmadd_ps(_mm256_loadu_ps(s + j + 8 * u), _mm256_loadu_ps(scale + j + 8 * u),
-                             _mm256_loadu_ps(bias + j + 8 * u));
+                             _mm256_loadu_ps(bias_lo + j + 8 * u));
+      v[u] = _mm256_fnmadd_ps(norm, _mm256_loadu_ps(e_cross + j + 8 * u), v[u]);
       masks[u] = _mm256_movemask_ps(_mm256_cmp_ps(v[u], thr, _CMP_LE_OQ));
     }
     if ((masks[0] | masks[1] | masks[2] | masks[3]) == 0) continue;
@@ -99,8 +115,8 @@ __attribute__((target("avx2,fma"))) int64_t scan_row_avx2(const float* s, const 
       }
     }
   }
-  return count + scan_row_scalar<float>(s + j, bias + j, scale + j, n - j, threshold, base + j,
-                                        out_index + count, out_value + count);
+  return count + scan_row_scalar<float>(s + j, bias_lo + j, scale + j, e_cross + j, nq, n - j,
+                                        threshold, base + j, out_index + count, out_value + count);
 }
 
 bool cpu_has_avx2_fma() {
@@ -109,29 +125,43 @@ bool cpu_has_avx2_fma() {
 }
 #endif
 
-template <typename T>
-int64_t scan_row(const T* s, const T* bias, const T* scale, int64_t n, T threshold, int64_t base,
-                 int64_t* out_index, T* out_value) {
-#ifdef OML_FAST_X86
-  if constexpr (std::is_same_v<T, float>) {
-    if (cpu_has_avx2_fma())
-      return scan_row_avx2(s, bias, scale, n, threshold, base, out_index, out_value);
-  }
-#endif
-  return scan_row_scalar<T>(s, bias, scale, n, threshold, base, out_index, out_value);
-}
-
 // Everything the search needs about the inputs, prepared once.
 template <typename T>
 struct KnnProblem {
-  const T* queries;
+  const T* queries;  // the data the GEMM sees (scaled by 2^exponent)
   const T* gallery;
+  const T*
+      exact_queries;  // the data exact distances are computed from (scaled by 2^exact_exponent)
+  const T* exact_gallery;
+  int exponent, exact_exponent;
   int64_t n_query, n_gallery, dim, k;
   Metric metric;
   Exclusions exclusions;
-  std::vector<double> query_norm, gallery_norm;  // L2 norms, float64
-  std::vector<T> bias, scale;                    // ranking value = bias[j] + scale[j] * <q, g_j>
-  double gallery_norm_max = 0;
+  std::vector<double> query_norm, gallery_norm;  // L2 norms of the GEMM's data, float64
+  // Lower end of item j's interval: bias_lo[j] + scale[j] * <q, g_j> - |q| e_cross[j]; its width is
+  // 2 (e_self[j] + |q| e_cross[j]).
+  std::vector<T> bias_lo, scale, e_self, e_cross;
+
+  int64_t scan(int64_t q, const T* s, int64_t g_begin, int64_t n, T threshold, int64_t* out_index,
+               T* out_value) const {
+    const T nq = static_cast<T>(query_norm[q]);
+#ifdef OML_FAST_X86
+    if constexpr (std::is_same_v<T, float>) {
+      if (cpu_has_avx2_fma())
+        return scan_row_avx2(s, bias_lo.data() + g_begin, scale.data() + g_begin,
+                             e_cross.data() + g_begin, nq, n, threshold, g_begin, out_index,
+                             out_value);
+    }
+#endif
+    return scan_row_scalar<T>(s, bias_lo.data() + g_begin, scale.data() + g_begin,
+                              e_cross.data() + g_begin, nq, n, threshold, g_begin, out_index,
+                              out_value);
+  }
+
+  // Half the width of item g's interval for query q.
+  T half_width(int64_t q, int64_t g) const {
+    return e_self[g] + static_cast<T>(query_norm[q]) * e_cross[g];
+  }
 };
 
 // Squared difference norm / inner product in float64 with four partial sums: independent chains
@@ -184,24 +214,31 @@ inline double squared_distance(const double* a, const double* b, int64_t dim) {
 inline double dot(const float* a, const float* b, int64_t dim) { return dot_float(a, b, dim); }
 inline double dot(const double* a, const double* b, int64_t dim) { return dot_f64(a, b, dim); }
 
-// The exact distance between query q and gallery item g, in float64.
+// The exact distance between query q and gallery item g, in float64, in the input's units.
 template <typename T>
 double exact_distance(const KnnProblem<T>& p, int64_t q, int64_t g) {
-  const T* a = p.queries + q * p.dim;
-  const T* b = p.gallery + g * p.dim;
   if (p.metric == Metric::Euclidean || p.metric == Metric::SqEuclidean) {
-    const double squared = squared_distance(a, b, p.dim);
-    return p.metric == Metric::Euclidean ? std::sqrt(squared) : squared;
+    const double squared =
+        squared_distance(p.exact_queries + q * p.dim, p.exact_gallery + g * p.dim, p.dim);
+    return dist::unscale_distance(dist::distance_from_squared(squared, p.metric), p.metric,
+                                  p.exact_exponent);
   }
-  const double inner = dot(a, b, p.dim);
-  if (p.metric == Metric::Dot) return -inner;
-  const double cos =
-      inner / (std::max(p.query_norm[q], kCosineEps) * std::max(p.gallery_norm[g], kCosineEps));
-  return std::min(2.0, std::max(0.0, 1.0 - cos));
+  // Cosine and dot from the GEMM's data (the cosine is scale-free).
+  const double inner = dot(p.queries + q * p.dim, p.gallery + g * p.dim, p.dim);
+  if (p.metric == Metric::Dot) return dist::unscale_distance(-inner, p.metric, p.exponent);
+  return dist::cosine_distance(inner, p.query_norm[q], p.gallery_norm[g]);
 }
 
-// The candidates of one query: every non-excluded gallery item whose ranking value was within the
-// band of the k-th best when it was seen. `threshold` only ever decreases.
+// The ranking value of (q, g) from a float64 inner product (in the GEMM's units): its error is far
+// below the item's band.
+template <typename T>
+double exact_ranking_value(const KnnProblem<T>& p, int64_t q, int64_t g) {
+  const double inner = dot(p.queries + q * p.dim, p.gallery + g * p.dim, p.dim);
+  return dist::ranking_value(p.metric, inner, p.gallery_norm[g]);
+}
+
+// The candidates of one query: the lower ends of every non-excluded gallery item whose lower end
+// was at most the threshold when it was seen. `threshold` (an upper end) only ever decreases.
 template <typename T>
 struct CandidateBuffer {
   T* value;
@@ -213,30 +250,25 @@ struct CandidateBuffer {
 template <typename T>
 class QueryTileSearch {
  public:
-  QueryTileSearch(const KnnProblem<T>& p) : p_(p) {
-    const int64_t k_eff = std::min(p.k, p.n_gallery);
-    k_eff_ = std::max<int64_t>(k_eff, 1);
-    // Room for 2k + 32: a compaction frees at least half of the buffer in the common case.
-    capacity_ = 2 * k_eff_ + 32;
-    values_.resize(kQueryTile * capacity_);
-    indices_.resize(kQueryTile * capacity_);
-    tile_.resize(kQueryTile * kGalleryTile);
+  QueryTileSearch(const KnnProblem<T>& p, int64_t query_tile) : p_(p), query_tile_(query_tile) {
+    k_eff_ = std::max<int64_t>(std::min(p.k, p.n_gallery), 1);
+    capacity_ = retrieval::candidate_capacity(p.k, p.n_gallery);
+    values_.resize(query_tile_ * capacity_);
+    indices_.resize(query_tile_ * capacity_);
+    buffers_.resize(query_tile_);
+    tile_.resize(query_tile_ * kGalleryTile);
     pass_index_.resize(kGalleryTile);
     pass_value_.resize(kGalleryTile);
-    scratch_value_.resize(capacity_);
+    scratch_value_.resize(std::max(capacity_, kGalleryTile));
     exact_.resize(capacity_);
     order_.resize(capacity_);
-    constexpr double unit_roundoff = std::is_same_v<T, double> ? 0x1p-53 : 0x1p-24;
-    band_factor_ = 2.0 * 1.25 * (static_cast<double>(p.dim) + 8.0) * unit_roundoff;
   }
 
   void run(int64_t q_begin, int64_t q_end, T* out_dist, int64_t* out_idx) {
     const int64_t n_rows = q_end - q_begin;
-    for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t r = 0; r < n_rows; ++r)
       buffers_[r] =
           CandidateBuffer<T>{values_.data() + r * capacity_, indices_.data() + r * capacity_};
-      band_[r] = band_for_query(q_begin + r);
-    }
     auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
     const T* queries = p_.queries + q_begin * p_.dim;
     at::Tensor query_tile = at::from_blob(const_cast<T*>(queries), {n_rows, p_.dim}, options);
@@ -247,91 +279,54 @@ class QueryTileSearch {
       at::Tensor products = at::from_blob(tile_.data(), {n_rows, n_cols}, options);
       at::mm_out(products, query_tile, gallery_tile.t());
       for (int64_t r = 0; r < n_rows; ++r) {
+        const int64_t q = q_begin + r;
         CandidateBuffer<T>& buffer = buffers_[r];
         if (buffer.threshold == std::numeric_limits<T>::infinity() && n_cols > k_eff_)
-          seed_threshold(q_begin + r, buffer, band_[r], tile_.data() + r * n_cols, g_begin, n_cols);
-        const int64_t n_pass = scan_row<T>(tile_.data() + r * n_cols, p_.bias.data() + g_begin,
-                                           p_.scale.data() + g_begin, n_cols, buffer.threshold,
-                                           g_begin, pass_index_.data(), pass_value_.data());
+          seed_threshold(q, buffer, tile_.data() + r * n_cols, g_begin, n_cols);
+        const int64_t n_pass = p_.scan(q, tile_.data() + r * n_cols, g_begin, n_cols,
+                                       buffer.threshold, pass_index_.data(), pass_value_.data());
         for (int64_t t = 0; t < n_pass; ++t) {
           if (pass_value_[t] > buffer.threshold) continue;  // the threshold fell during this row
           const int64_t g = pass_index_[t];
-          if (p_.exclusions.excluded(q_begin + r, g)) continue;
+          if (p_.exclusions.excluded(q, g)) continue;
           buffer.value[buffer.size] = pass_value_[t];
           buffer.index[buffer.size] = g;
-          if (++buffer.size == capacity_) compact(q_begin + r, buffer, band_[r]);
+          if (++buffer.size == capacity_) compact(q, buffer);
         }
       }
     }
     for (int64_t r = 0; r < n_rows; ++r)
-      finish(q_begin + r, buffers_[r], band_[r], out_dist + r * p_.k, out_idx + r * p_.k);
+      finish(q_begin + r, buffers_[r], out_dist + r * p_.k, out_idx + r * p_.k);
   }
 
  private:
-  // Bound on |ranking value computed through the GEMM - its exact value| for query q: a dot product
-  // of length D in floating point errs by at most ~D u |a| |b| (any summation order), plus a few
-  // roundings of the epilogue; 1.25 is a safety margin.
-  T band_for_query(int64_t q) const {
-    const double nq = p_.query_norm[q], gm = p_.gallery_norm_max;
-    double magnitude = 0;
-    switch (p_.metric) {
-      case Metric::Euclidean:
-      case Metric::SqEuclidean:
-        magnitude = gm * gm + 2.0 * nq * gm;  // |g|^2 - 2 <q, g>
-        break;
-      case Metric::Cosine:
-        magnitude = nq;  // <q, g> / |g|
-        break;
-      case Metric::Dot:
-        magnitude = nq * gm;
-        break;
-    }
-    // Tiny absolute floor so that the band never rounds to 0 for all-zero data.
-    return static_cast<T>(band_factor_ * magnitude + std::numeric_limits<T>::min());
-  }
-
   // Before a query has any threshold, every value would pass and be copied into the buffer.
-  // Instead, take the k-th smallest non-excluded value of this first tile row: k candidates are
-  // known to be at least that close, so (k-th + 2 band) is already a valid threshold.
-  void seed_threshold(int64_t q, CandidateBuffer<T>& buffer, T band, const T* products,
-                      int64_t g_begin, int64_t n_cols) {
-    const int64_t n_all = scan_row<T>(products, p_.bias.data() + g_begin, p_.scale.data() + g_begin,
-                                      n_cols, std::numeric_limits<T>::infinity(), g_begin,
-                                      pass_index_.data(), pass_value_.data());
+  // Instead, take the k-th smallest upper end of the non-excluded items of this first tile row: k
+  // candidates are known to be at least that close, so it is already a valid threshold.
+  void seed_threshold(int64_t q, CandidateBuffer<T>& buffer, const T* products, int64_t g_begin,
+                      int64_t n_cols) {
+    const int64_t n_all = p_.scan(q, products, g_begin, n_cols, std::numeric_limits<T>::infinity(),
+                                  pass_index_.data(), pass_value_.data());
     int64_t n_kept = 0;
     for (int64_t t = 0; t < n_all; ++t) {
-      if (!p_.exclusions.excluded(q, pass_index_[t])) pass_value_[n_kept++] = pass_value_[t];
+      const int64_t g = pass_index_[t];
+      if (!p_.exclusions.excluded(q, g))
+        scratch_value_[n_kept++] = pass_value_[t] + 2 * p_.half_width(q, g);
     }
     if (n_kept < k_eff_) return;
-    std::nth_element(pass_value_.begin(), pass_value_.begin() + (k_eff_ - 1),
-                     pass_value_.begin() + n_kept);
-    buffer.threshold = pass_value_[k_eff_ - 1] + 2 * band;
+    std::nth_element(scratch_value_.begin(), scratch_value_.begin() + (k_eff_ - 1),
+                     scratch_value_.begin() + n_kept);
+    buffer.threshold = scratch_value_[k_eff_ - 1];
   }
 
-  // Ranking value of an exact distance (the inverse of the epilogue's monotone map), used once the
-  // exact distance of a candidate is known.
-  T ranking_value(int64_t q, double distance) const {
-    switch (p_.metric) {
-      case Metric::Euclidean:
-        return static_cast<T>(distance * distance - p_.query_norm[q] * p_.query_norm[q]);
-      case Metric::SqEuclidean:
-        return static_cast<T>(distance - p_.query_norm[q] * p_.query_norm[q]);
-      case Metric::Cosine:
-        return static_cast<T>((distance - 1.0) * std::max(p_.query_norm[q], kCosineEps));
-      case Metric::Dot:
-        return static_cast<T>(distance);
-    }
-    return 0;
-  }
-
-  // The buffer is full: keep only candidates within 2 * band of the k-th best ranking value, which
-  // still contain the exact top k. If near-ties keep it nearly full, resolve exactly instead.
-  void compact(int64_t q, CandidateBuffer<T>& buffer, T band, bool resolve_if_full = true) {
-    std::copy(buffer.value, buffer.value + buffer.size, scratch_value_.begin());
+  // The buffer is full: keep only candidates whose lower end is within the k-th smallest upper end,
+  // which still contain the exact top k. If near-ties keep it nearly full, resolve exactly instead.
+  void compact(int64_t q, CandidateBuffer<T>& buffer, bool resolve_if_full = true) {
+    for (int64_t t = 0; t < buffer.size; ++t)
+      scratch_value_[t] = buffer.value[t] + 2 * p_.half_width(q, buffer.index[t]);
     std::nth_element(scratch_value_.begin(), scratch_value_.begin() + (k_eff_ - 1),
                      scratch_value_.begin() + buffer.size);
-    const T kth = scratch_value_[k_eff_ - 1];
-    const T threshold = kth + 2 * band;
+    const T threshold = std::min(buffer.threshold, scratch_value_[k_eff_ - 1]);
     int64_t kept = 0;
     for (int64_t t = 0; t < buffer.size; ++t) {
       if (buffer.value[t] <= threshold) {
@@ -341,8 +336,8 @@ class QueryTileSearch {
       }
     }
     buffer.size = kept;
-    buffer.threshold = std::min(buffer.threshold, threshold);
-    if (resolve_if_full && kept > capacity_ - capacity_ / 4) resolve_exactly(q, buffer, band);
+    buffer.threshold = threshold;
+    if (resolve_if_full && kept > capacity_ - capacity_ / 4) resolve_exactly(q, buffer);
   }
 
   // Sorts the candidates by (exact distance, index) into order_[0..size).
@@ -354,27 +349,32 @@ class QueryTileSearch {
     });
   }
 
-  // Many near-ties (e.g. duplicated gallery rows): keep the exact top k of what was seen so far,
-  // with their exact ranking values.
-  void resolve_exactly(int64_t q, CandidateBuffer<T>& buffer, T band) {
+  // Many near-ties (e.g. duplicated gallery rows): keep the exact top k of what was seen so far.
+  // Their intervals are rebuilt around float64 ranking values (whose error is far below the band),
+  // and the threshold becomes the largest of their upper ends.
+  void resolve_exactly(int64_t q, CandidateBuffer<T>& buffer) {
     sort_exactly(q, buffer);
     const int64_t kept = std::min(k_eff_, buffer.size);
     std::vector<int64_t> kept_index(kept);
     std::vector<T> kept_value(kept);
+    T upper = -std::numeric_limits<T>::infinity();
     for (int64_t t = 0; t < kept; ++t) {
-      kept_index[t] = buffer.index[order_[t]];
-      kept_value[t] = ranking_value(q, exact_[order_[t]]);
+      const int64_t g = buffer.index[order_[t]];
+      const T value = static_cast<T>(exact_ranking_value(p_, q, g));
+      const T half = p_.half_width(q, g);
+      kept_index[t] = g;
+      kept_value[t] = value - half;
+      upper = std::max(upper, value + half);
     }
     std::copy(kept_index.begin(), kept_index.end(), buffer.index);
     std::copy(kept_value.begin(), kept_value.end(), buffer.value);
     buffer.size = kept;
-    if (kept == k_eff_)
-      buffer.threshold = std::min<T>(buffer.threshold, kept_value[kept - 1] + 2 * band);
+    if (kept == k_eff_) buffer.threshold = std::min(buffer.threshold, upper);
   }
 
-  void finish(int64_t q, CandidateBuffer<T>& buffer, T band, T* out_dist, int64_t* out_idx) {
-    // Drop what the final band rules out before paying for exact distances.
-    if (buffer.size > k_eff_) compact(q, buffer, band, /*resolve_if_full=*/false);
+  void finish(int64_t q, CandidateBuffer<T>& buffer, T* out_dist, int64_t* out_idx) {
+    // Drop what the final threshold rules out before paying for exact distances.
+    if (buffer.size > k_eff_) compact(q, buffer, /*resolve_if_full=*/false);
     sort_exactly(q, buffer);
     const int64_t n_out = std::min(p_.k, buffer.size);
     for (int64_t t = 0; t < n_out; ++t) {
@@ -388,13 +388,11 @@ class QueryTileSearch {
   }
 
   const KnnProblem<T>& p_;
-  int64_t k_eff_, capacity_;
-  double band_factor_;
+  int64_t query_tile_, k_eff_, capacity_;
   std::vector<T> values_, tile_, pass_value_, scratch_value_;
   std::vector<int64_t> indices_, pass_index_, order_;
   std::vector<double> exact_;
-  CandidateBuffer<T> buffers_[kQueryTile];
-  T band_[kQueryTile];
+  std::vector<CandidateBuffer<T>> buffers_;
 };
 
 template <typename T>
@@ -422,28 +420,29 @@ template <typename T>
 void knn_search(KnnProblem<T>& p, T* out_dist, int64_t* out_idx) {
   p.query_norm = row_norms(p.queries, p.n_query, p.dim);
   p.gallery_norm = row_norms(p.gallery, p.n_gallery, p.dim);
-  for (double v : p.gallery_norm) p.gallery_norm_max = std::max(p.gallery_norm_max, v);
-  p.bias.assign(p.n_gallery, T(0));
-  p.scale.assign(p.n_gallery, T(-1));
+  const double alpha = dist::error_factor(
+      p.dim,
+      dist::gemm_unit_roundoff(dist::gemm_mantissa_bits(c10::CppTypeToScalarType<T>::value)));
+  const double floor = dist::subnormal_floor<T>(p.dim) + std::numeric_limits<T>::min();
+  p.bias_lo.resize(p.n_gallery);
+  p.scale.resize(p.n_gallery);
+  p.e_self.resize(p.n_gallery);
+  p.e_cross.resize(p.n_gallery);
   for (int64_t j = 0; j < p.n_gallery; ++j) {
-    switch (p.metric) {
-      case Metric::Euclidean:
-      case Metric::SqEuclidean:  // |q - g|^2 - |q|^2 = |g|^2 - 2 <q, g>
-        p.bias[j] = static_cast<T>(p.gallery_norm[j] * p.gallery_norm[j]);
-        p.scale[j] = T(-2);
-        break;
-      case Metric::Cosine:  // (1 - cos) |q| - |q| = -<q, g> / |g|
-        p.scale[j] = static_cast<T>(-1.0 / std::max(p.gallery_norm[j], kCosineEps));
-        break;
-      case Metric::Dot:
-        break;
-    }
+    const dist::Ranking r = dist::ranking_coefficients(p.metric, p.gallery_norm[j], alpha, floor);
+    p.bias_lo[j] = static_cast<T>(r.bias - r.e_self);
+    p.scale[j] = static_cast<T>(r.scale);
+    p.e_self[j] = static_cast<T>(r.e_self);
+    p.e_cross[j] = static_cast<T>(r.e_cross);
   }
-  const int64_t n_tiles = (p.n_query + kQueryTile - 1) / kQueryTile;
+  const int64_t capacity = retrieval::candidate_capacity(p.k, p.n_gallery);
+  const int64_t query_tile =
+      retrieval::queries_per_tile(capacity, sizeof(T) + sizeof(int64_t), kQueryTile);
+  const int64_t n_tiles = (p.n_query + query_tile - 1) / query_tile;
   at::parallel_for(0, n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end) {
-    QueryTileSearch<T> search(p);
+    QueryTileSearch<T> search(p, query_tile);
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-      const int64_t q_begin = tile * kQueryTile, q_end = std::min(p.n_query, q_begin + kQueryTile);
+      const int64_t q_begin = tile * query_tile, q_end = std::min(p.n_query, q_begin + query_tile);
       search.run(q_begin, q_end, out_dist + q_begin * p.k, out_idx + q_begin * p.k);
     }
   });
@@ -462,6 +461,7 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::
   const at::Tensor q = upcast_half_on_cpu(queries).contiguous();
   const at::Tensor g = upcast_half_on_cpu(gallery).contiguous();
   const int64_t n_query = q.size(0), n_gallery = g.size(0), dim = q.size(1);
+  retrieval::check_knn_size(n_query, n_gallery, k);
   at::Tensor out_dist = at::empty({n_query, k}, q.options());
   at::Tensor out_idx = at::empty({n_query, k}, q.options().dtype(at::kLong));
   auto contiguous_key = [](const std::optional<at::Tensor>& t) {
@@ -491,19 +491,24 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& queries, const at::
       out_idx.fill_(-1);
       return;
     }
-    KnnProblem<scalar_t> problem{q.data_ptr<scalar_t>(),
-                                 g.data_ptr<scalar_t>(),
-                                 n_query,
-                                 n_gallery,
-                                 dim,
-                                 k,
-                                 parsed,
-                                 exclusions,
-                                 {},
-                                 {},
-                                 {},
-                                 {},
-                                 0.0};
+    // Scaled copies only for data far from 1 (see the top of the file).
+    const int exponent = dist::scale_exponent_of(q, g, q.scalar_type());
+    const at::Tensor q_screen = dist::scale_by_pow2(q, exponent);
+    const at::Tensor g_screen = dist::scale_by_pow2(g, exponent);
+    const bool exact_from_input = std::is_same_v<scalar_t, float>;
+    KnnProblem<scalar_t> problem{};
+    problem.queries = q_screen.const_data_ptr<scalar_t>();
+    problem.gallery = g_screen.const_data_ptr<scalar_t>();
+    problem.exact_queries = (exact_from_input ? q : q_screen).const_data_ptr<scalar_t>();
+    problem.exact_gallery = (exact_from_input ? g : g_screen).const_data_ptr<scalar_t>();
+    problem.exponent = exponent;
+    problem.exact_exponent = exact_from_input ? 0 : exponent;
+    problem.n_query = n_query;
+    problem.n_gallery = n_gallery;
+    problem.dim = dim;
+    problem.k = k;
+    problem.metric = parsed;
+    problem.exclusions = exclusions;
     knn_search(problem, out_dist.data_ptr<scalar_t>(), out_idx.data_ptr<int64_t>());
   });
   return {out_dist, out_idx};

@@ -23,7 +23,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cpu(
                    length = n_retrieved.contiguous();
   const int64_t* gt_p = gt.data_ptr<int64_t>();
   const int64_t* length_p = length.data_ptr<int64_t>();
-  retrieval::check_metrics_values(gt, length, width);
+  retrieval::check_metrics_values(rel, gt, length);
   const std::vector<int64_t> cmc_k(cmc_top_k.begin(), cmc_top_k.end());
   const std::vector<int64_t> precision_k(precision_top_k.begin(), precision_top_k.end());
   const std::vector<int64_t> map_k(map_top_k.begin(), map_top_k.end());

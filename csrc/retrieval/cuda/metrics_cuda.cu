@@ -15,11 +15,14 @@
 namespace oml_fast {
 namespace {
 
-__global__ void retrieval_metrics_kernel(const bool* __restrict__ is_relevant, int64_t width,
-                                         const int64_t* __restrict__ n_gt,
-                                         const int64_t* __restrict__ n_retrieved, int64_t n_query,
-                                         retrieval::TopKLists lists, float* __restrict__ cmc,
-                                         float* __restrict__ precision, float* __restrict__ map) {
+constexpr int kThreads = 128;
+
+__global__ void __launch_bounds__(kThreads)
+    retrieval_metrics_kernel(const bool* __restrict__ is_relevant, int64_t width,
+                             const int64_t* __restrict__ n_gt,
+                             const int64_t* __restrict__ n_retrieved, int64_t n_query,
+                             retrieval::TopKLists lists, float* __restrict__ cmc,
+                             float* __restrict__ precision, float* __restrict__ map) {
   const int64_t q = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (q >= n_query) return;
   retrieval::query_metrics(is_relevant + q * width, n_retrieved[q], n_gt[q], lists,
@@ -34,7 +37,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cuda(
                                   map_top_k);
   const c10::cuda::CUDAGuard device_guard(is_relevant.device());
   const int64_t n_query = is_relevant.size(0), width = is_relevant.size(1);
-  if (n_query > 0) retrieval::check_metrics_values(n_gt, n_retrieved, width);
+  if (n_query > 0) retrieval::check_metrics_values(is_relevant, n_gt, n_retrieved);
   // The three k lists, packed into one device array.
   std::vector<int64_t> packed(cmc_top_k.begin(), cmc_top_k.end());
   packed.insert(packed.end(), precision_top_k.begin(), precision_top_k.end());
@@ -59,7 +62,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> retrieval_metrics_cuda(
   if (n_query == 0) return {cmc, precision, map};
   const at::Tensor rel = is_relevant.contiguous(), gt = n_gt.contiguous(),
                    length = n_retrieved.contiguous();
-  constexpr int kThreads = 128;
   const auto blocks = static_cast<unsigned>((n_query + kThreads - 1) / kThreads);
   retrieval_metrics_kernel<<<blocks, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
       rel.const_data_ptr<bool>(), width, gt.const_data_ptr<int64_t>(),

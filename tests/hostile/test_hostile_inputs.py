@@ -28,17 +28,25 @@ import torch
 
 import oml_fast  # noqa: F401  (loads the ops)
 from oml_fast.datasets import InMemoryQueryGalleryDataset, check_retrieval_dataframe_format
+from oml_fast.datasets.audios import AudioBaseDataset, AudioReadError
 from oml_fast.datasets.dataframe import DataFrameFormatError
 from oml_fast.datasets.images import ImageBaseDataset, ImageReadError, read_image
+from oml_fast.datasets.texts import TextBaseDataset
+from oml_fast.errors import InvalidInputError
 from oml_fast.functional import calc_fnmr_at_fmr, calc_pcf, calc_retrieval_metrics
+from oml_fast.losses import ArcFaceLoss, ContrastiveLoss, TripletLossWithMiner
 from oml_fast.metrics import EmbeddingMetrics
+from oml_fast.metrics.fnmr import calc_fnmr_at_fmr_all_pairs
+from oml_fast.miners import HardTripletsMiner, NHardTripletsMiner
+from oml_fast.models.weights import WeightsLoadingError, load_state_dict
 from oml_fast.ops import hard_mining, knn, pairwise_distance, retrieval_metrics, retrieval_relevance
+from oml_fast.ops.fnmr import pair_distance_histogram
 from oml_fast.pipelines.config import ConfigError, load_config
 from oml_fast.pipelines.registry import RegistryError, build
 from oml_fast.retrieval import RetrievalResults
 from oml_fast.retrieval.retrieval_results import InvalidRetrievalResultsError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "hostile_inputs.md"
 GENERATOR = ROOT / "scripts" / "gen_hostile_inputs_doc.py"
 
@@ -165,6 +173,11 @@ def _file(tmp_path: Path, name: str, content: bytes) -> Path:
     return path
 
 
+def _saved(path: Path, obj: Any) -> Path:
+    torch.save(obj, path)
+    return path
+
+
 def _cli(*argv: str) -> tuple[int, str]:
     """Runs ``oml-fast argv`` in-process; returns (exit code, stderr)."""
     from oml_fast.pipelines.cli import main
@@ -196,9 +209,11 @@ def _is_nan(value: Any) -> bool:
 
 # ----- the table -----
 
-OPS, FUNCTIONAL, EM, RR, DATASETS, CONFIG, CLI = (
+OPS, FUNCTIONAL, LOSSES, MODELS, EM, RR, DATASETS, CONFIG, CLI = (
     "ops",
     "functional",
+    "losses and miners",
+    "models",
     "EmbeddingMetrics",
     "RetrievalResults",
     "datasets",
@@ -257,6 +272,26 @@ CASES: list[Case] = [
         lambda p: pairwise_distance(torch.tensor([[float("nan"), 0.0]]), torch.zeros(2, 2)),
         Returns("NaN in the entries that row touches (documented: NaN/inf propagate)", lambda r: _is_nan(r)),
     ),
+    Case(
+        "pd-huge",
+        OPS,
+        "`pairwise_distance` of two identical float32 rows of magnitude 1e20",
+        lambda p: pairwise_distance(torch.full((1, 4), 1e20), torch.full((1, 4), 1e20)),
+        Returns(
+            "exactly 0 (as documented for identical rows; the data is scaled before squaring)",
+            lambda r: float(r) == 0,
+        ),
+    ),
+    Case(
+        "pd-tiny",
+        OPS,
+        "`pairwise_distance` of float32 rows of magnitude 1e-20",
+        lambda p: pairwise_distance(torch.tensor([[3e-20, 0.0]]), torch.tensor([[0.0, 4e-20]])),
+        Returns(
+            "the right distance, 5e-20 (no underflow of the squares)",
+            lambda r: abs(float(r) / 5e-20 - 1) < 1e-6,
+        ),
+    ),
     # --- ops: knn ---
     Case(
         "knn-k0",
@@ -282,6 +317,23 @@ CASES: list[Case] = [
             lambda r: bool(
                 (r[1][:, 5:] == -1).all() and torch.isinf(r[0][:, 5:]).all() and (r[1][:, :5] >= 0).all()
             ),
+        ),
+    ),
+    Case(
+        "knn-huge-k",
+        OPS,
+        "`knn` with `k = 2**40` (5 gallery items)",
+        lambda p: knn(_x(), _x(5), 2**40),
+        Raises(ValueError, "`k` (1099511627776) exceeds the gallery size (5)"),
+    ),
+    Case(
+        "knn-huge-values",
+        OPS,
+        "`knn` of float32 `[[0], [0], [1.8e19]]` against itself (1.8e19 squared overflows float32)",
+        lambda p: knn(torch.tensor([[0.0], [0.0], [1.8e19]]), torch.tensor([[0.0], [0.0], [1.8e19]]), 1),
+        Returns(
+            "each row's exact neighbour at distance 0 (the data is scaled before squaring)",
+            lambda r: r[1].flatten().tolist() == [0, 0, 2] and float(r[0].max()) == 0,
         ),
     ),
     Case(
@@ -412,7 +464,17 @@ CASES: list[Case] = [
         FUNCTIONAL,
         "`calc_retrieval_metrics`: 1 retrieved list, 2 gt lists",
         lambda p: calc_retrieval_metrics([torch.tensor([0])], [torch.tensor([0]), torch.tensor([1])]),
-        Raises(ValueError, "`retrieved_ids` and `gt_ids` must have one entry per query, got 1 and 2"),
+        Raises(InvalidInputError, "`retrieved_ids` and `gt_ids` must have one entry per query, got 1 and 2"),
+    ),
+    Case(
+        "crm-empty-topk",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics(..., map_top_k=())`",
+        lambda p: _metrics((), "map", op=False),
+        Returns(
+            'a result without a `"map"` key (metrics.md: an empty `top_k` means not computed)',
+            lambda r: "map" not in r and "cmc" in r,
+        ),
     ),
     Case(
         "crm-no-gt",
@@ -461,6 +523,104 @@ CASES: list[Case] = [
         lambda p: calc_pcf(_x(5, 3), (2,)),
         Raises(ValueError, "`pcf_variance` must contain numbers in [0, 1], got (2,)"),
     ),
+    # --- losses and miners (the NaN policy: a NaN loss, as OML's, never a finite one from the other rows) ---
+    Case(
+        "loss-nan-batch-hard",
+        LOSSES,
+        "`TripletLossWithMiner(miner=HardTripletsMiner())`: one NaN row (was: a finite loss without it)",
+        lambda p: TripletLossWithMiner(0.1, HardTripletsMiner())(_nan_rows(), LABELS),
+        Returns("NaN (as OML)", _is_nan),
+    ),
+    Case(
+        "loss-nan-none",
+        LOSSES,
+        "`TripletLossWithMiner(miner=HardTripletsMiner(), reduction='none')`: one NaN row",
+        lambda p: TripletLossWithMiner(0.1, HardTripletsMiner(), reduction="none")(_nan_rows(), LABELS),
+        Returns(
+            "one loss per triplet, NaN for those holding the NaN row (here all 4: mined as 0, it is also the "
+            "nearest negative of anchors 2 and 3)",
+            lambda r: r.shape == (4,) and _is_nan(r),
+        ),
+    ),
+    Case(
+        "loss-nan-n-hard-no-triplet",
+        LOSSES,
+        "`NHardTripletsMiner(n_positive=(2, 2))` where no anchor has a 2nd positive, one NaN row",
+        lambda p: TripletLossWithMiner(0.1, NHardTripletsMiner((2, 2), 1))(_nan_rows(), LABELS),
+        Returns("NaN (no triplet holds the row; was 0.0)", _is_nan),
+    ),
+    Case(
+        "loss-all-nan-contrastive",
+        LOSSES,
+        "`ContrastiveLoss()` (hard pairs) on an all-NaN batch",
+        lambda p: ContrastiveLoss()(torch.full((4, 2), float("nan")), LABELS),
+        Returns("NaN (was 0.0)", _is_nan),
+    ),
+    Case(
+        "loss-inf-contrastive",
+        LOSSES,
+        "`ContrastiveLoss()` with an inf entry",
+        lambda p: ContrastiveLoss()(torch.tensor([[0.0], [float("inf")], [1.0], [2.0]]), LABELS),
+        Returns("NaN (was inf)", _is_nan),
+    ),
+    Case(
+        "miner-nan",
+        LOSSES,
+        "`HardTripletsMiner().sample` with one NaN row",
+        lambda p: HardTripletsMiner().sample(_nan_rows(), LABELS),
+        Returns(
+            "triplets that keep the NaN row (mined as if it were 0), so a loss over them is NaN",
+            lambda r: bool(torch.isnan(r[0][0]).all()),
+        ),
+    ),
+    Case(
+        "loss-str-labels",
+        LOSSES,
+        "`TripletLossWithMiner` with string labels",
+        lambda p: TripletLossWithMiner(0.1, HardTripletsMiner())(_x(), ["a", "a", "b", "b"]),
+        Raises(TypeError, "`labels` must be integers, got strings; map them to integer ids first"),
+    ),
+    Case(
+        "miner-str-labels",
+        LOSSES,
+        "`NHardTripletsMiner().sample` with numpy string labels",
+        lambda p: NHardTripletsMiner().sample(_x(), np.array(["a", "a", "b", "b"])),
+        Raises(TypeError, "`labels` must be integers, got strings (numpy dtype <U1)"),
+    ),
+    Case(
+        "arcface-str-labels",
+        LOSSES,
+        "`ArcFaceLoss` with string labels (was: `AttributeError`: 'list' object has no attribute 'dim')",
+        lambda p: ArcFaceLoss(3, 2)(_x(), ["a", "a", "b", "b"]),  # type: ignore[arg-type]
+        Raises(TypeError, "`y` must be integers, got strings; map them to integer ids first"),
+    ),
+    # --- models ---
+    Case(
+        "ckpt-garbage",
+        MODELS,
+        "`load_state_dict` (`weights=` / `checkpoint=`) of a file that is no checkpoint "
+        "(was: torch.load's weights_only lecture)",
+        lambda p: load_state_dict(_file(p, "model.ckpt", b"not a checkpoint")),
+        Raises(WeightsLoadingError, "model.ckpt' is not a checkpoint: not a file written by torch.save"),
+    ),
+    Case(
+        "ckpt-empty",
+        MODELS,
+        "`load_state_dict` of an empty file",
+        lambda p: load_state_dict(_file(p, "model.ckpt", b"")),
+        Raises(WeightsLoadingError, "model.ckpt' is empty: not a checkpoint"),
+    ),
+    Case(
+        "ckpt-objects",
+        MODELS,
+        "`load_state_dict` of a checkpoint holding a Python object besides tensors",
+        lambda p: load_state_dict(_saved(p / "model.ckpt", {"state_dict": {}, "loss": ContrastiveLoss()})),
+        Raises(
+            WeightsLoadingError,
+            "model.ckpt' holds Python objects besides tensors (oml_fast.losses.contrastive.ContrastiveLoss), "
+            "which are not unpickled (torch.load(weights_only=True), for safety)",
+        ),
+    ),
     # --- EmbeddingMetrics ---
     Case(
         "em-topk-0",
@@ -468,6 +628,13 @@ CASES: list[Case] = [
         "`cmc_top_k=(0,)`",
         lambda p: _em(cmc_top_k=(0,)),
         Raises(ValueError, "`cmc_top_k` must be a non-empty sequence of positive integers, got [0]"),
+    ),
+    Case(
+        "em-empty-topk",
+        EM,
+        "`map_top_k=()`",
+        lambda p: _em_compute(_x(4, 1), map_top_k=()),
+        Returns('metrics without `"map"` (metrics.md, as OML 4.0)', lambda r: "map" not in r["OVERALL"]),
     ),
     Case(
         "em-indices-range",
@@ -589,6 +756,55 @@ CASES: list[Case] = [
         Raises(ImageReadError, "FileNotFoundError"),
     ),
     Case(
+        "audio-broken",
+        DATASETS,
+        "an audio dataset item whose `.wav` file is not audio",
+        lambda p: AudioBaseDataset([_file(p, "broken.wav", b"RIFF, but not audio")])[0],
+        Raises(AudioReadError, "cannot read audio '"),
+    ),
+    Case(
+        "audio-missing",
+        DATASETS,
+        "an audio dataset item whose file is missing",
+        lambda p: AudioBaseDataset([p / "missing.wav"])[0],
+        Raises(AudioReadError, "missing.wav"),
+    ),
+    Case(
+        "audio-extension",
+        DATASETS,
+        "an audio path that is no audio file (`.txt`)",
+        lambda p: AudioBaseDataset([p / "notes.txt"]),
+        Raises(ValueError, "audio files must end with one of"),
+    ),
+    Case(
+        "audio-rate",
+        DATASETS,
+        "`sample_rate=0` (or negative, or fractional) for an audio dataset",
+        lambda p: AudioBaseDataset([p / "a.wav"], sample_rate=0),
+        Raises(ValueError, "`sample_rate` must be a positive whole number"),
+    ),
+    Case(
+        "audio-start",
+        DATASETS,
+        "a `start_time` column with a negative time",
+        lambda p: _csv(p, "label,path,split,is_query,is_gallery,start_time\n0,a.wav,train,,,-1\n"),
+        Raises(DataFrameFormatError, "column 'start_time': not a number of seconds >= 0"),
+    ),
+    Case(
+        "text-empty",
+        DATASETS,
+        "a CSV of texts with an empty `text`",
+        lambda p: _csv(p, 'label,text,split,is_query,is_gallery\n0,"  ",train,,\n'),
+        Raises(DataFrameFormatError, "column 'text': empty or not a string at row 0 (line 2)"),
+    ),
+    Case(
+        "text-no-tokenizer",
+        DATASETS,
+        "a text dataset given `tokenizer=None`",
+        lambda p: TextBaseDataset(["some text"], tokenizer=None),
+        Raises(TypeError, "TextBaseDataset needs a `tokenizer`, got None"),
+    ),
+    Case(
         "csv-columns",
         DATASETS,
         "CSV without `is_query` / `is_gallery`",
@@ -669,6 +885,20 @@ CASES: list[Case] = [
             "has argument(s) ['lrr'] that optimizers 'sgd' (SGD) does not take (did you mean 'lr'?)",
         ),
     ),
+    Case(
+        "cfg-lr-str",
+        CONFIG,
+        "`optimizer.args.lr=abc`",
+        lambda p: _sgd({"lr": "abc"}),
+        Raises(RegistryError, "`lr` must be a number, got 'abc' (str)"),
+    ),
+    Case(
+        "cfg-key-type",
+        CONFIG,
+        "`max_epochs=abc` (a top-level key of the wrong type)",
+        lambda p: load_config(overrides=["max_epochs=abc"]),
+        Raises(ConfigError, "config key `max_epochs` must be int, got 'abc' (str)"),
+    ),
     # --- CLI ---
     Case(
         "cli-command",
@@ -692,6 +922,13 @@ CASES: list[Case] = [
         Exits(2, "oml-fast: error: dataset not found"),
     ),
     Case(
+        "cli-untrained",
+        CLI,
+        "`oml-fast predict predict_digits` without `checkpoint` (a randomly initialised model)",
+        lambda p: _cli("predict", "predict_digits", f"data_dir={p}"),
+        Exits(2, "the extractor has no weights"),
+    ),
+    Case(
         "cli-check-csv",
         CLI,
         "`oml-fast check-csv` of a malformed CSV",
@@ -704,28 +941,12 @@ CASES: list[Case] = [
         "cli-save-path",
         CLI,
         "`oml-fast predict ... save_path=x.txt`",
-        lambda p: _cli("predict", "predict_digits", f"data_dir={p}", "save_path=x.txt"),
+        lambda p: _cli(
+            "predict", "predict_digits", f"data_dir={p}", "save_path=x.txt", "allow_untrained=true"
+        ),
         Exits(2, "`save_path` must end with .pt or .npz"),
     ),
     # ===== known gaps: `outcome` is the behaviour wanted; `today` what happens now =====
-    Case(
-        "gap-pd-huge",
-        OPS,
-        "`pairwise_distance` of two identical rows of magnitude 1e20",
-        lambda p: pairwise_distance(torch.full((1, 4), 1e20), torch.full((1, 4), 1e20)),
-        Returns("exactly 0 (as documented for identical rows)", lambda r: float(r) == 0),
-        gap="issue 13",
-        today="NaN",
-    ),
-    Case(
-        "gap-knn-huge-k",
-        OPS,
-        "`knn` with `k = 2**40`",
-        lambda p: knn(_x(), _x(5), 2**40),
-        Raises(ValueError, "`k`"),
-        gap="issue 13",
-        today="`RuntimeError`: DefaultCPUAllocator: can't allocate memory (k is not checked before allocating)",
-    ),
     Case(
         "knn-meta",
         OPS,
@@ -734,15 +955,24 @@ CASES: list[Case] = [
         Raises(ValueError, "same device"),
     ),
     Case(
-        "gap-rm-n-gt-hits",
+        "rm-n-gt-hits",
         OPS,
-        "`retrieval_metrics` with `n_gt` below the number of hits",
+        "`retrieval_metrics` with `n_gt` below the number of hits (was: precision@3 = 3.0)",
         lambda p: retrieval_metrics(
             torch.ones(1, 3, dtype=torch.bool), torch.tensor([1]), torch.tensor([3]), [3], [3], [3]
         ),
-        Raises(ValueError, "`n_gt`"),
-        gap="issue 13",
-        today="precision@3 = 3.0",
+        Raises(
+            ValueError,
+            "`n_gt` must be at least the number of relevant retrieved items, got 1 with 3 relevant retrieved "
+            "for query 0",
+        ),
+    ),
+    Case(
+        "rm-meta",
+        OPS,
+        "`retrieval_metrics`: `is_relevant` on CPU, `n_gt` on the meta device",
+        lambda p: retrieval_metrics(REL, torch.tensor([1]).to("meta"), torch.tensor([2]), [1], [1], [1]),
+        Raises(ValueError, "`n_gt` must be on cpu, got [1] int64 on meta"),
     ),
     Case(
         "hm-str-labels",
@@ -752,13 +982,48 @@ CASES: list[Case] = [
         Raises((ValueError, TypeError), "`labels`"),
     ),
     Case(
-        "gap-hm-nan",
+        "hm-nan",
         OPS,
-        "`hard_mining` with a NaN embedding",
+        "`hard_mining` with a NaN embedding (was: the NaN row never selected, dropped by the losses)",
         lambda p: hard_mining(_nan_rows(), LABELS, 1, 1),
-        Raises(ValueError, "NaN"),
-        gap="issue 13",
-        today="accepted: the NaN row is never selected, so losses built on it silently drop it",
+        Raises(
+            ValueError,
+            "`embeddings` contains NaN or inf values ([4, 1] float32 on cpu); hard_mining needs finite embeddings",
+        ),
+    ),
+    Case(
+        "hm-inf",
+        OPS,
+        "`hard_mining` with an inf embedding",
+        lambda p: hard_mining(torch.tensor([[0.0], [float("inf")], [1.0], [2.0]]), LABELS, 1, 1),
+        Raises(ValueError, "`embeddings` contains NaN or inf values"),
+    ),
+    Case(
+        "hm-huge-n",
+        OPS,
+        "`hard_mining` with `n_positive = 2**40` (was: can't allocate 35184372088832 bytes)",
+        lambda p: hard_mining(_x(), LABELS, 2**40, 1),
+        Raises(
+            ValueError,
+            "`n_positive` must be at most max(B, 65536) = 65536 (an anchor has at most B - 1 positives), "
+            "got 1099511627776",
+        ),
+    ),
+    Case(
+        "hm-meta",
+        OPS,
+        "`hard_mining`: `embeddings` on CPU, `labels` on the meta device",
+        lambda p: hard_mining(_x(), LABELS.to("meta"), 1, 1),
+        Raises(ValueError, "`labels` must be on cpu, got [4] int64 on meta"),
+    ),
+    Case(
+        "hist-huge-n-bins",
+        OPS,
+        "FNMR's private `_pair_distance_histogram` with `n_bins = 2**40` (was: can't allocate)",
+        lambda p: pair_distance_histogram(
+            torch.zeros(1, 2), torch.tensor([0]), torch.tensor([0, 1]), lower=0.0, upper=1.0, n_bins=2**40
+        ),
+        Raises(ValueError, "`n_bins` must be at most 1048576 (2**20), got 1099511627776"),
     ),
     Case(
         "pd-half-cpu",
@@ -771,54 +1036,93 @@ CASES: list[Case] = [
         ),
     ),
     Case(
-        "gap-crm-duplicates",
+        "crm-duplicates",
         FUNCTIONAL,
-        "`calc_retrieval_metrics` with one relevant id retrieved 3 times",
+        "`calc_retrieval_metrics` with one relevant id retrieved 3 times (was: precision@3 = 3.0)",
         lambda p: calc_retrieval_metrics(
             [torch.tensor([0, 0, 0])], [torch.tensor([0])], None, (3,), (3,), (3,)
         ),
-        Raises(ValueError, "unique"),
-        gap="issue 13",
-        today="precision@3 = 3.0",
+        Raises(ValueError, "`retrieved_ids` must be unique within a query, got 0 twice for query 0"),
     ),
     Case(
-        "gap-crm-empty-topk",
+        "crm-gt-duplicates",
         FUNCTIONAL,
-        "`calc_retrieval_metrics(..., map_top_k=())`",
-        lambda p: _metrics((), "map", op=False),
-        Returns(
-            'a result without a `"map"` key (metrics.md: an empty `top_k` means not computed)',
-            lambda r: "map" not in r and "cmc" in r,
+        "`calc_retrieval_metrics` with a gt id listed twice (n_gt would count it twice)",
+        lambda p: calc_retrieval_metrics(
+            [torch.tensor([0, 1])], [torch.tensor([1, 1])], None, (1,), (1,), (1,)
         ),
-        gap="metrics.md",
-        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
+        Raises(ValueError, "`gt_ids` must be unique within a query, got 1 twice for query 0"),
     ),
     Case(
-        "gap-fnmr-nan",
+        "crm-negative-gt",
         FUNCTIONAL,
-        "`calc_fnmr_at_fmr` with a NaN distance",
+        "`calc_retrieval_metrics` with a negative gt id (was: credit from another query's ids)",
+        lambda p: calc_retrieval_metrics(
+            [torch.tensor([3]), torch.tensor([0])],
+            [torch.tensor([3]), torch.tensor([-1])],
+            None,
+            (1,),
+            (1,),
+            (1,),
+        ),
+        Raises(ValueError, "`gt_ids` must hold gallery indices >= 0, got -1 for query 1"),
+    ),
+    Case(
+        "crm-fraction-ids",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics` with a retrieved id 1.5 (would be truncated to 1, a relevant id)",
+        lambda p: calc_retrieval_metrics([torch.tensor([1.5])], [torch.tensor([1])], None, (1,), (1,), (1,)),
+        Raises(ValueError, "`retrieved_ids` must hold integer gallery indices, got 1.5"),
+    ),
+    Case(
+        "crm-negative-retrieved",
+        FUNCTIONAL,
+        "`calc_retrieval_metrics` with a negative retrieved id (would read as padding)",
+        lambda p: calc_retrieval_metrics(
+            [torch.tensor([-1, 0])], [torch.tensor([0])], None, (1,), (1,), (1,)
+        ),
+        Raises(ValueError, "`retrieved_ids` must hold gallery indices >= 0, got -1 for query 0"),
+    ),
+    Case(
+        "fnmr-nan",
+        FUNCTIONAL,
+        "`calc_fnmr_at_fmr` with a NaN distance (was: FNMR 0.0, the best score)",
         lambda p: calc_fnmr_at_fmr(np.array([1.0, np.nan]), np.array([2.0, np.nan]), (0.5,)),
-        Raises(ValueError, "NaN"),
-        gap="issue 13",
-        today="FNMR 0.0, the best score (every comparison with the NaN threshold is false)",
+        Raises(ValueError, "`pos_dist` contains NaN values; FNMR@FMR needs comparable distances"),
     ),
     Case(
-        "gap-em-empty-topk",
-        EM,
-        "`map_top_k=()`",
-        lambda p: _em_compute(_x(4, 1), map_top_k=()),
-        Returns('metrics without `"map"` (metrics.md, as OML 4.0)', lambda r: "map" not in r["OVERALL"]),
-        gap="metrics.md",
-        today="`ValueError`: `map_top_k` must be a non-empty sequence of positive integers, got []",
+        "fnmr-all-pairs-lone-ids",
+        FUNCTIONAL,
+        "`calc_fnmr_at_fmr_all_pairs` with `query_ids` but no `gallery_ids` (was: ignored silently)",
+        lambda p: calc_fnmr_at_fmr_all_pairs(_x(), _x(), LABELS, LABELS, (0.5,), torch.arange(4), None),
+        Raises(
+            ValueError,
+            "`query_ids` and `gallery_ids` must be given together (or both omitted), got only `query_ids`",
+        ),
     ),
     Case(
-        "gap-em-duplicate-index",
+        "fnmr-all-pairs-nan",
+        FUNCTIONAL,
+        "`calc_fnmr_at_fmr_all_pairs` with a NaN embedding",
+        lambda p: calc_fnmr_at_fmr_all_pairs(_nan_rows(), _x(4, 1), LABELS, LABELS, (0.5,)),
+        Raises(
+            ValueError,
+            "`queries` contains NaN or inf values ([4, 1] float32 on cpu); FNMR@FMR needs finite embeddings",
+        ),
+    ),
+    Case(
+        "em-duplicate-index",
         EM,
-        "`update` with a dataset index given twice",
+        "`update` with a dataset index given twice (was: one of the two embeddings kept silently)",
         lambda p: _em_update(_x(5, 2), [0, 1, 2, 3, 3]),
-        Raises(ValueError, "`indices`"),
-        gap="issue 13",
-        today="accepted: one of the two embeddings is kept silently",
+        Raises(ValueError, "`indices` must not repeat a dataset index, got 3 2 times in one batch"),
+    ),
+    Case(
+        "em-index-fed-again",
+        EM,
+        "a second `update` with an index already collected",
+        lambda p: (lambda m: m.update(_x(1, 2), [1]))(_em_update(_x(2, 2), [0, 1])),
+        Raises(ValueError, "`indices` holds 1, already collected by an earlier `update` since `setup()`"),
     ),
     Case(
         "rr-duplicate-tail",
@@ -837,31 +1141,46 @@ CASES: list[Case] = [
         Raises(InvalidRetrievalResultsError, "indices >= 0"),
     ),
     Case(
-        "gap-mem-bool-strings",
+        "mem-bool-strings",
         DATASETS,
-        "`InMemoryQueryGalleryDataset(is_query=['False', 'False'])`",
+        "`InMemoryQueryGalleryDataset(is_query=['False', 'False'])` (was: every item a query)",
         lambda p: _dataset([0, 1], is_query=np.array(["False", "False"])),
-        Raises(ValueError, "`is_query`"),
-        gap="issue 13",
-        today="accepted: non-empty strings are truthy, every item becomes a query",
+        Raises(ValueError, "`is_query` must hold booleans (True/False or 1/0), got <U5 values such as"),
     ),
     Case(
-        "gap-csv-huge-label",
+        "mem-bool-numbers",
         DATASETS,
-        "CSV with the label 99999999999999999999999",
-        lambda p: _csv(p, HEADER + "99999999999999999999999,a.png,train,,\n"),
-        Raises(DataFrameFormatError, "column 'label'"),
-        gap="issue 13",
-        today="`OverflowError`: Python int too large to convert to C long",
+        "`InMemoryQueryGalleryDataset(is_gallery=[2, 0])`",
+        lambda p: _dataset([0, 1], is_gallery=[2, 0]),
+        Raises(
+            ValueError, "`is_gallery` must hold booleans (True/False or 1/0), got int64 values such as [2, 0]"
+        ),
     ),
     Case(
-        "gap-cfg-lr-str",
-        CONFIG,
-        "`optimizer.args.lr=abc`",
-        lambda p: _sgd({"lr": "abc"}),
-        Raises(RegistryError, "`lr` must be"),
-        gap="issue 13",
-        today="`RegistryError`: cannot build optimizers 'sgd' ...: '<' not supported between instances of 'str' and 'float'",
+        "mem-bool-objects",
+        DATASETS,
+        "`InMemoryQueryGalleryDataset(is_query=<object array of True/False>)` (a pandas column)",
+        lambda p: _dataset([0, 1], is_query=np.array([True, False], dtype=object)),
+        Returns("accepted: the first item is the only query", lambda r: r.get_query_ids().tolist() == [0]),
+    ),
+    Case(
+        "csv-huge-bbox",
+        DATASETS,
+        "CSV with a bounding-box coordinate 99999999999999999999999 (was: `OverflowError`)",
+        lambda p: _csv(
+            p,
+            "label,path,split,is_query,is_gallery,x_1,x_2,y_1,y_2\n0,a.png,train,,,0,99999999999999999999999,0,5\n",
+        ),
+        Raises(DataFrameFormatError, "bounding box: coordinates are not integers in int64 at row 0 (line 2)"),
+    ),
+    Case(
+        "csv-huge-label",
+        DATASETS,
+        "CSV with the label 99999999999999999999999 (was: `OverflowError`)",
+        lambda p: _csv(p, HEADER + "99999999999999999999999,a.png,train,,\n"),
+        Raises(
+            DataFrameFormatError, "column 'label': outside the int64 range [-2**63, 2**63) at row 0 (line 2)"
+        ),
     ),
 ]
 

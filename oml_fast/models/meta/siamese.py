@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from oml_fast.interfaces.models import IPairwiseModel
-from oml_fast.models.mlp import make_mlp
-from oml_fast.models.weights import load_state_dict
+from oml_fast.interfaces.models import IExtractor, IFreezable, IPairwiseModel
+from oml_fast.models.base import checkpoint_state_dict
+from oml_fast.models.meta.projection import make_mlp
+from oml_fast.models.weights import load_checked
 
 
 def elementwise_dist(x1: Tensor, x2: Tensor, p: float = 2) -> Tensor:
@@ -62,7 +63,7 @@ class TrivialDistanceSiamese(IPairwiseModel):
 
     pretrained_models: dict[str, Any] = {}
 
-    def __init__(self, extractor: nn.Module, output_bias: float = 0):
+    def __init__(self, extractor: IExtractor, output_bias: float = 0) -> None:
         super().__init__()
         self.extractor = extractor
         self.output_bias = output_bias
@@ -74,25 +75,26 @@ class TrivialDistanceSiamese(IPairwiseModel):
         return self.forward(x1=x1, x2=x2)
 
 
-class ConcatSiamese(IPairwiseModel):
-    """Concatenates two images side by side (along the width), embeds them with ``extractor`` and scores the
-    result with an MLP head (sigmoid activations, dropout 0.5, one output without bias).
+class ConcatSiamese(IPairwiseModel, IFreezable):
+    """Concatenates two images one above the other (along the height, as OML does), embeds them with
+    ``extractor`` and scores the result with an MLP head (sigmoid activations, dropout 0.5, one output
+    without bias).
 
     ``forward`` gives logits (train with ``BCEWithLogitsLoss`` against "is a negative pair");
     ``predict`` gives their sigmoid, averaged over both concatenation orders when ``use_tta``.
 
     Args:
-        extractor: embeds ``Tensor[B, C, H, 2W]`` into ``Tensor[B, extractor.feat_dim]``.
+        extractor: embeds ``Tensor[B, C, 2H, W]`` into ``Tensor[B, extractor.feat_dim]``.
         mlp_hidden_dims: hidden sizes of the head.
         use_tta: average the predictions of both orders (affects ``predict`` only).
-        weights: a local path (state dict or checkpoint) or ``None``.
+        weights: a path or URL of a state dict / checkpoint of the whole model, or ``None``.
     """
 
     pretrained_models: dict[str, Any] = {}
 
     def __init__(
         self,
-        extractor: nn.Module,
+        extractor: IExtractor,
         mlp_hidden_dims: Sequence[int],
         use_tta: bool = False,
         weights: str | Path | None = None,
@@ -110,11 +112,10 @@ class ConcatSiamese(IPairwiseModel):
         )
         self.train_backbone = True
         if weights:
-            state_dict = load_state_dict(weights)
-            self.load_state_dict(state_dict, strict=True)
+            load_checked(self, checkpoint_state_dict(self, weights, trial_key="extractor."), weights)
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
-        x = torch.cat([x1, x2], dim=-1)
+        x = torch.cat([x1, x2], dim=2)
         with torch.set_grad_enabled(self.train_backbone and torch.is_grad_enabled()):
             x = self.extractor(x)
         return self.head(x).view(len(x))

@@ -1,0 +1,1 @@
+"""Models built around other models: an MLP head on an extractor, and pairwise (siamese) models."""

@@ -1,0 +1,1 @@
+"""ResNet extractor, its architecture and GeM pooling (OML's ``oml.models.resnet``)."""

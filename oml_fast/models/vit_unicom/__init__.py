@@ -1,0 +1,1 @@
+"""Unicom extractor (OML's ``oml.models.vit_unicom``): ViTs trained by DeepGlint's Unicom for retrieval."""

@@ -1,0 +1,151 @@
+"""Experiment loggers of the pipelines: Lightning's (TensorBoard, CSV, MLflow, W&B, Neptune) and ClearML.
+
+:func:`build_loggers` makes the CSV logger every run has plus the one the config names (relative
+paths inside the run folder); :func:`check_logger_installed` fails at start, naming the extra to
+install, when the logger's package is missing; :func:`log_picture` sends a PNG to any of them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from oml_fast.pipelines.registry import LOGGER_EXTRAS, build
+
+
+def check_logger_installed(block: Mapping[str, Any] | None) -> None:
+    """Raises ``ImportError`` with ``pip install 'oml-fast[<extra>]'`` when the logger's package is missing."""
+    name = (block or {}).get("name", "tensorboard")
+    if name in LOGGER_EXTRAS:
+        package, extra = LOGGER_EXTRAS[name]
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(
+                f"logger '{name}' needs the package `{package}`, which is not installed: "
+                f"pip install 'oml-fast[{extra}]' (or `pip install {package}`)"
+            )
+
+
+def _in_run_dir(value: Any, run_dir: Path) -> str:
+    path = Path(str(value))
+    return str(path if path.is_absolute() else run_dir / path)
+
+
+def _logger_args(name: str, args: dict[str, Any], run_dir: Path, version: str = "") -> dict[str, Any]:
+    """The config's args with relative folders placed inside the run folder (OML ran inside it)."""
+    args = dict(args)
+    if name in ("tensorboard", "csv"):
+        args["save_dir"] = _in_run_dir(args.get("save_dir", "."), run_dir)
+        args.setdefault("name", name)
+        args.setdefault("version", version)
+    elif name == "mlflow":
+        uri = str(args.get("tracking_uri") or "file:./ml-runs")
+        if uri.startswith("file:") and not uri.startswith("file:/"):
+            args["tracking_uri"] = "file:" + _in_run_dir(uri[len("file:") :], run_dir)
+        if uri.startswith("file:"):
+            # OML's configs use MLflow's file store, which MLflow 3 keeps only on request.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        args["save_dir"] = _in_run_dir(args.get("save_dir", "ml-runs"), run_dir)
+    elif name == "wandb":
+        args["save_dir"] = _in_run_dir(args.get("save_dir", "."), run_dir)
+    return args
+
+
+def build_loggers(
+    block: Mapping[str, Any] | None, run_dir: Path, tags: list[str], version: str = ""
+) -> list[Logger]:
+    """``[CSVLogger(<run_dir>/csv/<version>), <the config's logger>]`` (TensorBoard when ``block`` is ``None``)."""
+    check_logger_installed(block)
+    block = dict(block or {"name": "tensorboard", "args": {}})
+    name = str(block["name"])
+    csv_args = _logger_args("csv", {}, run_dir, version)
+    loggers: list[Logger] = [build("loggers", {"name": "csv", "args": csv_args})]
+    if name != "csv":
+        args = _logger_args(name, dict(block.get("args") or {}), run_dir, version)
+        if name == "wandb" and tags:
+            args.setdefault("tags", list(tags))
+        loggers.append(build("loggers", {"name": name, "args": args}, where="logger"))
+    return loggers
+
+
+@rank_zero_only
+def log_picture(logger: Any, path: Path, step: int, title: str = "worst_queries") -> None:
+    """Sends the PNG at ``path`` to ``logger`` in the way its library takes images (CSV: nothing)."""
+    kind = type(logger).__name__
+    if kind == "TensorBoardLogger":
+        import numpy as np
+        from PIL import Image
+
+        image = np.asarray(Image.open(path).convert("RGB"))
+        logger.experiment.add_image(title, image, global_step=step, dataformats="HWC")
+    elif kind == "MLFlowLogger":
+        logger.experiment.log_artifact(logger.run_id, str(path), artifact_path="images")
+    elif kind == "WandbLogger":
+        logger.log_image(key=title, images=[str(path)], step=step)
+    elif kind == "NeptuneLogger":
+        from neptune.types import File
+
+        logger.experiment[f"images/{title}"].append(File(str(path)))
+    elif kind == "ClearMLLogger":
+        logger.task.get_logger().report_image(title=title, series=title, iteration=step, local_path=str(path))
+
+
+@rank_zero_only
+def close_loggers(loggers: list[Logger]) -> None:
+    """Ends the runs of loggers whose library keeps them open after Lightning is done (W&B syncs its
+    files, offline too, only when its run finishes)."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            logger.experiment.finish()  # type: ignore[attr-defined]
+
+
+class ClearMLLogger(Logger):
+    """A Lightning logger over ClearML (Lightning has none): scalars, hyperparameters, images.
+
+    Args:
+        project_name, task_name: the ClearML task; ``offline_mode=True`` (OML's default) keeps it local.
+        **kwargs: more arguments of ``clearml.Task.init``.
+    """
+
+    def __init__(
+        self,
+        project_name: str = "oml_fast",
+        task_name: str = "train",
+        offline_mode: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__()
+        from clearml import Task
+
+        if offline_mode:
+            Task.set_offline(offline_mode=True)
+        self.task = Task.current_task() or Task.init(project_name=project_name, task_name=task_name, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return "clearml"
+
+    @property
+    def version(self) -> str:
+        return str(self.task.id)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        self.task.connect(dict(params) if isinstance(params, Mapping) else vars(params))
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.task.get_logger().report_scalar(title=key, series=key, value=value, iteration=step or 0)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.task.get_logger().flush()
+
+
+__all__ = ["ClearMLLogger", "build_loggers", "close_loggers", "check_logger_installed", "log_picture"]

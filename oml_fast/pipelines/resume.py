@@ -1,0 +1,77 @@
+"""What makes a training run safe to stop and to resume.
+
+- :class:`AtomicModelCheckpoint`: a checkpoint is written to a temporary file beside its final
+  name and renamed (an atomic ``os.replace``), so a run stopped mid-write (Ctrl-C, a crash, a full
+  disk) never leaves a truncated ``best.ckpt`` / ``last.ckpt``; the previous one stays intact.
+- :class:`EpochBatchSampler`: the batches of epoch ``e`` are drawn from the global generators seeded
+  with ``seed + e``, in one process as under DDP, and the global generators are then seeded from
+  ``(seed, e)`` for the epoch's augmentations (with ``num_workers=0``), so a run resumed at epoch ``e``
+  (``checkpoint=last``) draws the batches and augmentations the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from oml_fast.distributed import DDPBatchSamplerWrapper, get_rank, get_world_size, is_distributed
+from oml_fast.distributed.samplers import ForkedGlobalRNG
+
+TEMP_SUFFIX = ".partial"
+
+
+class AtomicModelCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` that writes ``<name>.ckpt.partial`` and renames it to ``<name>.ckpt``."""
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        temporary = filepath + TEMP_SUFFIX
+        super()._save_checkpoint(trainer, temporary)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(temporary, filepath)
+        self._last_checkpoint_saved = filepath
+        trainer.strategy.barrier("AtomicModelCheckpoint")
+
+
+class EpochBatchSampler(DDPBatchSamplerWrapper):
+    """A batch sampler whose epoch ``e`` depends only on ``seed + e`` (set by :meth:`set_epoch`).
+
+    Under DDP each rank takes its whole batches of the epoch, as :class:`DDPBatchSamplerWrapper`
+    does. The wrapped sampler must draw from the global generators (``seed=None``, the pipelines' way).
+    """
+
+    def __iter__(self) -> Iterator[list[int]]:
+        with ForkedGlobalRNG(self.seed + self.epoch):
+            batches = [list(batch) for batch in self.batch_sampler]
+        # The epoch's augmentations too (drawn from the global generators as the batches are loaded):
+        # seeded here, at the first batch, after Lightning has made (or not) a new loader iterator.
+        seed = self.seed + 1_000_003 * (self.epoch + 1)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        if not self._epoch_was_set:
+            self.epoch += 1
+        self._epoch_was_set = False
+        if is_distributed():
+            yield from self.batches_of_rank(batches, get_rank(), get_world_size())
+        else:
+            yield from batches
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """``<run_dir>/checkpoints/last.ckpt``; ``FileNotFoundError`` naming it when there is none."""
+    path = run_dir / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint=last: no {path} to resume from (set `logs_folder` to the folder of the run to resume)"
+        )
+    return path
+
+
+__all__ = ["TEMP_SUFFIX", "AtomicModelCheckpoint", "EpochBatchSampler", "last_checkpoint"]

@@ -1,0 +1,1 @@
+"""OML's ``oml.utils.images``: image readers and drawing helpers (:mod:`oml_fast.utils.images.images`)."""
