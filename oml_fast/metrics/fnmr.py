@@ -359,13 +359,17 @@ def _sample_negatives(queries: Tensor, gallery: Tensor, keys: _Keys, metric: str
     n_query, n_gallery = len(queries), len(gallery)
     if n_query == 0 or n_gallery == 0:
         return np.zeros(0)
-    # At least 32 blocks (small ones: bounded memory), enough that they hold at most 8x the sample.
-    n_blocks = max(1, min(n_query, n_gallery, max(32, -(-n_query * n_gallery // (SAMPLE_PAIRS * 8)))))
-    stride = max(1, n_query * n_gallery // n_blocks // SAMPLE_PAIRS)
+    # Enough blocks that they hold at most 8x the sample, and at least 8 (bounded block memory); few
+    # calls, since each is a parallel region of its own.
+    n_blocks = max(1, min(n_query, n_gallery, max(8, -(-n_query * n_gallery // (SAMPLE_PAIRS * 8)))))
+    stride = max(1, -(-(n_query * n_gallery // n_blocks) // SAMPLE_PAIRS))
     generator = torch.Generator().manual_seed(0)
     order_q = torch.randperm(n_query, generator=generator).to(queries.device)
     order_g = torch.randperm(n_gallery, generator=generator).to(queries.device)
-    parts = []
+    # One array for the whole sample (no list of parts plus their concatenation).
+    block_pairs = -(-n_query // n_blocks) * -(-n_gallery // n_blocks)
+    sample = torch.empty(n_blocks * -(-block_pairs // stride), dtype=queries.dtype, device=queries.device)
+    size = 0
     for block in range(n_blocks):
         rows = order_q[block * n_query // n_blocks : (block + 1) * n_query // n_blocks]
         cols = order_g[block * n_gallery // n_blocks : (block + 1) * n_gallery // n_blocks]
@@ -375,8 +379,10 @@ def _sample_negatives(queries: Tensor, gallery: Tensor, keys: _Keys, metric: str
         if query_groups is not None and gallery_groups is not None:
             negative &= query_groups[rows, None] != gallery_groups[None, cols]
         dist = _ops.pairwise_distance(queries[rows], gallery[cols], metric)
-        parts.append(dist.view(-1)[::stride][negative.view(-1)[::stride]])  # a copy: the block is freed
-    sample = torch.cat(parts)
+        part = dist.view(-1)[::stride][negative.view(-1)[::stride]]
+        sample[size : size + len(part)] = part
+        size += len(part)
+    sample = sample[:size]
     values = (sample.float() if sample.dtype == torch.bfloat16 else sample).cpu().numpy()
     values.sort()
     return values

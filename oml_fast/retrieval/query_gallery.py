@@ -151,7 +151,14 @@ class QueryGalleryKeys:
     def split_embeddings(self, embeddings: Tensor) -> tuple[Tensor, Tensor]:
         """``(queries [Nq, D], gallery [Ng, D])`` rows of one embedding matrix (one dataset)."""
         device = embeddings.device
-        return embeddings[self.query_ids.to(device)], embeddings[self.gallery_ids.to(device)]
+
+        def rows(ids: Tensor) -> Tensor:
+            # Every item in order (1-vs-rest): the matrix itself, not a copy (20 MB at 40k x 128).
+            if len(ids) == len(embeddings) and bool((ids == torch.arange(len(ids))).all()):
+                return embeddings
+            return embeddings[ids.to(device)]
+
+        return rows(self.query_ids), rows(self.gallery_ids)
 
     def with_labels(self, query_labels: Tensor | None, gallery_labels: Tensor | None) -> QueryGalleryKeys:
         return replace(self, query_labels=query_labels, gallery_labels=gallery_labels)
