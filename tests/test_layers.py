@@ -41,6 +41,11 @@ LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 # Allowed exceptions to the rule above, each with its reason.
 ALLOWED: dict[tuple[str, str], str] = {
     ("<root>", "ops"): "importing the package registers the ops' fake kernels and autograd formulas",
+    # Only oml_fast/lightning/pipelines/{train,validate,predict,train_postprocessor}.py (checked below).
+    ("lightning", "pipelines"): "OML's module path for the pipelines; the code lives in oml_fast.pipelines",
+    # Only oml_fast/registry/loggers.py (checked below).
+    ("registry", "lightning"): "OML's oml.registry.loggers holds the pipelines' loggers, which are Lightning "
+    "loggers (oml_fast.lightning.pipelines.logging)",
 }
 
 
@@ -109,3 +114,23 @@ def test_imports_go_downwards(path: Path):
     assert not wrong, f"{path.relative_to(PACKAGE_ROOT.parent)} imports upwards or sideways:\n" + "\n".join(
         wrong
     )
+
+
+# The modules that use each exception of ALLOWED; any other importer of the pair is an error.
+ALLOWED_IMPORTERS: dict[tuple[str, str], set[str]] = {
+    ("lightning", "pipelines"): {
+        f"oml_fast.lightning.pipelines.{m}" for m in ("train", "validate", "predict", "train_postprocessor")
+    },
+    ("registry", "lightning"): {"oml_fast.registry.loggers"},
+}
+
+
+def test_allowed_exceptions_are_used_only_by_their_modules():
+    wrong = []
+    for path in SOURCES:
+        module = _module_name(path)[0]
+        for name, line in _imports(path):
+            pair = (_unit(module), _unit(name))
+            if pair in ALLOWED_IMPORTERS and module not in ALLOWED_IMPORTERS[pair]:
+                wrong.append(f"{module} line {line}: {name}")
+    assert not wrong, "imports that use an exception of ALLOWED outside its modules:\n" + "\n".join(wrong)

@@ -65,13 +65,15 @@ unless `allow_untrained: true`: the metrics of a randomly initialised model are 
 
 | `logger.name` | class | install |
 |---|---|---|
-| `tensorboard` (default) | `lightning.pytorch.loggers.TensorBoardLogger` | `pip install 'oml-fast[pipeline]'` |
+| `tensorboard` (default) | `oml_fast.lightning.pipelines.logging.TensorBoardPipelineLogger` | `pip install 'oml-fast[pipeline]'` |
 | `csv` | `lightning.pytorch.loggers.CSVLogger` | `pip install 'oml-fast[pipeline]'` |
-| `mlflow` | `lightning.pytorch.loggers.MLFlowLogger` | `pip install 'oml-fast[mlflow]'` |
-| `wandb` | `lightning.pytorch.loggers.WandbLogger` | `pip install 'oml-fast[wandb]'` |
-| `neptune` | `neptune.integrations.pytorch_lightning.NeptuneLogger` | `pip install 'oml-fast[neptune]'` |
-| `clearml` | `oml_fast.pipelines.loggers.ClearMLLogger` | `pip install 'oml-fast[clearml]'` |
+| `mlflow` | `oml_fast.lightning.pipelines.logging.MLFlowPipelineLogger` | `pip install 'oml-fast[mlflow]'` |
+| `wandb` | `oml_fast.lightning.pipelines.logging.WandBPipelineLogger` | `pip install 'oml-fast[wandb]'` |
+| `neptune` | `oml_fast.lightning.pipelines.logging.NeptunePipelineLogger` | `pip install 'oml-fast[neptune]'` |
+| `clearml` | `oml_fast.lightning.pipelines.logging.ClearMLPipelineLogger` | `pip install 'oml-fast[clearml]'` |
 
+The classes are OML's (`oml.lightning.pipelines.logging`, also by name in `oml_fast.registry.loggers`):
+Lightning's loggers (Neptune's own for `neptune`) with `log_pipeline_info(cfg)` and `log_figure(fig, title, idx)`.
 `logger.args` are the class's arguments; a relative `save_dir` is inside the run folder. A logger
 whose package is missing stops the run at start with the extra to install. Metrics, the config and
 the worst-query pictures are sent to the logger; a CSV log is written beside it in every run.

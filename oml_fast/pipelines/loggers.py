@@ -16,6 +16,7 @@ from typing import Any
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from oml_fast.lightning.pipelines.logging import ClearMLLogger
 from oml_fast.pipelines.registry import LOGGER_EXTRAS, build
 
 
@@ -76,22 +77,22 @@ def build_loggers(
 @rank_zero_only
 def log_picture(logger: Any, path: Path, step: int, title: str = "worst_queries") -> None:
     """Sends the PNG at ``path`` to ``logger`` in the way its library takes images (CSV: nothing)."""
-    kind = type(logger).__name__
-    if kind == "TensorBoardLogger":
+    kinds = {cls.__name__ for cls in type(logger).__mro__}  # our subclasses (OML's names) included
+    if "TensorBoardLogger" in kinds:
         import numpy as np
         from PIL import Image
 
         image = np.asarray(Image.open(path).convert("RGB"))
         logger.experiment.add_image(title, image, global_step=step, dataformats="HWC")
-    elif kind == "MLFlowLogger":
+    elif "MLFlowLogger" in kinds:
         logger.experiment.log_artifact(logger.run_id, str(path), artifact_path="images")
-    elif kind == "WandbLogger":
+    elif "WandbLogger" in kinds:
         logger.log_image(key=title, images=[str(path)], step=step)
-    elif kind == "NeptuneLogger":
+    elif "NeptuneLogger" in kinds:
         from neptune.types import File
 
         logger.experiment[f"images/{title}"].append(File(str(path)))
-    elif kind == "ClearMLLogger":
+    elif "ClearMLLogger" in kinds:
         logger.task.get_logger().report_image(title=title, series=title, iteration=step, local_path=str(path))
 
 
@@ -100,52 +101,8 @@ def close_loggers(loggers: list[Logger]) -> None:
     """Ends the runs of loggers whose library keeps them open after Lightning is done (W&B syncs its
     files, offline too, only when its run finishes)."""
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
+        if "WandbLogger" in {cls.__name__ for cls in type(logger).__mro__}:
             logger.experiment.finish()  # type: ignore[attr-defined]
-
-
-class ClearMLLogger(Logger):
-    """A Lightning logger over ClearML (Lightning has none): scalars, hyperparameters, images.
-
-    Args:
-        project_name, task_name: the ClearML task; ``offline_mode=True`` (OML's default) keeps it local.
-        **kwargs: more arguments of ``clearml.Task.init``.
-    """
-
-    def __init__(
-        self,
-        project_name: str = "oml_fast",
-        task_name: str = "train",
-        offline_mode: bool = True,
-        **kwargs: Any,
-    ):
-        super().__init__()
-        from clearml import Task
-
-        if offline_mode:
-            Task.set_offline(offline_mode=True)
-        self.task = Task.current_task() or Task.init(project_name=project_name, task_name=task_name, **kwargs)
-
-    @property
-    def name(self) -> str:
-        return "clearml"
-
-    @property
-    def version(self) -> str:
-        return str(self.task.id)
-
-    @rank_zero_only
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        self.task.connect(dict(params) if isinstance(params, Mapping) else vars(params))
-
-    @rank_zero_only
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        for key, value in metrics.items():
-            self.task.get_logger().report_scalar(title=key, series=key, value=value, iteration=step or 0)
-
-    @rank_zero_only
-    def finalize(self, status: str) -> None:
-        self.task.get_logger().flush()
 
 
 __all__ = ["ClearMLLogger", "build_loggers", "close_loggers", "check_logger_installed", "log_picture"]

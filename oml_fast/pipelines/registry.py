@@ -58,12 +58,12 @@ REGISTRIES: dict[str, Mapping[str, Any]] = {
     "postprocessors": POSTPROCESSORS_REGISTRY,
     # Lightning's loggers (OML's names); each but TensorBoard and CSV needs its extra: LOGGER_EXTRAS.
     "loggers": {
-        "tensorboard": "lightning.pytorch.loggers:TensorBoardLogger",
+        "tensorboard": "oml_fast.lightning.pipelines.logging:TensorBoardPipelineLogger",
         "csv": "lightning.pytorch.loggers:CSVLogger",
-        "mlflow": "lightning.pytorch.loggers:MLFlowLogger",
-        "wandb": "lightning.pytorch.loggers:WandbLogger",
-        "neptune": "neptune.integrations.pytorch_lightning:NeptuneLogger",
-        "clearml": "oml_fast.pipelines.loggers:ClearMLLogger",
+        "mlflow": "oml_fast.lightning.pipelines.logging:MLFlowPipelineLogger",
+        "wandb": "oml_fast.lightning.pipelines.logging:WandBPipelineLogger",
+        "neptune": "oml_fast.lightning.pipelines.logging:NeptunePipelineLogger",
+        "clearml": "oml_fast.lightning.pipelines.logging:ClearMLPipelineLogger",
     },
 }
 # The package each logger needs, and the extra of oml-fast that installs it.

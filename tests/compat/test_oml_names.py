@@ -96,18 +96,7 @@ DELIBERATELY_ABSENT: dict[str, str] = {
 # ---- other issues ----
 _PIPELINES = "OML's Hydra pipelines and loggers: issue 12"
 OUT_OF_SCOPE: dict[str, str] = {
-    **{
-        f"{m}:*": _PIPELINES
-        for m in (
-            "oml.lightning.pipelines.logging",
-            "oml.lightning.pipelines.parser",
-            "oml.lightning.pipelines.predict",
-            "oml.lightning.pipelines.train",
-            "oml.lightning.pipelines.train_postprocessor",
-            "oml.lightning.pipelines.validate",
-            "oml.registry.loggers",
-        )
-    },
+    "oml.lightning.pipelines.parser:*": _PIPELINES + " (our config parsing lives in oml_fast.pipelines.runs)",
     "oml.lightning:logging": _PIPELINES,
     "oml.registry.transforms:save_transforms_as_files": _PIPELINES,
     **{f"oml.const:{n}": _PIPELINES for n in ("CONFIGS_PATH", "DOTENV_PATH", "HYDRA_BEHAVIOUR", "TCfg")},

@@ -64,3 +64,55 @@ def test_wandb_offline_gets_metrics_and_pictures(digits_root, tmp_path, monkeypa
         time.sleep(0.25)
     assert b"OVERALL/cmc/1" in log.read_bytes()
     assert list((run_dir / "files" / "media" / "images").glob("worst_queries_*.png"))
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    return fig
+
+
+def test_tensorboard_pipeline_logger_logs_a_figure_and_the_config(tmp_path):
+    from oml_fast.registry.loggers import get_logger_by_cfg
+
+    logger = get_logger_by_cfg({"name": "tensorboard", "args": {"save_dir": str(tmp_path), "name": "tb"}})
+    logger.log_pipeline_info({"max_epochs": 1, "optimizer": {"name": "adam"}})
+    logger.log_figure(_figure(), "worst_queries", 3)
+    logger.finalize("success")
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_mlflow_pipeline_logger_logs_a_figure_and_the_config(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from oml_fast.lightning.pipelines.logging import MLFlowPipelineLogger
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    logger = MLFlowPipelineLogger(experiment_name="figures", tracking_uri=uri)
+    logger.log_pipeline_info({"max_epochs": 1})
+    logger.log_figure(_figure(), "worst_queries", 3)
+    logger.finalize("success")
+    client = MlflowClient(tracking_uri=uri)
+    assert [a.path for a in client.list_artifacts(logger.run_id)] == ["worst_queries_3.png"]
+    assert client.get_run(logger.run_id).data.params["max_epochs"] == "1"
+
+
+def test_wandb_pipeline_logger_logs_a_figure_offline(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from oml_fast.lightning.pipelines.logging import WandBPipelineLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = WandBPipelineLogger(save_dir=str(tmp_path), project="figures")
+    logger.log_pipeline_info({"max_epochs": 1})
+    logger.log_figure(_figure(), "worst_queries", 3)
+    logger.experiment.finish()
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert list((run_dir / "files" / "media" / "images").glob("worst_queries_*.png"))
