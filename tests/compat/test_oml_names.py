@@ -124,11 +124,6 @@ PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
             "get_retrieval_images_datasets",
         ],
     ),
-    "oml.retrieval": (
-        _UNASSIGNED + ": num_workers / batch_size have defaults here, not in OML",
-        ["PairwiseReranker"],
-    ),
-    "oml.retrieval.postprocessors.pairwise": (_UNASSIGNED + ": as oml.retrieval", ["PairwiseReranker"]),
     "oml.transforms.images.albumentations": (_UNASSIGNED + ": albumentations is not a dependency", ["*"]),
     "oml.utils.images.images_resize": (
         _UNASSIGNED + ": OpenCV keep-aspect resizing, undocumented by OML",

@@ -131,14 +131,16 @@ def test_pairwise_reranker_reorders_head_and_keeps_tail():
     ds, emb = make_dataset(1)
     ds = InMemoryQueryGalleryDataset(ds.get_labels(), input_tensors=emb.float())
     rr = RetrievalResults.from_embeddings(emb, ds, n_items=6)
-    out = PairwiseReranker(top_n=3, pairwise_model=ReversedDistance(), batch_size=7).process(rr, ds)
+    out = PairwiseReranker(top_n=3, pairwise_model=ReversedDistance(), num_workers=0, batch_size=7).process(
+        rr, ds
+    )
     for before, after, dist in zip(rr.retrieved_ids, out.retrieved_ids, out.distances):
         assert len(before) == len(after)
         assert after[:3].tolist() == before[:3].flip(0).tolist()
         assert after[3:].tolist() == before[3:].tolist()
         assert bool((dist[1:] >= dist[:-1]).all())
     with pytest.raises(ValueError, match="top_n"):
-        PairwiseReranker(top_n=1, pairwise_model=ReversedDistance())
+        PairwiseReranker(top_n=1, pairwise_model=ReversedDistance(), num_workers=0, batch_size=4)
 
 
 def test_query_expansion_matches_brute_force():

@@ -57,7 +57,7 @@ class PairwiseReranker(IRetrievalPostprocessor):
     Args:
         top_n: how many leading items of each list to re-score (``> 1``).
         pairwise_model: ``IPairwiseModel`` returning a distance per pair (smaller is closer).
-        num_workers, batch_size: DataLoader settings for the pair inference.
+        num_workers, batch_size: DataLoader settings for the pair inference (required, as in OML).
         verbose: progress bar. use_fp16: autocast the model in half precision.
     """
 
@@ -65,8 +65,8 @@ class PairwiseReranker(IRetrievalPostprocessor):
         self,
         top_n: int,
         pairwise_model: IPairwiseModel,
-        num_workers: int = 0,
-        batch_size: int = 128,
+        num_workers: int,
+        batch_size: int,
         verbose: bool = False,
         use_fp16: bool = False,
     ):
