@@ -289,6 +289,10 @@ class ImageLabeledDataset(ImageBaseDataset, ILabeledDataset):
         data[self.labels_key] = int(self._labels[data[self.index_key]])
         return data
 
+    def visualize(self, item: int, color: TColor) -> np.ndarray:
+        """As :meth:`ImageBaseDataset.visualize`; ``color`` is required here, as in OML."""
+        return super().visualize(item, color)
+
 
 class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, IQueryGalleryLabeledDataset):  # type: ignore[misc]
     """A validation set: labeled images with ``is_query`` / ``is_gallery`` flags (an item may be both).
@@ -307,7 +311,6 @@ class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, IQueryGalleryLabeledD
         cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
         labels_key: str = LABELS_KEY,
-        index_key: str = INDEX_KEY,
     ):
         missing = [c for c in (IS_QUERY_COLUMN, IS_GALLERY_COLUMN) if c not in df.columns]
         if missing:
@@ -321,7 +324,6 @@ class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, IQueryGalleryLabeledD
             cache_size,
             input_tensors_key=input_tensors_key,
             labels_key=labels_key,
-            index_key=index_key,
         )
         self._is_query = self.df[IS_QUERY_COLUMN].fillna(False).astype(bool).to_numpy()
         self._is_gallery = self.df[IS_GALLERY_COLUMN].fillna(False).astype(bool).to_numpy()
@@ -354,7 +356,6 @@ class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type:
         f_imread: TImReader | None = None,
         cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
-        index_key: str = INDEX_KEY,
     ):
         _init_from_df(
             self,
@@ -366,7 +367,7 @@ class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type:
             f_imread,
             cache_size,
             input_tensors_key,
-            index_key,
+            INDEX_KEY,
         )
         self._is_query = self.df[IS_QUERY_COLUMN].fillna(False).astype(bool).to_numpy()
         self._is_gallery = self.df[IS_GALLERY_COLUMN].fillna(False).astype(bool).to_numpy()
@@ -379,27 +380,52 @@ class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type:
         """Dataset indices of the gallery items, LongTensor[n_gallery] (ascending)."""
         return torch.from_numpy(np.flatnonzero(self._is_gallery)).long()
 
+    def visualize(self, item: int, color: TColor) -> np.ndarray:
+        """As :meth:`ImageBaseDataset.visualize`; ``color`` is required here, as in OML."""
+        return super().visualize(item, color)
+
 
 def get_retrieval_images_datasets(
     dataset_root: str | Path,
-    transforms_train: Callable[[Image.Image], torch.Tensor] | None = None,
-    transforms_val: Callable[[Image.Image], torch.Tensor] | None = None,
+    transforms_train: Callable[[Image.Image], torch.Tensor] | None,
+    transforms_val: Callable[[Image.Image], torch.Tensor] | None,
+    f_imread_train: TImReader | None = None,
+    f_imread_val: TImReader | None = None,
     dataframe_name: str = "df.csv",
     cache_size: int = 0,
+    verbose: bool = True,
     check_files: bool = True,
 ) -> tuple[ImageLabeledDataset, ImageQueryGalleryLabeledDataset]:
     """Reads ``dataset_root / dataframe_name``, validates it (every problem reported) and splits it.
+
+    OML's signature; ``transforms_*`` may be ``None`` (the default normalisation of the datasets),
+    ``f_imread_*`` read an image path (default: Pillow, RGB), ``verbose`` prints the sizes of the
+    splits. ``check_files`` (ours, trailing) also checks that every image file exists.
 
     Returns ``(train_dataset, valid_dataset)``; raises ``DataFrameFormatError`` on a malformed CSV and
     ``ValueError`` when a split is empty.
     """
     parts = read_retrieval_splits(dataset_root, dataframe_name, check_files)
     train = ImageLabeledDataset(
-        parts[TRAIN_SPLIT], dataset_root=dataset_root, transform=transforms_train, cache_size=cache_size
+        parts[TRAIN_SPLIT],
+        dataset_root=dataset_root,
+        transform=transforms_train,
+        f_imread=f_imread_train,
+        cache_size=cache_size,
     )
     valid = ImageQueryGalleryLabeledDataset(
-        parts[VALIDATION_SPLIT], dataset_root=dataset_root, transform=transforms_val, cache_size=cache_size
+        parts[VALIDATION_SPLIT],
+        dataset_root=dataset_root,
+        transform=transforms_val,
+        f_imread=f_imread_val,
+        cache_size=cache_size,
     )
+    if verbose:
+        n_query, n_gallery = len(valid.get_query_ids()), len(valid.get_gallery_ids())
+        print(
+            f"{Path(dataset_root) / dataframe_name}: train {len(train)} images, "
+            f"validation {len(valid)} images ({n_query} queries, {n_gallery} gallery)"
+        )
     return train, valid
 
 

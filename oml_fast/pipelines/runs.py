@@ -189,6 +189,7 @@ def _datasets(cfg: DictConfig, with_train: bool) -> tuple[Any, Any]:
                 cfg.dataset_root,
                 transforms_train=_transforms(cfg, "transforms_train"),
                 transforms_val=_transforms(cfg, "transforms_val"),
+                verbose=False,
                 **common,
             )
         return None, datasets.get_validation_images_dataset(
@@ -673,6 +674,7 @@ def train_postprocessor(config: Any = None, overrides: list[str] | None = None) 
         transforms_train=transforms_extraction,
         transforms_val=transforms_extraction,
         dataframe_name=cfg.dataframe_name,
+        verbose=False,
         check_files=bool(cfg.check_dataframe_files),
     )
     blocks = to_container(cfg)

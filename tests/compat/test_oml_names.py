@@ -28,6 +28,7 @@ ENTRIES = load_entries()
 # ---- deliberate differences: extra trailing keyword parameters, compared without them ----
 _SEED = "seed: reproducible batches without touching the global RNG (default None: the global RNG, as OML)"
 _METRIC = "metric: the distance (OML's is fixed to euclidean); default 'euclidean'"
+_CHECK_FILES = "check_files: also check that every image file exists (default True)"
 _SAVE = "save_path: write the figure to a file; default None (as OML: nothing saved)"
 DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.samplers:BalanceSampler": {"seed": _SEED},
@@ -40,6 +41,7 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     "oml.utils.audios:visualize_audio": {
         "waveform": "waveform: the samples to draw (OML draws the spectrogram only)"
     },
+    "oml.datasets.images:get_retrieval_images_datasets": {"check_files": _CHECK_FILES},
     "oml.metrics:EmbeddingMetrics": {"metric": _METRIC},
     "oml.metrics.embeddings:EmbeddingMetrics": {"metric": _METRIC},
     **{
@@ -104,26 +106,7 @@ OUT_OF_SCOPE: dict[str, str] = {
 
 # ---- still being added or aligned (issue 11), by module: (who / what, [names]); "*": the whole module ----
 _UNASSIGNED = "not yet assigned"
-_DATASET_EXTRAS = _UNASSIGNED + ": our extra trailing index_key; visualize's color has a default here"
-_VISUALIZE = [
-    "ImageLabeledDataset.visualize",
-    "ImageQueryGalleryDataset.visualize",
-    "ImageQueryGalleryLabeledDataset.visualize",
-]
 PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
-    "oml.datasets": (
-        _DATASET_EXTRAS,
-        ["ImageQueryGalleryDataset", "ImageQueryGalleryLabeledDataset", *_VISUALIZE],
-    ),
-    "oml.datasets.images": (
-        _DATASET_EXTRAS + "; get_retrieval_images_datasets lacks f_imread_train / f_imread_val",
-        [
-            "ImageQueryGalleryDataset",
-            "ImageQueryGalleryLabeledDataset",
-            *_VISUALIZE,
-            "get_retrieval_images_datasets",
-        ],
-    ),
     "oml.transforms.images.albumentations": (_UNASSIGNED + ": albumentations is not a dependency", ["*"]),
     "oml.utils.images.images_resize": (
         _UNASSIGNED + ": OpenCV keep-aspect resizing, undocumented by OML",

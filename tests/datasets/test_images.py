@@ -100,6 +100,27 @@ def test_digits_dataset(tmp_path):
     assert make_digits_dataset(tmp_path) == csv  # reused, not rewritten
 
 
+def test_retrieval_datasets_use_the_split_readers_and_report_sizes(tmp_path, capsys):
+    make_digits_dataset(tmp_path, train_digits=(0, 1, 2, 3, 4, 5))
+    seen: dict[str, int] = {"train": 0, "val": 0}
+
+    def reader(split):
+        def read(path):
+            seen[split] += 1
+            return Image.open(path).convert("RGB")
+
+        return read
+
+    train, valid = get_retrieval_images_datasets(
+        tmp_path, ImageNormalisation(8), ImageNormalisation(8), reader("train"), reader("val")
+    )
+    _ = train[0], valid[0], valid[1]
+    assert seen == {"train": 1, "val": 2}
+    assert f"train {len(train)} images, validation {len(valid)} images" in capsys.readouterr().out
+    get_retrieval_images_datasets(tmp_path, None, None, verbose=False)
+    assert capsys.readouterr().out == ""
+
+
 def test_digits_rejects_bad_split(tmp_path):
     with pytest.raises(ValueError, match="train_digits"):
         make_digits_dataset(tmp_path, train_digits=range(10))
