@@ -289,7 +289,7 @@ class ImageLabeledDataset(ImageBaseDataset, ILabeledDataset):
         data[self.labels_key] = int(self._labels[data[self.index_key]])
         return data
 
-    def visualize(self, item: int, color: TColor) -> np.ndarray:
+    def visualize(self, item: int, color: TColor) -> np.ndarray:  # type: ignore[override]  # OML: no default
         """As :meth:`ImageBaseDataset.visualize`; ``color`` is required here, as in OML."""
         return super().visualize(item, color)
 
@@ -380,7 +380,7 @@ class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type:
         """Dataset indices of the gallery items, LongTensor[n_gallery] (ascending)."""
         return torch.from_numpy(np.flatnonzero(self._is_gallery)).long()
 
-    def visualize(self, item: int, color: TColor) -> np.ndarray:
+    def visualize(self, item: int, color: TColor) -> np.ndarray:  # type: ignore[override]  # OML: no default
         """As :meth:`ImageBaseDataset.visualize`; ``color`` is required here, as in OML."""
         return super().visualize(item, color)
 
