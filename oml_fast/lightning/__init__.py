@@ -15,6 +15,7 @@ from oml_fast.lightning.callbacks.metric import MetricValCallback
 from oml_fast.lightning.modules.ddp import ModuleDDP
 from oml_fast.lightning.modules.extractor import ExtractorModule, ExtractorModuleDDP
 from oml_fast.lightning.modules.pairwise_postprocessing import PairwiseModule, PairwiseModuleDDP
+from oml_fast.lightning.pipelines import logging  # OML's oml.lightning.logging: the pipelines' loggers
 
 __all__ = [
     "ExtractorModule",
@@ -23,4 +24,5 @@ __all__ = [
     "ModuleDDP",
     "PairwiseModule",
     "PairwiseModuleDDP",
+    "logging",
 ]

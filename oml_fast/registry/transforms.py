@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from oml_fast.const import MEAN_CLIP, STD_CLIP
-from oml_fast.registry.base import Registry, block_name_args
+from oml_fast.registry.base import Registry, block_name_args, to_plain_dict
 from oml_fast.transforms.images.ops import Compose
 from oml_fast.transforms.images.torchvision import (
     get_augs_hypvit,
@@ -134,6 +134,22 @@ def get_transforms_for_pretrained(weights: str) -> tuple[TTransforms, TImReader]
     return transforms, get_im_reader_for_transforms(transforms)
 
 
+def save_transforms_as_files(cfg: Any) -> list[tuple[str, str]]:
+    """OML's hook that saves the albumentations transforms of a config (keys holding ``transforms``) as
+    YAML files and returns ``[(key, path)]``. Transforms here are never albumentations ones, so nothing is
+    saved and the list is empty; each block is still built, and one that cannot be is reported (as OML).
+    """
+    for key, value in to_plain_dict(cfg).items():
+        if "transforms" in str(key):
+            try:
+                get_transforms_by_cfg(value)
+            except Exception:
+                print(
+                    f"We are not able to interpret {key} as albumentations transforms and log them as a file."
+                )
+    return []
+
+
 __all__ = [
     "TRANSFORMS_TORCH",
     "TRANSFORMS_ALBU",
@@ -142,4 +158,5 @@ __all__ = [
     "get_transforms",
     "get_transforms_by_cfg",
     "get_transforms_for_pretrained",
+    "save_transforms_as_files",
 ]

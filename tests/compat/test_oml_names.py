@@ -99,8 +99,6 @@ DELIBERATELY_ABSENT: dict[str, str] = {
 _PIPELINES = "OML's Hydra pipelines and loggers: issue 12"
 OUT_OF_SCOPE: dict[str, str] = {
     "oml.lightning.pipelines.parser:*": _PIPELINES + " (our config parsing lives in oml_fast.pipelines.runs)",
-    "oml.lightning:logging": _PIPELINES,
-    "oml.registry.transforms:save_transforms_as_files": _PIPELINES,
     **{f"oml.const:{n}": _PIPELINES for n in ("CONFIGS_PATH", "DOTENV_PATH", "HYDRA_BEHAVIOUR", "TCfg")},
 }
 

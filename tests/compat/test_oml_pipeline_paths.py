@@ -34,3 +34,24 @@ def test_the_pipelines_build_the_oml_named_loggers(tmp_path):
     assert type(tensorboard) is TensorBoardPipelineLogger and isinstance(tensorboard, IPipelineLogger)
     assert not isinstance(csv, IPipelineLogger)
     assert all(issubclass(cls, IPipelineLogger) for cls in LOGGERS_REGISTRY.values())
+
+
+def test_oml_lightning_logging_is_the_pipelines_logging_module():
+    import oml_fast.lightning
+    from oml_fast.lightning.pipelines import logging
+
+    assert oml_fast.lightning.logging is logging
+
+
+def test_save_transforms_as_files_saves_nothing_and_reports_unbuildable_blocks(capsys):
+    from oml_fast.registry.transforms import save_transforms_as_files
+
+    cfg = {
+        "transforms_train": {"name": "augs_torch", "args": {"im_size": 32}},
+        "transforms_val": {"name": "no_such_transforms", "args": {}},
+        "max_epochs": 1,
+    }
+    assert save_transforms_as_files(cfg) == []
+    assert capsys.readouterr().out.strip() == (
+        "We are not able to interpret transforms_val as albumentations transforms and log them as a file."
+    )
