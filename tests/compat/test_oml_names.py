@@ -98,7 +98,6 @@ DELIBERATELY_ABSENT: dict[str, str] = {
 # ---- other issues ----
 _PIPELINES = "OML's Hydra pipelines and loggers: issue 12"
 OUT_OF_SCOPE: dict[str, str] = {
-    "oml.lightning.pipelines.parser:*": _PIPELINES + " (our config parsing lives in oml_fast.pipelines.runs)",
     **{f"oml.const:{n}": _PIPELINES for n in ("CONFIGS_PATH", "DOTENV_PATH", "HYDRA_BEHAVIOUR", "TCfg")},
 }
 

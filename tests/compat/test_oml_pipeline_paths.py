@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+import torch
 
 pytest.importorskip("lightning")
 
@@ -55,3 +56,51 @@ def test_save_transforms_as_files_saves_nothing_and_reports_unbuildable_blocks(c
     assert capsys.readouterr().out.strip() == (
         "We are not able to interpret transforms_val as albumentations transforms and log them as a file."
     )
+
+
+def test_parser_engine_scheduler_sampler_and_checkpoint(tmp_path, monkeypatch):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from oml_fast.datasets import ImageLabeledDataset, get_retrieval_images_datasets
+    from oml_fast.datasets.digits import make_digits_dataset
+    from oml_fast.lightning.pipelines import parser
+    from oml_fast.samplers import BalanceSampler
+
+    engine = parser.parse_engine_params_from_config({"accelerator": "cpu", "devices": None})
+    assert engine == {
+        "devices": 1,
+        "strategy": "auto",
+        "accelerator": "cpu",
+        "use_distributed_sampler": False,
+    }
+    assert parser.check_is_config_for_ddp(engine)
+    ddp = parser.parse_engine_params_from_config({"accelerator": "cpu", "devices": [0, 1]})
+    assert ddp["devices"] == 2 and isinstance(ddp["strategy"], DDPStrategy)
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    assert parser.parse_scheduler_from_config({"scheduling": None}, optimizer) == {"scheduler": None}
+    scheduling = {
+        "scheduler": {"name": "multi_step", "args": {"milestones": [1, 2], "gamma": 0.5}},
+        "scheduler_interval": "epoch",
+        "scheduler_frequency": 1,
+    }
+    parsed = parser.parse_scheduler_from_config({"scheduling": scheduling}, optimizer)
+    assert parsed["scheduler"].optimizer is optimizer and parsed["scheduler_monitor_metric"] is None
+
+    make_digits_dataset(tmp_path)
+    train, _ = get_retrieval_images_datasets(tmp_path, None, None, verbose=False, check_files=False)
+    sampler = parser.parse_sampler_from_config(
+        {"sampler": {"name": "balance", "args": {"n_labels": 3, "n_instances": 2}}}, train
+    )
+    assert isinstance(sampler, BalanceSampler) and len(next(iter(sampler))) == 6
+    assert parser.parse_sampler_from_config({"sampler": None}, train) is None
+    block = {"name": "category_balance", "args": {"n_labels": 2, "n_instances": 2, "n_categories": 1}}
+    no_categories = ImageLabeledDataset(train.df.drop(columns=["category"]), dataset_root=tmp_path)
+    with pytest.raises(ValueError, match="category"):
+        parser.parse_sampler_from_config({"sampler": block}, no_categories)
+
+    monkeypatch.chdir(tmp_path)
+    callback = parser.parse_ckpt_callback_from_config({"metric_for_checkpointing": "OVERALL/cmc/1"})
+    assert isinstance(callback, ModelCheckpoint) and callback.dirpath == str(tmp_path / "checkpoints")
+    assert callback.monitor == "OVERALL/cmc/1" and callback.mode == "max"
