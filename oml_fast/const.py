@@ -14,6 +14,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # ----- keys of the dicts that datasets return (``__getitem__``) and that batches carry -----
 INPUT_TENSORS_KEY = "input_tensors"
@@ -108,3 +112,11 @@ CKPT_SAVE_ROOT = CACHE_PATH / "torch" / "checkpoints"
 MOCK_DATASET_PATH = CACHE_PATH / "mock_dataset"
 MOCK_DATASET_DEFAULT_CSV = "df.csv"
 MOCK_AUDIO_DATASET_PATH = CACHE_PATH / "mock_audio_dataset"  # oml_fast.utils.get_mock_audios_dataset
+
+# ----- OML's pipeline constants -----
+# The pipelines' bundled configs (OML's CONFIGS_PATH is its source tree's oml/configs).
+CONFIGS_PATH = Path(__file__).resolve().parent / "configs"
+# The Hydra version_base of OML's pipeline scripts: ``@hydra.main(..., version_base=HYDRA_BEHAVIOUR)``.
+HYDRA_BEHAVIOUR = "1.1"
+# A pipeline config: a dict, or an OmegaConf ``DictConfig`` (omegaconf comes with the ``pipeline`` extra).
+TCfg = Union[dict[str, Any], "DictConfig"]
