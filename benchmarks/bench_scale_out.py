@@ -1,7 +1,7 @@
 """Sharded validation over 1, 2, 4 local processes (gloo): time, peak memory per rank, bytes exchanged.
 
-Every item is a query and a gallery item (1-vs-rest, itself excluded), 5 items per label, Gaussian
-embeddings. Each rank holds ``N / W`` embeddings (as a DistributedSampler gives it), then
+Every item is a query and a gallery item (1-vs-rest, itself excluded), 5 items per label, embeddings
+= a Gaussian centre per label + Gaussian noise (so cmc@1 is far from 0 and shows every world size agrees). Each rank holds ``N / W`` embeddings (as a DistributedSampler gives it), then
 ``EmbeddingMetricsDDP.compute_metrics`` all-gathers the embeddings, searches its slice of the gallery
 for every query (the compiled ``knn`` op) and merges the all-gathered top-k lists
 (``oml_fast.distributed.knn.distributed_knn``). Per rank: wall time of ``compute_metrics``, the rise of
@@ -71,8 +71,9 @@ class _ByteCounter:
 def rank_run(rank: int, world_size: int, n: int, dim: int, k: int) -> dict:
     """One rank: its shard of a seeded dataset, then a timed compute_metrics."""
     generator = torch.Generator().manual_seed(0)
-    embeddings = torch.randn(n, dim, generator=generator)
     labels = torch.arange(n) // ITEMS_PER_LABEL
+    centres = torch.randn(int(labels[-1]) + 1, dim, generator=generator)
+    embeddings = centres[labels] + 0.7 * torch.randn(n, dim, generator=generator)
     dataset = InMemoryQueryGalleryDataset(labels=labels.tolist())
     indices = torch.arange(rank, n, world_size)  # DistributedSampler's interleaved split
     metrics = EmbeddingMetricsDDP(
