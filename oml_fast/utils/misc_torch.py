@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from oml_fast.errors import InvalidInputError
+from oml_fast.models.meta.siamese import elementwise_dist  # noqa: F401  (OML's name here too)
 from oml_fast.ops.distance import pairwise_distance
 
 TSingleValues = int | float | np.floating | np.integer | Tensor
@@ -108,15 +109,6 @@ def cat_two_sorted_tensors_and_keep_it_sorted(x1: Tensor, x2: Tensor, eps: float
     scale = (x2[:, 0] / x1[:, -1]).to(x1.dtype)
     x1[need] = x1[need] * scale[need, None] - eps
     return torch.cat([x1, x2], dim=1).float()
-
-
-def elementwise_dist(x1: Tensor, x2: Tensor, p: int = 2) -> Tensor:
-    """``p``-norm distances between matching rows: ``x1 [N, D]``, ``x2 [N, D]`` -> ``[N]``."""
-    if x1.ndim != 2 or x1.shape != x2.shape:
-        raise InvalidInputError(
-            f"`x1` and `x2` must be 2-D of the same shape, got {list(x1.shape)} and {list(x2.shape)}"
-        )
-    return torch.linalg.vector_norm(x1 - x2, ord=p, dim=1)
 
 
 def pairwise_dist(x1: Tensor, x2: Tensor, p: int = 2) -> Tensor:

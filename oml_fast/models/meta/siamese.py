@@ -17,17 +17,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from oml_fast.errors import InvalidInputError
 from oml_fast.interfaces.models import IExtractor, IFreezable, IPairwiseModel
 from oml_fast.models.base import checkpoint_state_dict
 from oml_fast.models.meta.projection import make_mlp
 from oml_fast.models.weights import load_checked
 
 
-def elementwise_dist(x1: Tensor, x2: Tensor, p: float = 2) -> Tensor:
-    """``||x1[i] - x2[i]||_p`` per row: ``Tensor[B, D], Tensor[B, D] -> Tensor[B]``."""
-    if x1.shape != x2.shape or x1.ndim != 2:
-        raise ValueError(
-            f"inputs must be two Tensor[B, D] of one shape, got {list(x1.shape)} and {list(x2.shape)}"
+def elementwise_dist(x1: Tensor, x2: Tensor, p: int = 2) -> Tensor:
+    """``||x1[i] - x2[i]||_p`` per row: ``Tensor[B, D], Tensor[B, D] -> Tensor[B]`` (OML's
+    ``oml.utils.misc_torch.elementwise_dist``, which re-exports this one)."""
+    if x1.ndim != 2 or x1.shape != x2.shape:
+        raise InvalidInputError(
+            f"`x1` and `x2` must be 2-D of the same shape, got {list(x1.shape)} and {list(x2.shape)}"
         )
     return torch.linalg.vector_norm(x1 - x2, ord=p, dim=1)
 
