@@ -95,7 +95,7 @@ def test_the_public_layout_keys():
 
 @pytest.mark.slow
 def test_training_on_synthesised_sounds_lowers_the_loss_and_raises_cmc(tmp_path):
-    """Tones, chords, sweeps and noises (files written by get_mock_audios_dataset); held-out sounds of
+    """Tones, chords, sweeps and noises (the mock audio dataset for seeds 0-2); held-out sounds of
     the training classes validate."""
     pytest.importorskip("soundfile")
     import pandas as pd
