@@ -46,6 +46,15 @@ TORCH_LIBRARY(oml_fast, m) {
       " Tensor? query_ids, Tensor? gallery_ids, Tensor? query_groups, Tensor? gallery_groups,"
       " float lower, float upper, int n_bins, bool collect, bool with_positives)"
       " -> (Tensor counts, Tensor mins, Tensor maxs, Tensor collected, Tensor positives)");
+  // Private: one whole pass of FNMR@FMR from the embeddings (CPU): the distances of
+  // pairwise_distance, panel by panel, through the slots of several windows at once, never
+  // written out (csrc/retrieval/cpu/fnmr_fused_cpu.cpp).
+  m.def(
+      "_embedding_pair_histogram(Tensor queries, Tensor gallery, str metric, Tensor query_labels,"
+      " Tensor gallery_labels, Tensor? query_ids, Tensor? gallery_ids, Tensor? query_groups,"
+      " Tensor? gallery_groups, float[] lowers, float[] uppers, int[] n_bins, bool[] collect,"
+      " int max_collect, bool with_positives) -> (Tensor[] counts, Tensor[] mins, Tensor[] maxs,"
+      " Tensor[] collected, Tensor overflowed, Tensor positives)");
 
   // ---- mining (csrc/mining) ----
   m.def(

@@ -131,6 +131,19 @@ inline void check_metrics_inputs(const at::Tensor& is_relevant, const at::Tensor
   check_top_k(map_top_k, "map_top_k");
 }
 
+// One window [lower, upper] split in n_bins bins of an FNMR@FMR pass (fnmr_common.h).
+inline void check_fnmr_window(double lower, double upper, int64_t n_bins) {
+  TORCH_CHECK_VALUE(lower <= upper, "`lower` must be <= `upper` (neither NaN), got ", lower,
+                    " and ", upper);
+  TORCH_CHECK_VALUE(n_bins >= 1, "`n_bins` must be a positive integer, got ", n_bins);
+  // Every thread keeps its own histogram (24 bytes a slot): the cap bounds a pass's memory before
+  // anything is allocated (FNMR@FMR uses 2**16).
+  TORCH_CHECK_VALUE(n_bins <= (int64_t{1} << 20), "`n_bins` must be at most 1048576 (2**20), got ",
+                    n_bins);
+  TORCH_CHECK_VALUE(n_bins == 1 || (std::isfinite(lower) && std::isfinite(upper)),
+                    "`n_bins` > 1 needs a finite window, got [", lower, ", ", upper, "]");
+}
+
 // Checks shared by the CPU and CUDA `_pair_distance_histogram` kernels (fnmr_common.h). Returns
 // (has_ids, has_groups).
 inline std::pair<bool, bool> check_pair_distance_histogram_inputs(
@@ -150,15 +163,7 @@ inline std::pair<bool, bool> check_pair_distance_histogram_inputs(
       check_key_pair(query_ids, "query_ids", gallery_ids, "gallery_ids", rows, n_gallery, device);
   const bool has_groups = check_key_pair(query_groups, "query_groups", gallery_groups,
                                          "gallery_groups", rows, n_gallery, device);
-  TORCH_CHECK_VALUE(lower <= upper, "`lower` must be <= `upper` (neither NaN), got ", lower,
-                    " and ", upper);
-  TORCH_CHECK_VALUE(n_bins >= 1, "`n_bins` must be a positive integer, got ", n_bins);
-  // Every thread keeps its own histogram (24 bytes a slot): the cap bounds a pass's memory before
-  // anything is allocated (FNMR@FMR uses 2**16).
-  TORCH_CHECK_VALUE(n_bins <= (int64_t{1} << 20), "`n_bins` must be at most 1048576 (2**20), got ",
-                    n_bins);
-  TORCH_CHECK_VALUE(n_bins == 1 || (std::isfinite(lower) && std::isfinite(upper)),
-                    "`n_bins` > 1 needs a finite window, got [", lower, ", ", upper, "]");
+  check_fnmr_window(lower, upper, n_bins);
   return {has_ids, has_groups};
 }
 

@@ -18,8 +18,15 @@ query and every gallery item once, in random blocks), a few standard errors arou
 so that they hold the wanted ranks and few values; they are collected. A window that misses (its rank
 lies below or above it) or overflows only costs more passes, never exactness.
 
-Memory: one distance tile buffer (``TILE_BYTES``, reused), the sample, the slots, the positives and at
-most ``MAX_COLLECT`` values per window. Time: about one ``pairwise_distance`` pass over all pairs.
+On the CPU (float32 / float64) a pass is one call of the compiled ``_embedding_pair_histogram`` op: it
+computes the same distances as ``pairwise_distance``, panel by panel (one reused panel per thread, the
+norms once per pass), and sorts each row into the windows' slots while the row is still in cache, so a
+pass costs about one GEMM over all pairs. Elsewhere (CUDA, float16 / bfloat16) the tiles are computed
+into one reused buffer and go through ``_pair_distance_histogram``.
+
+Memory: the panels (at most 32 MB in all) or one distance tile buffer (``TILE_BYTES``, reused), the
+sample, the slots, the positives and at most ``MAX_COLLECT`` values per window. Time: about one
+``pairwise_distance`` pass over all pairs, plus the sample (a few percent of one).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from .. import ops as _ops
 from ..functional.metrics import check_in_unit_range
 from ..ops.checks import check_both_or_neither, check_finite
 from ..ops.distance import pairwise_distance_out
-from ..ops.fnmr import PairHistogram, pair_distance_histogram
+from ..ops.fnmr import PairHistogram, Window, embedding_pair_histogram, pair_distance_histogram
 
 N_BINS = 1 << 16
 # A window holding at most this many negatives is collected (and sorted) instead of histogrammed.
@@ -234,6 +241,8 @@ def _distance_pass(
     Each ``[rows, Ng]`` distance tile is computed where the embeddings live, into one reused buffer, and
     goes through the op on that device, once per window.
     """
+    if _fused_pass_applies(queries):
+        return _fused_distance_pass(queries, gallery, keys, metric, windows, with_positives)
     query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups = keys
     positives: list[Tensor] = []
     rows = max(1, min(len(queries), TILE_BYTES // max(1, len(gallery) * queries.element_size())))
@@ -262,6 +271,42 @@ def _distance_pass(
         del dist, part
         _release_free_heap()
     return positives
+
+
+def _fused_pass_applies(queries: Tensor) -> bool:
+    """Whether the compiled whole-pass op takes these embeddings (CPU, float32 / float64, D > 0)."""
+    return (
+        queries.device.type == "cpu"
+        and queries.dtype in (torch.float32, torch.float64)
+        and queries.dim() == 2
+        and queries.shape[1] > 0
+    )
+
+
+def _fused_distance_pass(
+    queries: Tensor,
+    gallery: Tensor,
+    keys: _Keys,
+    metric: str,
+    windows: list[_Window],
+    with_positives: bool,
+) -> list[Tensor]:
+    """:func:`_distance_pass` in one call of the compiled op: the distances are sorted into the windows'
+    slots as they are computed, panel by panel, and never written to a tile that is read again."""
+    result = embedding_pair_histogram(
+        queries,
+        gallery,
+        metric,
+        *keys,
+        windows=[Window(w.lower, w.upper, w.n_bins, w.collect) for w in windows],
+        max_collect=MAX_COLLECT,
+        with_positives=with_positives,
+    )
+    for window, part, overflowed in zip(windows, result.windows, result.overflowed, strict=True):
+        if overflowed:  # too many inside to collect: the inside slot's count, min and max stay
+            window.collect, window.pieces = False, []
+        window.add(part)
+    return [result.positives] if with_positives else []
 
 
 def _threshold_dtype(dist_dtype: torch.dtype) -> np.dtype:

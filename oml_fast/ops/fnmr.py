@@ -11,6 +11,10 @@ interval ``[lower, upper]``; every negative pair (labels differ, not excluded) l
 
 Values are compared in float64 (the per-element formulas: ``csrc/retrieval/fnmr_common.h``, shared by
 the CPU and the CUDA kernels; pure-PyTorch twin: :mod:`oml_fast.reference.fnmr`).
+
+``_embedding_pair_histogram`` (private, CPU, float32 / float64) is a whole pass from the embeddings:
+the distances ``pairwise_distance`` gives, panel by panel, through the slots of several windows at once,
+never written to a tile that is read again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["PairHistogram", "pair_distance_histogram"]
+__all__ = ["EmbeddingPass", "PairHistogram", "Window", "embedding_pair_histogram", "pair_distance_histogram"]
 
 
 class PairHistogram(NamedTuple):
@@ -120,3 +124,116 @@ def _pair_distance_histogram_fake(
     collected = dist.new_empty((ctx.new_dynamic_size(),))
     positives = dist.new_empty((ctx.new_dynamic_size(),))
     return counts, mins, maxs, collected, positives
+
+
+class Window(NamedTuple):
+    """A window of a pass: ``[lower, upper]`` in ``n_bins`` bins, its inside negatives collected or not."""
+
+    lower: float
+    upper: float
+    n_bins: int
+    collect: bool
+
+
+class EmbeddingPass(NamedTuple):
+    """What one pass from the embeddings returns: per window, the slots as :class:`PairHistogram` gives
+    them (``positives`` empty), whether its collection stopped (more than ``max_collect`` inside: then its
+    ``collected`` is empty), and the positives' distances when asked."""
+
+    windows: list[PairHistogram]
+    overflowed: list[bool]
+    positives: Tensor
+
+
+def embedding_pair_histogram(
+    queries: Tensor,
+    gallery: Tensor,
+    metric: str,
+    query_labels: Tensor,
+    gallery_labels: Tensor,
+    query_ids: Tensor | None,
+    gallery_ids: Tensor | None,
+    query_groups: Tensor | None,
+    gallery_groups: Tensor | None,
+    windows: list[Window],
+    max_collect: int,
+    with_positives: bool = False,
+) -> EmbeddingPass:
+    """Slots of every window over all pairs of ``pairwise_distance(queries, gallery, metric)``.
+
+    Args:
+        queries (Tensor[Nq, D] float32/float64, CPU), gallery (Tensor[Ng, D], the same dtype): embeddings.
+        metric: as ``pairwise_distance``.
+        query_labels (Tensor[Nq] int64), gallery_labels (Tensor[Ng] int64), query_ids, gallery_ids,
+            query_groups, gallery_groups: as :func:`pair_distance_histogram`.
+        windows: at least one :class:`Window` (each checked as :func:`pair_distance_histogram` checks its
+            window).
+        max_collect: a collecting window that finds more negatives than this inside stops collecting.
+        with_positives: also return the positive pairs' distances.
+
+    Raises ``ValueError`` / ``TypeError`` naming the argument.
+
+    >>> x = torch.tensor([[0.0], [1.0], [3.0]])
+    >>> labels = torch.tensor([0, 0, 1])
+    >>> ids = torch.arange(3)
+    >>> out = embedding_pair_histogram(
+    ...     x, x, "euclidean", labels, labels, ids, ids, None, None, [Window(2.0, 2.5, 1, True)], 10, True)
+    >>> # negatives: 3, 2 (row 0 / 1 against item 2) and 3, 2 (item 2 against 0 / 1); positives: 1, 1
+    >>> out.windows[0].counts.tolist(), sorted(out.windows[0].collected.tolist()), out.overflowed
+    ([0, 2, 2], [2.0, 2.0], [False])
+    >>> sorted(out.positives.tolist())
+    [1.0, 1.0]
+    """
+    counts, mins, maxs, collected, overflowed, positives = (
+        torch.ops.oml_fast._embedding_pair_histogram.default(
+            queries,
+            gallery,
+            metric,
+            query_labels,
+            gallery_labels,
+            query_ids,
+            gallery_ids,
+            query_groups,
+            gallery_groups,
+            [float(w.lower) for w in windows],
+            [float(w.upper) for w in windows],
+            [int(w.n_bins) for w in windows],
+            [bool(w.collect) for w in windows],
+            int(max_collect),
+            bool(with_positives),
+        )
+    )
+    empty = positives.new_empty(0)
+    parts = [
+        PairHistogram(c, lo, hi, v, empty) for c, lo, hi, v in zip(counts, mins, maxs, collected, strict=True)
+    ]
+    return EmbeddingPass(parts, [bool(o) for o in overflowed.tolist()], positives)
+
+
+@torch.library.register_fake("oml_fast::_embedding_pair_histogram")
+def _embedding_pair_histogram_fake(
+    queries: Tensor,
+    gallery: Tensor,
+    metric: str,
+    query_labels: Tensor,
+    gallery_labels: Tensor,
+    query_ids: Tensor | None,
+    gallery_ids: Tensor | None,
+    query_groups: Tensor | None,
+    gallery_groups: Tensor | None,
+    lowers: list[float],
+    uppers: list[float],
+    n_bins: list[int],
+    collect: list[bool],
+    max_collect: int,
+    with_positives: bool,
+) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor], Tensor, Tensor]:
+    torch._check(queries.dim() == 2, lambda: f"`queries` must be 2-D [Nq, D], got {tuple(queries.shape)}")
+    ctx = torch.library.get_ctx()
+    counts = [queries.new_empty((b + 2,), dtype=torch.int64) for b in n_bins]
+    mins = [queries.new_empty((b + 2,), dtype=torch.float64) for b in n_bins]
+    maxs = [queries.new_empty((b + 2,), dtype=torch.float64) for b in n_bins]
+    collected = [queries.new_empty((ctx.new_dynamic_size(),)) for _ in n_bins]
+    overflowed = queries.new_empty((len(n_bins),), dtype=torch.bool)
+    positives = queries.new_empty((ctx.new_dynamic_size(),))
+    return counts, mins, maxs, collected, overflowed, positives

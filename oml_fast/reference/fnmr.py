@@ -1,4 +1,5 @@
-"""Pure-PyTorch twin of the private ``_pair_distance_histogram`` op (same signature, same results).
+"""Pure-PyTorch twins of the private ``_pair_distance_histogram`` and ``_embedding_pair_histogram`` ops
+(same signatures, same results).
 
 The slots of a window are defined in :mod:`oml_fast.ops.fnmr`; this is the same definition written with
 tensor ops (the full ``[rows, Ng]`` masks), for the tests.
@@ -11,7 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from ..ops.fnmr import PairHistogram
+from ..ops.fnmr import EmbeddingPass, PairHistogram, Window
+from .distance import pairwise_distance
 
 
 def bin_of(values: Tensor, lower: float, upper: float, n_bins: int) -> Tensor:
@@ -75,4 +77,42 @@ def pair_distance_histogram(
     return PairHistogram(counts, mins, maxs, collected, positives)
 
 
-__all__ = ["bin_of", "pair_distance_histogram"]
+def embedding_pair_histogram(
+    queries: Tensor,
+    gallery: Tensor,
+    metric: str,
+    query_labels: Tensor,
+    gallery_labels: Tensor,
+    query_ids: Tensor | None,
+    gallery_ids: Tensor | None,
+    query_groups: Tensor | None,
+    gallery_groups: Tensor | None,
+    windows: list[Window],
+    max_collect: int,
+    with_positives: bool = False,
+) -> EmbeddingPass:
+    """One whole FNMR@FMR pass from the embeddings (see :func:`oml_fast.ops.fnmr.embedding_pair_histogram`):
+    the full distance matrix, then :func:`pair_distance_histogram` per window.
+
+    >>> x = torch.tensor([[0.0], [1.0], [3.0]])
+    >>> labels = torch.tensor([0, 0, 1])
+    >>> out = embedding_pair_histogram(
+    ...     x, x, "euclidean", labels, labels, None, None, None, None, [Window(2.0, 2.5, 1, True)], 1)
+    >>> out.windows[0].counts.tolist(), out.overflowed
+    ([0, 2, 2], [True])
+    """
+    dist = pairwise_distance(queries, gallery, metric)
+    keys = (query_labels, gallery_labels, query_ids, gallery_ids, query_groups, gallery_groups)
+    parts, overflowed = [], []
+    for w in windows:
+        part = pair_distance_histogram(dist, *keys, w.lower, w.upper, w.n_bins, w.collect)
+        over = w.collect and len(part.collected) > max_collect
+        parts.append(part._replace(collected=dist.new_empty(0)) if over else part)
+        overflowed.append(over)
+    positives = (
+        pair_distance_histogram(dist, *keys, with_positives=True).positives if with_positives else None
+    )
+    return EmbeddingPass(parts, overflowed, dist.new_empty(0) if positives is None else positives)
+
+
+__all__ = ["bin_of", "embedding_pair_histogram", "pair_distance_histogram"]

@@ -3,9 +3,31 @@
 // products with a GEMM and then convert it while it is still in cache.
 #pragma once
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cstdint>
 
+#include "common/metric.h"
+
 namespace oml_fast::cpu {
+
+// Output panels of `rows x M`: BLAS is most efficient when each call spans the whole gallery width
+// (small tiles cost it up to 1.8x in packing and edge handling), and a panel of up to kPanelBytes
+// stays in the last-level cache between the GEMM that writes it and the epilogue that converts it.
+constexpr int64_t kPanelBytes = int64_t(8) << 20;
+constexpr int64_t kMinPanelRows = 16;
+constexpr int64_t kMaxPanelRows = 256;
+
+// Rows of pairwise_distance's panels for an [n, m] output. A fused caller that must give the same
+// values as pairwise_distance cuts the same panels (the GEMM of a panel is then the same call).
+inline int64_t distance_panel_rows(int64_t n, int64_t m, int64_t element_size) {
+  const int64_t fit = kPanelBytes / std::max<int64_t>(1, m * element_size);
+  const int64_t rows = std::clamp(fit, kMinPanelRows, kMaxPanelRows);
+  // At least two panels per thread when there is enough work, so both cores stay busy.
+  const int64_t balanced = (n + 2 * at::get_num_threads() - 1) / (2 * at::get_num_threads());
+  return std::max<int64_t>(1, std::min(rows, std::max(kMinPanelRows, balanced)));
+}
 
 // Entries whose approximate squared distance is at most `ratio` * (|a|^2 + |b|^2) lost too many
 // digits to the cancellation in |a|^2 + |b|^2 - 2<a, b> and are recomputed from the differences
@@ -52,5 +74,28 @@ void cosine_from_dot_inplace(double* x, int64_t n);
 // x[j] = -x[j].
 void negate_inplace(float* x, int64_t n);
 void negate_inplace(double* x, int64_t n);
+
+// Turns one row of GEMM output (inner products of query row `a` with the gallery rows `b`, in
+// place) into distances of `metric`; `sq_norm_a` / `sq_norm_b` are the squared norms (read only by
+// the euclidean metrics). The one conversion of pairwise_distance and of every fused caller, so all
+// give the same values.
+template <typename T>
+inline void convert_row(Metric metric, T* row, int64_t cols, const T* a, const T* b, T sq_norm_a,
+                        const T* sq_norm_b, int64_t dim, T ratio) {
+  switch (metric) {
+    case Metric::Euclidean:
+    case Metric::SqEuclidean:
+      if (sq_euclidean_from_dot(row, sq_norm_a, sq_norm_b, cols, ratio, row) > 0)
+        recompute_small_sq_euclidean(row, a, sq_norm_a, b, sq_norm_b, cols, dim, ratio);
+      if (metric == Metric::Euclidean) sqrt_inplace(row, cols);
+      break;
+    case Metric::Cosine:
+      cosine_from_dot_inplace(row, cols);
+      break;
+    case Metric::Dot:
+      negate_inplace(row, cols);
+      break;
+  }
+}
 
 }  // namespace oml_fast::cpu

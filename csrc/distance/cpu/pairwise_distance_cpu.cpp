@@ -15,46 +15,13 @@
 namespace oml_fast {
 namespace {
 
-// Output panels of `rows x M`: BLAS is most efficient when each call spans the whole gallery width
-// (small tiles cost it up to 1.8x in packing and edge handling), and a panel of up to kPanelBytes
-// stays in the last-level cache between the GEMM that writes it and the epilogue that converts it.
-constexpr int64_t kPanelBytes = int64_t(8) << 20;
-constexpr int64_t kMinPanelRows = 16;
-constexpr int64_t kMaxPanelRows = 256;
-
-int64_t panel_rows(int64_t n, int64_t m, int64_t element_size) {
-  const int64_t fit = kPanelBytes / std::max<int64_t>(1, m * element_size);
-  const int64_t rows = std::clamp(fit, kMinPanelRows, kMaxPanelRows);
-  // At least two panels per thread when there is enough work, so both cores stay busy.
-  const int64_t balanced = (n + 2 * at::get_num_threads() - 1) / (2 * at::get_num_threads());
-  return std::max<int64_t>(1, std::min(rows, std::max(kMinPanelRows, balanced)));
-}
-
 template <typename scalar_t>
 void convert_tile(Metric metric, scalar_t* out, int64_t ld, int64_t rows, int64_t cols,
                   const scalar_t* a, const scalar_t* b, const scalar_t* sq_norm_a,
                   const scalar_t* sq_norm_b, int64_t dim, scalar_t ratio) {
   for (int64_t i = 0; i < rows; ++i) {
-    scalar_t* row = out + i * ld;
-    switch (metric) {
-      case Metric::Euclidean:
-      case Metric::SqEuclidean: {
-        const int64_t flagged =
-            cpu::sq_euclidean_from_dot(row, sq_norm_a[i], sq_norm_b, cols, ratio, row);
-        if (flagged > 0) {
-          cpu::recompute_small_sq_euclidean(row, a + i * dim, sq_norm_a[i], b, sq_norm_b, cols, dim,
-                                            ratio);
-        }
-        if (metric == Metric::Euclidean) cpu::sqrt_inplace(row, cols);
-        break;
-      }
-      case Metric::Cosine:
-        cpu::cosine_from_dot_inplace(row, cols);
-        break;
-      case Metric::Dot:
-        cpu::negate_inplace(row, cols);
-        break;
-    }
+    cpu::convert_row(metric, out + i * ld, cols, a + i * dim, b,
+                     sq_norm_a != nullptr ? sq_norm_a[i] : scalar_t(0), sq_norm_b, dim, ratio);
   }
 }
 
@@ -98,7 +65,7 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
   const at::Tensor sq_norm_a = needs_norms ? a.mul(a).sum(1) : at::Tensor();
   const at::Tensor sq_norm_b = needs_norms ? b.mul(b).sum(1) : at::Tensor();
 
-  const int64_t rows_per_panel = panel_rows(n, m, a.element_size());
+  const int64_t rows_per_panel = cpu::distance_panel_rows(n, m, a.element_size());
   const int64_t n_panels = (n + rows_per_panel - 1) / rows_per_panel;
   const int mantissa_bits = dist::gemm_mantissa_bits(a.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "pairwise_distance_cpu", [&] {

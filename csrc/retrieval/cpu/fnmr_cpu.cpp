@@ -16,76 +16,28 @@
 #include <limits>
 #include <vector>
 
-#include "retrieval/cpu/fnmr_rows.h"
+#include "retrieval/cpu/fnmr_histogram.h"
 #include "retrieval/fnmr_common.h"
 #include "retrieval/retrieval_checks.h"
 
 namespace oml_fast {
 namespace {
 
-// One slot's count, min and max side by side: an update touches one cache line, not three (2^16
-// slots, 1.5 MB, do not fit in L2 and are hit at random).
-struct Slot {
-  int64_t count;
-  double min, max;
-};
-
-template <typename scalar_t>
-struct ChunkResult {
-  std::vector<Slot> slots;
-  std::vector<scalar_t> collected;
-  std::vector<scalar_t> positives;
-  bool saw_nan = false;
-};
-
 template <typename scalar_t>
 void histogram_rows(const scalar_t* dist, int64_t row_begin, int64_t row_end, int64_t n_gallery,
                     const int64_t* query_labels, const int64_t* query_ids,
                     const int64_t* query_groups, cpu::RowKeys keys, double lower, double upper,
-                    int64_t n_bins, bool collect, bool with_positives, ChunkResult<scalar_t>& out) {
-  constexpr double kInf = std::numeric_limits<double>::infinity();
-  out.slots.assign(n_bins + 2, Slot{0, kInf, -kInf});
-  cpu::OutsideTally tally;
-  tally.below_min = tally.above_min = kInf;
-  tally.below_max = tally.above_max = -kInf;
+                    int64_t n_bins, bool collect, bool with_positives,
+                    cpu::WindowTally<scalar_t>& out) {
   std::vector<int64_t> flagged((n_gallery + cpu::kFnmrBlock - 1) / cpu::kFnmrBlock);
-  const bool has_ids = keys.ids != nullptr, has_groups = keys.groups != nullptr;
   for (int64_t i = row_begin; i < row_end; ++i) {
-    const scalar_t* row = dist + i * n_gallery;
     keys.label = query_labels[i];
-    keys.id = has_ids ? query_ids[i] : 0;
-    keys.group = has_groups ? query_groups[i] : 0;
-    const int64_t n_flagged =
-        cpu::scan_row(row, n_gallery, keys, lower, upper, with_positives, tally, flagged.data());
-    for (int64_t f = 0; f < n_flagged; ++f) {
-      const int64_t begin = flagged[f] * cpu::kFnmrBlock;
-      const int64_t end = std::min(n_gallery, begin + cpu::kFnmrBlock);
-      for (int64_t j = begin; j < end; ++j) {
-        const int kind =
-            fnmr::pair_kind(keys.label, keys.labels[j], has_ids, keys.id, has_ids ? keys.ids[j] : 0,
-                            has_groups, keys.group, has_groups ? keys.groups[j] : 0);
-        if (kind == fnmr::kPositive) {
-          if (with_positives) out.positives.push_back(row[j]);
-          continue;
-        }
-        if (kind != fnmr::kNegative) continue;
-        const double x = static_cast<double>(row[j]);
-        const int64_t slot = fnmr::slot_of(x, lower, upper, n_bins);
-        if (slot < 0) {
-          out.saw_nan = true;
-          continue;
-        }
-        if (slot == 0 || slot == n_bins + 1) continue;  // counted by scan_row
-        Slot& s = out.slots[slot];
-        ++s.count;
-        s.min = std::min(s.min, x);
-        s.max = std::max(s.max, x);
-        if (collect) out.collected.push_back(row[j]);
-      }
-    }
+    keys.id = keys.ids != nullptr ? query_ids[i] : 0;
+    keys.group = keys.groups != nullptr ? query_groups[i] : 0;
+    cpu::histogram_row(dist + i * n_gallery, n_gallery, keys, lower, upper, n_bins, collect,
+                       with_positives, flagged.data(), out);
   }
-  out.slots[0] = Slot{tally.below, tally.below_min, tally.below_max};
-  out.slots[n_bins + 1] = Slot{tally.above, tally.above_min, tally.above_max};
+  out.finish();
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> pair_distance_histogram_cpu(
@@ -127,7 +79,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> pair_dist
 
   AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "pair_distance_histogram_cpu", [&] {
     const int64_t n_chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows));
-    std::vector<ChunkResult<scalar_t>> chunks(n_chunks);
+    std::vector<cpu::WindowTally<scalar_t>> chunks(n_chunks, cpu::WindowTally<scalar_t>(n_bins));
     at::parallel_for(0, n_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
       for (int64_t c = chunk_begin; c < chunk_end; ++c) {
         histogram_rows<scalar_t>(d.const_data_ptr<scalar_t>(), rows * c / n_chunks,
