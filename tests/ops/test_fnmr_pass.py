@@ -181,3 +181,21 @@ def test_opcheck():
         True,
     )
     torch.library.opcheck(torch.ops.oml_fast._embedding_pair_histogram.default, args)
+
+
+def test_pass_over_many_queries_equals_pairwise_distance():
+    # > 8192 queries: the kernel computes their squared norms in slices (no embedding-sized temporary).
+    rng = np.random.default_rng(3)
+    queries = torch.from_numpy(rng.standard_normal((9000, 16))).float()
+    gallery, gallery_labels = _digits(40, torch.float32, rng)
+    gallery = gallery[:, :16] / 4
+    query_labels = torch.from_numpy(rng.integers(0, 10, 9000))
+    keys = (query_labels, gallery_labels, None, None, None, None)
+    dist = pairwise_distance(queries, gallery, "euclidean")
+    windows = [Window(float(dist.quantile(0.3)), float(dist.quantile(0.31)), 1, True)]
+    out = embedding_pair_histogram(queries, gallery, "euclidean", *keys, windows, 1 << 20, True)
+    expected = reference_histogram(dist, *keys, *windows[0], with_positives=True)
+    for name in ("counts", "mins", "maxs"):
+        assert torch.equal(getattr(out.windows[0], name), getattr(expected, name)), name
+    assert torch.equal(_sorted(out.windows[0].collected), _sorted(expected.collected))
+    assert torch.equal(_sorted(out.positives), _sorted(expected.positives))
