@@ -103,10 +103,6 @@ OUT_OF_SCOPE: dict[str, str] = {}
 _UNASSIGNED = "not yet assigned"
 PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
     "oml.transforms.images.albumentations": (_UNASSIGNED + ": albumentations is not a dependency", ["*"]),
-    "oml.utils.images.images_resize": (
-        _UNASSIGNED + ": OpenCV keep-aspect resizing, undocumented by OML",
-        ["*"],
-    ),
 }
 PENDING: dict[str, str] = {
     f"{module}:{name}": reason for module, (reason, names) in PENDING_BY_MODULE.items() for name in names
