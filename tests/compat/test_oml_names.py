@@ -100,10 +100,7 @@ DELIBERATELY_ABSENT: dict[str, str] = {
 OUT_OF_SCOPE: dict[str, str] = {}
 
 # ---- still being added or aligned (issue 11), by module: (who / what, [names]); "*": the whole module ----
-_UNASSIGNED = "not yet assigned"
-PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
-    "oml.transforms.images.albumentations": (_UNASSIGNED + ": albumentations is not a dependency", ["*"]),
-}
+PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {}
 PENDING: dict[str, str] = {
     f"{module}:{name}": reason for module, (reason, names) in PENDING_BY_MODULE.items() for name in names
 }
