@@ -61,39 +61,13 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
 }
 
 # ---- deliberately absent ----
-_LIGHTNING_1 = "a Lightning 1.x hook that Lightning 2 never calls"
 _NETWORK = "downloads from OML's servers; oml_fast works offline (local files, clear errors naming them)"
 DELIBERATELY_ABSENT: dict[str, str] = {
-    **{
-        f"{module}:{cls}.{hook}": _LIGHTNING_1
-        for module, cls in (
-            ("oml.lightning", "ExtractorModule"),
-            ("oml.lightning", "PairwiseModule"),
-            ("oml.lightning.modules.extractor", "ExtractorModule"),
-            ("oml.lightning.modules.pairwise_postprocessing", "PairwiseModule"),
-        )
-        for hook in ("on_epoch_start", "get_progress_bar_dict")
-    },
     "oml.utils.remote_storage:*": _NETWORK,
     **{
         f"oml.utils.io:{n}": _NETWORK
         for n in ("download_file_from_url", "download_checkpoint", "download_checkpoint_one_of")
     },
-    "oml.const:STORAGE_URL": _NETWORK,
-    "oml.const:STORAGE_CKPTS": _NETWORK,
-    "oml.const:MOCK_DATASET_URL_GDRIVE": _NETWORK
-    + "; the mock dataset is laid out from scikit-learn's digits",
-    "oml.const:MOCK_DATASET_MD5": "the mock dataset is ours (digits): its content is checked file by file",
-    "oml.const:MOCK_AUDIO_DATASET_URL_GDRIVE": _NETWORK,
-    "oml.const:MOCK_AUDIO_DATASET_MD5": "the mock audio dataset is ours: laid out locally, not downloaded",
-    **{
-        f"oml.models.utils:{n}": "OML's TorchScript patchers for its CLIP checkpoints; our CLIP reader needs none"
-        for n in ("patch_float", "patch_device", "patch_device_and_float")
-    },
-    "oml.const:OML_PATH": "OML's install folder; ours is oml_fast.__file__'s folder",
-    "oml.const:PROJECT_ROOT": "OML's source-tree root",
-    "oml.const:DOTENV_PATH": "the .env of OML's source tree (its cloud credentials); oml_fast reads none",
-    "oml.datasets.base:*": "OML 2.x dataset names (DatasetWithLabels, DatasetQueryGallery), gone from OML 4.0's docs",
 }
 
 # ---- other issues (none left: OML's pipelines and loggers are in, issue 12) ----
