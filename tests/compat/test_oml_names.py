@@ -60,15 +60,8 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     },
 }
 
-# ---- deliberately absent ----
-_NETWORK = "downloads from OML's servers; oml_fast works offline (local files, clear errors naming them)"
-DELIBERATELY_ABSENT: dict[str, str] = {
-    "oml.utils.remote_storage:*": _NETWORK,
-    **{
-        f"oml.utils.io:{n}": _NETWORK
-        for n in ("download_file_from_url", "download_checkpoint", "download_checkpoint_one_of")
-    },
-}
+# ---- deliberately absent (none left) ----
+DELIBERATELY_ABSENT: dict[str, str] = {}
 
 # ---- other issues (none left: OML's pipelines and loggers are in, issue 12) ----
 OUT_OF_SCOPE: dict[str, str] = {}
