@@ -142,3 +142,23 @@ def test_without_albumentations_the_error_names_the_extra(monkeypatch):
         get_transforms("norm_albu")
     with pytest.raises(MissingExtraError, match=r"opencv-python-headless.*oml_fast\[albu\]"):
         imread_cv2(b"")
+
+
+def test_pipeline_config_selects_albumentations_transforms(digits_root, tmp_path):
+    """``transforms@transforms_val=norm_resize_albu`` (OML's config group option) builds the validation set."""
+    albu = pytest.importorskip("albumentations")
+    from oml_fast.pipelines.runs import _datasets, prepare
+
+    cfg = prepare(
+        "validate_digits.yaml",
+        [
+            f"dataset_root={digits_root}",
+            "allow_untrained=true",
+            "transforms@transforms_val=norm_resize_albu",
+            "transforms_val.args.im_size=16",
+        ],
+        "validate",
+    )
+    _, valid = _datasets(cfg, with_train=False)
+    assert isinstance(valid.transform, albu.Compose)
+    assert valid[0]["input_tensors"].shape == (3, 16, 16)
