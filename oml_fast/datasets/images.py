@@ -144,8 +144,7 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
         self._paths = [str(resolve_path(p, dataset_root)) for p in paths]
         self._bboxes = list(bboxes) if bboxes is not None else None
         self.transform = transform if transform is not None else get_normalisation_torch()
-        self._albu = is_albu_transform(self.transform)
-        self._f_imread = f_imread if f_imread is not None or not self._albu else imread_cv2
+        self._f_imread = f_imread
         if cache_size < 0:
             raise ValueError(f"`cache_size` must be >= 0, got {cache_size}")
         self._read_cropped = (
@@ -162,7 +161,10 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
 
     def _read_cropped_uncached(self, item: int) -> Image.Image | np.ndarray:
         path = self._paths[item]
-        image = self._f_imread(path) if self._f_imread is not None else read_image(path)
+        if self._f_imread is not None:
+            image = self._f_imread(path)
+        else:  # as OML: OpenCV for albumentations transforms (decided when read: `transform` may be set later)
+            image = imread_cv2(path) if is_albu_transform(self.transform) else read_image(path)
         bbox = self._bbox(item)
         if bbox is None:
             return image
@@ -173,7 +175,7 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
 
     def _apply_transform(self, image: Image.Image | np.ndarray) -> Any:
         """The transform on an image as read: albumentations get an array (``image=``), the others a PIL image."""
-        if self._albu:
+        if is_albu_transform(self.transform):
             return self.transform(image=np.asarray(image))["image"]
         return self.transform(Image.fromarray(image) if isinstance(image, np.ndarray) else image)
 
