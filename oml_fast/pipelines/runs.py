@@ -539,20 +539,29 @@ def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
     return json_path
 
 
-def _embed(model: torch.nn.Module, dataset: Any, batch_size: int, num_workers: int) -> torch.Tensor:
-    """``FloatTensor[len(dataset), D]``: the model's embeddings of the dataset's items, in order."""
-    from oml_fast.const import INPUT_TENSORS_KEY
+def _embed(cfg: DictConfig, model: torch.nn.Module, dataset: Any) -> torch.Tensor:
+    """``FloatTensor[len(dataset), D]`` on the CPU: the model's embeddings of the dataset's items, in
+    order, computed on a GPU when the config's accelerator is a GPU (``auto``: when there is one;
+    the process's ``LOCAL_RANK`` GPU, the first in a single process), in float16 there with
+    ``precision: 16`` (as OML's extraction)."""
+    from oml_fast.inference import inference
 
-    model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
-    with torch.no_grad():
-        return torch.cat([model(batch[INPUT_TENSORS_KEY]).float().cpu() for batch in loader])
+    accelerator = str(cfg.accelerator or "auto")
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if gpu else "cpu")
+    embeddings = inference(
+        model,
+        dataset,
+        batch_size=int(cfg.batch_size_inference),
+        num_workers=int(cfg.num_workers),
+        use_fp16=str(cfg.precision) in ("16", "16-mixed"),
+    )
+    return embeddings.float()
 
 
 def _cached_embeddings(cfg: DictConfig, extractor: torch.nn.Module, dataset: Any, split: str) -> torch.Tensor:
-    args = (int(cfg.batch_size_inference), int(cfg.num_workers))
     if not cfg.embeddings_cache_dir:
-        return _embed(extractor, dataset, *args)
+        return _embed(cfg, extractor, dataset)
     # The cache is keyed by what determines the embeddings: the extractor, its transform (images) or
     # dataset arguments (texts, audio), the data.
     blocks = to_container(cfg)
@@ -574,7 +583,7 @@ def _cached_embeddings(cfg: DictConfig, extractor: torch.nn.Module, dataset: Any
         embeddings = torch.load(path, weights_only=True)
         if isinstance(embeddings, torch.Tensor) and len(embeddings) == len(dataset):
             return embeddings
-    embeddings = _embed(extractor, dataset, *args)
+    embeddings = _embed(cfg, extractor, dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(embeddings, str(path) + ".partial")
     os.replace(str(path) + ".partial", path)
