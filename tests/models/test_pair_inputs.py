@@ -88,3 +88,25 @@ def test_concat_siamese_scores_text_pairs_and_hf_wrapper_names_too_many_tokens()
         ValueError, match=r"HFWrapper: 140 tokens per item, but the model has positions for 128"
     ):
         model(long, long)
+
+
+@pytest.mark.slow  # trains a tokenizer, imports transformers: seconds
+def test_pairwise_inference_takes_a_text_dataset():
+    pytest.importorskip("transformers")
+    from oml_fast.datasets import TextBaseDataset
+    from oml_fast.inference import pairwise_inference
+    from tests.datasets.text_helpers import tiny_bert, train_tokenizer
+
+    texts = ["a red chair", "a blue chair", "a red lamp", "a tall lamp with a shade"]
+    tokenizer = train_tokenizer(texts, vocab_size=60)
+    dataset = TextBaseDataset(texts, tokenizer, max_length=12)
+    bert = tiny_bert(vocab_size=len(tokenizer), hidden_size=16)
+    model = ConcatSiamese(HFWrapper(bert, feat_dim=16), mlp_hidden_dims=[8], use_tta=True).eval()
+    scores = pairwise_inference(
+        model, dataset, [(0, 1), (2, 3), (1, 0)], num_workers=0, batch_size=2, verbose=False
+    )
+    first, second = ({k: v[None] for k, v in dataset[i]["input_tensors"].items()} for i in (0, 1))
+    with torch.no_grad():
+        one = model.predict(first, second)
+    assert scores.shape == (3,) and torch.allclose(scores[0], one[0], atol=1e-6)
+    assert torch.allclose(scores[0], scores[2], atol=1e-6)  # use_tta: both orders averaged
