@@ -210,7 +210,7 @@ def _postprocessor_config(root, tmp_path, extractor: dict, n_labels: int, **more
 
 
 @pytest.mark.slow
-def test_train_postprocessor_on_texts_trains_a_concat_siamese_over_bert(texts_folder, tmp_path):
+def test_train_postprocessor_on_texts_then_validate_with_the_reranker(texts_folder, tmp_path):
     from oml_fast.pipelines import train_postprocessor
 
     root, tokenizer, bert = texts_folder
@@ -227,6 +227,15 @@ def test_train_postprocessor_on_texts_trains_a_concat_siamese_over_bert(texts_fo
     assert run.best_checkpoint is not None and run.best_checkpoint.is_file()
     assert 0 <= run.flat_metrics["OVERALL/cmc/1"] <= 1
     assert len(list((tmp_path / "cache").glob("emb_*.pt"))) == 2  # train and val embeddings, cached
+    # validate with the trained re-ranker (its weights from the run's checkpoint): the run's numbers
+    pairwise = {"name": "concat_siamese", "args": {"mlp_hidden_dims": [16], "extractor": extractor}}
+    pairwise["args"]["weights"] = str(run.best_checkpoint)
+    reranker = {
+        **config["postprocessor"],
+        "args": {**config["postprocessor"]["args"], "pairwise_model": pairwise},
+    }
+    checked = validate({**config, "postprocessor": reranker, "logs_folder": "validate"})
+    assert checked.flat_metrics["OVERALL/cmc/1"] == pytest.approx(run.flat_metrics["OVERALL/cmc/1"])
 
 
 @pytest.mark.slow
