@@ -362,3 +362,48 @@ def test_predict_names_an_empty_text_file(tmp_path):
     with pytest.raises(ValueError, match=r"the text file '.*b\.txt' is empty"):
         predict(config)
     assert not (tmp_path / "out").exists()
+
+
+_IMAGE_RUN_WATCHING_IMPORTS = """
+import sys, traceback
+
+class Watch:  # records who asks for an optional modality library: the first frame outside importlib
+    asked = []
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("transformers", "tokenizers", "soundfile"):
+            frames = [f for f in traceback.extract_stack() if "importlib" not in f.filename]
+            self.asked.append((name, frames[-2].filename))
+        return None
+
+sys.meta_path.insert(0, Watch())
+from oml_fast.datasets import make_digits_dataset
+from oml_fast.pipelines import predict, train_postprocessor
+
+root = sys.argv[1]
+make_digits_dataset(f"{root}/digits")
+quiet = ["accelerator=cpu", "progress_bar=false"]
+predict("predict_digits", [f"data_dir={root}/digits/images", f"save_dir={root}/out", "allow_untrained=true", *quiet])
+train_postprocessor(
+    "train_postprocessor_digits",
+    [f"dataset_root={root}/digits", f"logs_root={root}/logs", "max_epochs=1", "limit_train_batches=2", "logger=csv", *quiet],
+)
+print(sorted({name.split(".")[0] for name, where in Watch.asked if "/oml_fast/" in where}))
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter runs two image pipelines: tens of seconds
+def test_the_image_predict_and_postprocessor_pipelines_ask_for_no_text_or_audio_library(tmp_path):
+    """Lightning's torchmetrics imports ``transformers`` when it is installed; oml_fast's code never does
+    on the image path (what asks for a library is the first frame outside importlib)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _IMAGE_RUN_WATCHING_IMPORTS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
