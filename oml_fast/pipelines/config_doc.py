@@ -84,7 +84,9 @@ built-in extractor of another modality (in `extractor` or in the re-ranker's `pa
 audio clips one after the other (`[B, C, 2T]`), token sequences one after the other
 (`[B, 2 * max_length]`, each with its own special tokens and masked padding; the text model needs
 positions for `2 * max_length` tokens, else `HFWrapper` says so). `trivial_distance_siamese` works
-on any modality.
+on any modality. `linear_siamese` scores embeddings, not items: a re-ranker with it (the default
+pairwise model of the `postprocessor=pairwise_reranker` option) is refused by `validate` and
+`train-postprocessor` with a `ConfigError`, whatever the modality.
 
 ```bash
 oml-fast predict predict_digits modality=texts +dataset_args.tokenizer=models/tok \

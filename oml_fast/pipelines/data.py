@@ -39,6 +39,8 @@ PREDICTION_SUFFIXES = {
     "texts": TEXT_SUFFIXES,
     "audio": tuple(AUDIO_EXTENSIONS),
 }
+# Pairwise models that take embeddings, not items: the re-ranker cannot give them what they need.
+EMBEDDING_PAIRWISE_MODELS = ("linear_siamese",)
 # What the built-in extractors embed (custom registered extractors are not checked).
 EXTRACTOR_MODALITY = {
     "resnet": "images",
@@ -65,8 +67,9 @@ def _blocks_named(value: Any, where: str) -> list[tuple[str, str]]:
 
 def check_modality(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     """``(modality, dataset_args)`` of the config, checked: a known modality, ``dataset_args`` that its
-    datasets take (texts: a ``tokenizer``), and built-in extractors (also the pairwise model's) that
-    embed that modality. Raises :class:`ConfigError` naming the key."""
+    datasets take (texts: a ``tokenizer``), built-in extractors (also the pairwise model's) that
+    embed that modality, and a re-ranker's pairwise model that takes items, not embeddings. Raises
+    :class:`ConfigError` naming the key."""
     blocks = to_container(cfg)
     modality, args = blocks["modality"], dict(blocks["dataset_args"] or {})
     if modality not in MODALITIES:
@@ -82,6 +85,13 @@ def check_modality(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
         )
     if modality == "texts" and not args.get("tokenizer"):
         raise ConfigError("`modality: texts` needs `dataset_args.tokenizer` (a tokenizer folder or name)")
+    for where, name in _blocks_named(blocks.get("postprocessor"), "postprocessor"):
+        if name in EMBEDDING_PAIRWISE_MODELS:
+            raise ConfigError(
+                f"`{where}` is '{name}', which scores pairs of embeddings (Tensor[B, feat_dim]), but the "
+                f"re-ranker gives its pairwise model the items themselves ({modality}): use concat_siamese or "
+                f"trivial_distance_siamese with an extractor of {modality}"
+            )
     for key in ("extractor", "postprocessor"):
         for where, name in _blocks_named(blocks.get(key), key):
             embeds = EXTRACTOR_MODALITY.get(name)
@@ -214,6 +224,7 @@ def check_sample_rate(extractor: Any, dataset: Any) -> None:
 
 __all__ = [
     "DATASET_ARGS",
+    "EMBEDDING_PAIRWISE_MODELS",
     "EXTRACTOR_MODALITY",
     "MODALITIES",
     "check_modality",

@@ -407,3 +407,17 @@ def test_the_image_predict_and_postprocessor_pipelines_ask_for_no_text_or_audio_
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("modality", ["images", "texts"])
+def test_a_reranker_over_embeddings_is_refused_before_any_folder(modality, tmp_path):
+    """``linear_siamese`` scores embeddings; the pipelines' re-ranker gives its model the items."""
+    more = ["modality=texts", "+dataset_args.tokenizer=t", "extractor=hf_wrapper", "extractor.args.model=m"]
+    overrides = [f"logs_root={tmp_path}", "allow_untrained=true", "postprocessor=pairwise_reranker"]
+    with pytest.raises(
+        ConfigError,
+        match=rf"`postprocessor.args.pairwise_model` is 'linear_siamese', which scores pairs of embeddings .* "
+        rf"the items themselves \({modality}\)",
+    ):
+        validate(load_config("validate_digits", [*overrides, *(more if modality == "texts" else [])]))
+    assert list(tmp_path.iterdir()) == []
