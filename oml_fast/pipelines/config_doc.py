@@ -89,8 +89,8 @@ pairwise model of the `postprocessor=pairwise_reranker` option) is refused by `v
 `train-postprocessor` with a `ConfigError`, whatever the modality.
 
 ```bash
-oml-fast predict predict_digits modality=texts +dataset_args.tokenizer=models/tok \
-    extractor=hf_wrapper extractor.args.model=models/bert data_dir=docs/ save_dir=runs \
+oml-fast predict predict_digits modality=texts +dataset_args.tokenizer=models/tok \\
+    extractor=hf_wrapper extractor.args.model=models/bert data_dir=docs/ save_dir=runs \\
     checkpoint=runs/<run>/checkpoints/best.ckpt
 ```
 
