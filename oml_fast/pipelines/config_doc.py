@@ -61,6 +61,39 @@ weights, optimizer, scheduler, epoch and the batch sampler's state. Validation w
 `validate` and `predict` refuse an extractor without weights (`checkpoint` or `extractor.args.weights`)
 unless `allow_untrained: true`: the metrics of a randomly initialised model are rarely what was meant.
 
+## Texts and audio
+
+OML's pipelines read images only; here all four take `modality: texts | audio` with `dataset_args`,
+built by the same code (`oml_fast.pipelines.data`):
+
+| | texts | audio |
+|---|---|---|
+| dataframe (train, validate, train-postprocessor) | a `text` column in place of `path` | `path` to `.wav` / `.flac` / `.ogg` / `.mp3` files, optional `start_time` |
+| `data_dir` (predict) | `.txt` files, one text each (UTF-8); keys of `predictions.json` are their paths | audio files; keys are their paths |
+| `dataset_args` | `tokenizer` (a folder or name, required), `max_length` (128) | `sample_rate` (16000), `max_num_seconds` (3.0), `convert_to_mono` (true) |
+| extractor | `hf_wrapper` (`args.model`: a `transformers` model folder or name) | `ecapa_tdnn` (16 kHz) |
+| extra | `pip install 'oml-fast[texts]'` | `pip install 'oml-fast[audio]'` |
+
+The `transforms_*` keys apply to images only. The checks run before any folder exists: an unknown
+`modality`, a `dataset_args` key its datasets do not take, texts without a `tokenizer`, and a
+built-in extractor of another modality (in `extractor` or in the re-ranker's `pairwise_model`) are
+`ConfigError`s naming the key; an audio rate other than the extractor's is one too.
+
+`train-postprocessor` trains the re-ranker's pairwise model on these items as on images.
+`concat_siamese` joins a pair into one input of its extractor: images one above the other (OML),
+audio clips one after the other (`[B, C, 2T]`), token sequences one after the other
+(`[B, 2 * max_length]`, each with its own special tokens and masked padding; the text model needs
+positions for `2 * max_length` tokens, else `HFWrapper` says so). `trivial_distance_siamese` works
+on any modality. `linear_siamese` scores embeddings, not items: a re-ranker with it (the default
+pairwise model of the `postprocessor=pairwise_reranker` option) is refused by `validate` and
+`train-postprocessor` with a `ConfigError`, whatever the modality.
+
+```bash
+oml-fast predict predict_digits modality=texts +dataset_args.tokenizer=models/tok \\
+    extractor=hf_wrapper extractor.args.model=models/bert data_dir=docs/ save_dir=runs \\
+    checkpoint=runs/<run>/checkpoints/best.ckpt
+```
+
 ## Loggers
 
 | `logger.name` | class | install |
