@@ -10,7 +10,7 @@
 //  * the rounding-error bound of that value, per item: |computed - exact| <= e_self_j + |q| *
 //    e_cross_j, where the factor alpha covers a dot product of length D in the precision of the
 //    GEMM actually used (float32, TF32 or bfloat16 when torch's float32 matmul precision allows
-//    it);
+//    it), and bf16_error_factor the CPU knn's bfloat16 screening GEMM (float32 accumulation);
 //  * the recompute ratio of pairwise_distance's |a|^2 + |b|^2 - 2<a, b> expansion.
 #pragma once
 
@@ -135,7 +135,9 @@ OML_FAST_HD inline double error_factor(int64_t dim, double unit_roundoff) {
 //     by alpha_self (error_factor with float32's roundoff).
 // Hence |s - <a, b>| <= alpha_bf16 |a| |b| + bf16_floor with alpha_bf16 = 2u + u^2 + (1 + u)^2
 // gamma_{D+8}; the factor 1.0625 covers the float32 roundings of alpha itself, of the float64
-// norms and of e_cross (relative 2^-24-sized changes of a bound >= 2^-7).
+// norms and of e_cross (relative 2^-24-sized changes of a bound >= 2^-7). The input rounding (2u)
+// dominates: at D = 128 the margin (2^-4 * 2u) is 60x gamma_{D+8}, so even an accumulation that
+// rounded far worse than round-to-nearest float32 would stay inside the bound.
 // Subnormals: VDPBF16PS treats subnormal inputs as zero and flushes subnormal results (DAZ, FTZ).
 // A flushed input |a_i| < 2^-126 changes its product by < 2^-126 * 2^21 = 2^-105, a flushed
 // product or partial sum by < 2^-126, and rounding in bfloat16's subnormal range errs by <= 2^-134
