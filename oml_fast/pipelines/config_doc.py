@@ -73,10 +73,17 @@ unless `allow_untrained: true`: the metrics of a randomly initialised model are 
 | `clearml` | `oml_fast.lightning.pipelines.logging.ClearMLPipelineLogger` | `pip install 'oml-fast[clearml]'` |
 
 The classes are OML's (`oml.lightning.pipelines.logging`, also by name in `oml_fast.registry.loggers`):
-Lightning's loggers (Neptune's own for `neptune`) with `log_pipeline_info(cfg)` and `log_figure(fig, title, idx)`.
-`logger.args` are the class's arguments; a relative `save_dir` is inside the run folder. A logger
-whose package is missing stops the run at start with the extra to install. Metrics, the config and
-the worst-query pictures are sent to the logger; a CSV log is written beside it in every run.
+Lightning's loggers (for Neptune 1.x and ClearML, which Lightning 2.6 has none for, ours with the
+arguments of Lightning's former `NeptuneLogger` and OML's `ClearMLLogger`) with `log_pipeline_info(cfg)`
+and `log_figure(fig, title, idx)`. `logger.args` are the class's arguments; a relative `save_dir` is
+inside the run folder. A logger whose package is missing stops the run at start with the extra to
+install. Metrics, the config, the tags and the worst-query pictures are sent to the logger (Neptune
+also gets the best and last checkpoints); a CSV log is written beside it in every run. Offline, with
+nothing sent anywhere: W&B with `WANDB_MODE=offline` (`<run>/wandb`); Neptune with
+`+logger.args.mode=offline` (`<run>/.neptune`, or `$NEPTUNE_DATA_DIRECTORY`); ClearML by default
+(`offline_mode: true`; the session in ClearML's cache folder, `$CLEARML_CACHE_DIR/offline/<task id>`,
+zipped when the run ends). The run is ended (W&B, Neptune) or its task closed (ClearML) when training
+ends, so a next run in the same process starts its own.
 
 ## Command line
 

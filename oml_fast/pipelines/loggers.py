@@ -1,4 +1,4 @@
-"""Experiment loggers of the pipelines: Lightning's (TensorBoard, CSV, MLflow, W&B, Neptune) and ClearML.
+"""Experiment loggers of the pipelines: Lightning's (TensorBoard, CSV, MLflow, W&B) and ours (Neptune, ClearML).
 
 :func:`build_loggers` makes the CSV logger every run has plus the one the config names (relative
 paths inside the run folder); :func:`check_logger_installed` fails at start, naming the extra to
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,20 @@ def _logger_args(name: str, args: dict[str, Any], run_dir: Path, version: str = 
     return args
 
 
+@contextmanager
+def _neptune_data_dir(run_dir: Path) -> Iterator[None]:
+    """Neptune keeps offline runs in ``$NEPTUNE_DATA_DIRECTORY`` or ``./.neptune``; OML ran inside the
+    run folder, so the default here is ``<run_dir>/.neptune`` (read once, when the run is made)."""
+    if "NEPTUNE_DATA_DIRECTORY" in os.environ:
+        yield
+        return
+    os.environ["NEPTUNE_DATA_DIRECTORY"] = str(run_dir / ".neptune")
+    try:
+        yield
+    finally:
+        del os.environ["NEPTUNE_DATA_DIRECTORY"]
+
+
 def build_loggers(
     block: Mapping[str, Any] | None, run_dir: Path, tags: list[str], version: str = ""
 ) -> list[Logger]:
@@ -68,9 +83,13 @@ def build_loggers(
     loggers: list[Logger] = [build("loggers", {"name": "csv", "args": csv_args})]
     if name != "csv":
         args = _logger_args(name, dict(block.get("args") or {}), run_dir, version)
-        if name == "wandb" and tags:
+        if name in ("wandb", "neptune", "clearml") and tags:
             args.setdefault("tags", list(tags))
-        loggers.append(build("loggers", {"name": name, "args": args}, where="logger"))
+        logger = build("loggers", {"name": name, "args": args}, where="logger")
+        if name == "neptune":
+            with _neptune_data_dir(run_dir):
+                logger.experiment  # noqa: B018 (makes the run now, while the folder is set)
+        loggers.append(logger)
     return loggers
 
 
@@ -91,18 +110,22 @@ def log_picture(logger: Any, path: Path, step: int, title: str = "worst_queries"
     elif "NeptuneLogger" in kinds:
         from neptune.types import File
 
-        logger.experiment[f"images/{title}"].append(File(str(path)))
+        logger.experiment[f"images/{title}"].append(File(str(path)), step=step)
     elif "ClearMLLogger" in kinds:
         logger.task.get_logger().report_image(title=title, series=title, iteration=step, local_path=str(path))
 
 
 @rank_zero_only
 def close_loggers(loggers: list[Logger]) -> None:
-    """Ends the runs of loggers whose library keeps them open after Lightning is done (W&B syncs its
-    files, offline too, only when its run finishes)."""
+    """Ends the runs of loggers whose library keeps them open after Lightning is done: W&B syncs its
+    files (offline too) only when its run finishes, Neptune writes its queue out when its run stops,
+    ClearML zips an offline session when its task closes; a next run in the process gets a new one."""
     for logger in loggers:
-        if "WandbLogger" in {cls.__name__ for cls in type(logger).__mro__}:
+        kinds = {cls.__name__ for cls in type(logger).__mro__}
+        if "WandbLogger" in kinds:
             logger.experiment.finish()  # type: ignore[attr-defined]
+        elif kinds & {"NeptuneLogger", "ClearMLLogger"}:
+            logger.close()  # type: ignore[attr-defined]
 
 
 __all__ = ["ClearMLLogger", "build_loggers", "close_loggers", "check_logger_installed", "log_picture"]

@@ -15,6 +15,7 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from weakref import proxy
 
 import lightning.pytorch as pl
 import numpy as np
@@ -28,14 +29,18 @@ TEMP_SUFFIX = ".partial"
 
 
 class AtomicModelCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` that writes ``<name>.ckpt.partial`` and renames it to ``<name>.ckpt``."""
+    """Lightning's ``ModelCheckpoint`` that writes ``<name>.ckpt.partial`` and renames it to ``<name>.ckpt``;
+    the loggers hear of a checkpoint (``after_save_checkpoint``: MLflow, Neptune upload it) once renamed."""
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         temporary = filepath + TEMP_SUFFIX
-        super()._save_checkpoint(trainer, temporary)  # every rank takes part; rank 0 writes
+        trainer.save_checkpoint(temporary, self.save_weights_only)  # every rank takes part; rank 0 writes
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
             os.replace(temporary, filepath)
-        self._last_checkpoint_saved = filepath
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
         trainer.strategy.barrier("AtomicModelCheckpoint")
 
 

@@ -392,9 +392,11 @@ def _fit(
         log_every_n_steps=log_every,
         **dict(to_container(cfg)["lightning_trainer_extra_args"] or {}),
     )
-    with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
-        trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
-    close_loggers(loggers)
+    try:
+        with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
+            trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    finally:  # a failed run's loggers end too (a next run in this process gets its own run / task)
+        close_loggers(loggers)
     return trainer, checkpoint, table
 
 
