@@ -54,7 +54,10 @@ time and pipeline). Training writes `config.yaml`, `checkpoints/best.ckpt` and `
 written to a temporary file and renamed: a run that stops never leaves a half-written checkpoint
 under these names), `csv/metrics.csv`, the logger's files (TensorBoard: `tensorboard/`), `images/`
 (worst queries) and `metrics.json`. `checkpoint=last` with the same `logs_folder` resumes the run:
-weights, optimizer, scheduler, epoch and the batch sampler's state. Validation writes
+weights, optimizer, scheduler, epoch and the batch sampler's state; an epoch's batches and
+augmentations depend only on `seed` and the epoch (with `num_workers > 0` too: the workers are
+seeded from them), so a run resumed after epoch `e` ends with the weights of the uninterrupted run
+(on the same machine and settings; `sampler: null` included). Validation writes
 `metrics.json` and `images/`. Prediction writes `<save_dir>/predictions.json`, OML's format
 (`{"path": [embedding...]}`), and `save_path` (`.pt` or `.npz`) when set.
 
