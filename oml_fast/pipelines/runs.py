@@ -248,11 +248,8 @@ def _metric_args(cfg: DictConfig) -> dict[str, Any]:
             f"`metric_args` has argument(s) {unknown} that EmbeddingMetrics does not take; valid arguments: {valid}"
         )
     metric_args.setdefault("verbose", False)
-    # OML's configs write `precision_top_k: []` for "not computed"; EmbeddingMetrics does not take an
-    # empty list yet (hostile row gap-crm-empty-topk), so it gets its default k instead (one more metric).
-    for key in ("cmc_top_k", "precision_top_k", "map_top_k"):
-        if metric_args.get(key) == []:
-            del metric_args[key]
+    # An empty list (OML's configs write `precision_top_k: []`) means "no such metric", as in OML: it is
+    # passed on as it is (EmbeddingMetrics skips a metric whose top_k is empty).
     return metric_args
 
 
