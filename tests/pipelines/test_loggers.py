@@ -92,8 +92,12 @@ def _neptune_values(ops: list[dict], path: str, kind: str) -> list:
 @pytest.mark.slow
 def test_neptune_offline_gets_metrics_params_and_pictures(digits_root, tmp_path):
     pytest.importorskip("neptune")
-    train("train_digits", _quick(digits_root, tmp_path, "logger=neptune", "+logger.args.mode=offline"))
+    train(
+        "train_digits",
+        _quick(digits_root, tmp_path, "logger=neptune", "+logger.args.mode=offline", "tags=[digits]"),
+    )
     ops = _neptune_ops(tmp_path / "run" / ".neptune")  # OML ran inside the run folder: ./.neptune is there
+    assert _neptune_values(ops, "sys/tags", "AddStrings") == ["digits"]
     (cmc,) = _neptune_values(ops, "training/OVERALL/cmc/1", "LogFloats")
     assert 0 < cmc["value"] <= 1 and cmc["step"] > 0
     assert _neptune_values(ops, "training/hyperparams/criterion/name", "AssignString") == [
@@ -137,6 +141,7 @@ def test_clearml_offline_gets_metrics_params_and_pictures(digits_root, tmp_path,
     assert (offline / f"{session.name}.zip").is_file()  # the task was closed at the end of the run
     task = json.loads((session / "task.json").read_text())
     assert task["hyperparams"]["General"]["criterion/name"]["value"] == "triplet_with_miner"
+    assert task["tags"] == ["digits"]
     events = [e for line in (session / "metrics.jsonl").read_text().splitlines() for e in json.loads(line)]
     (cmc,) = [e for e in events if e["type"] == "training_stats_scalar" and e["metric"] == "OVERALL/cmc/1"]
     assert 0 < cmc["value"] <= 1 and cmc["iter"] > 0
