@@ -80,7 +80,7 @@ Lightning's loggers (for Neptune 1.x and ClearML, which Lightning 2.6 has none f
 arguments of Lightning's former `NeptuneLogger` and OML's `ClearMLLogger`) with `log_pipeline_info(cfg)`
 and `log_figure(fig, title, idx)`. `logger.args` are the class's arguments; a relative `save_dir` is
 inside the run folder. A logger whose package is missing stops the run at start with the extra to
-install. Metrics, the config, the tags and the worst-query pictures are sent to the logger (Neptune
+install (an online Neptune run without `NEPTUNE_API_TOKEN` too). Metrics, the config, the tags and the worst-query pictures are sent to the logger (Neptune
 also gets the best and last checkpoints); a CSV log is written beside it in every run. Offline, with
 nothing sent anywhere: W&B with `WANDB_MODE=offline` (`<run>/wandb`); Neptune with
 `+logger.args.mode=offline` (`<run>/.neptune`, or `$NEPTUNE_DATA_DIRECTORY`); ClearML by default

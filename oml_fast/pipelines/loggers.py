@@ -1,8 +1,8 @@
 """Experiment loggers of the pipelines: Lightning's (TensorBoard, CSV, MLflow, W&B) and ours (Neptune, ClearML).
 
 :func:`build_loggers` makes the CSV logger every run has plus the one the config names (relative
-paths inside the run folder); :func:`check_logger_installed` fails at start, naming the extra to
-install, when the logger's package is missing; :func:`log_picture` sends a PNG to any of them.
+paths inside the run folder); :func:`check_logger_ready` fails at start, naming the extra to
+install, when the logger's package is missing (and when an online Neptune run has no token); :func:`log_picture` sends a PNG to any of them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,22 @@ def check_logger_installed(block: Mapping[str, Any] | None) -> None:
             raise ImportError(
                 f"logger '{name}' needs the package `{package}`, which is not installed: "
                 f"pip install 'oml-fast[{extra}]' (or `pip install {package}`)"
+            )
+
+
+def check_logger_ready(block: Mapping[str, Any] | None) -> None:
+    """:func:`check_logger_installed`, and Neptune's token: an online Neptune run (``mode`` ``async``, the
+    default, or ``sync``; ``$NEPTUNE_MODE`` also sets it) needs ``api_key`` or ``$NEPTUNE_API_TOKEN``,
+    else ``ValueError`` at start (Neptune would fail once the run folder exists)."""
+    check_logger_installed(block)
+    block = block or {}
+    args = dict(block.get("args") or {})
+    if block.get("name") == "neptune":
+        mode = args.get("mode") or os.environ.get("NEPTUNE_MODE") or "async"
+        if mode in ("async", "sync") and not args.get("api_key") and not os.environ.get("NEPTUNE_API_TOKEN"):
+            raise ValueError(
+                f"logger 'neptune' (mode {mode!r}) needs a Neptune API token: export NEPTUNE_API_TOKEN=... "
+                "(or set logger.args.api_key), or keep the run on this machine with +logger.args.mode=offline"
             )
 
 
@@ -76,7 +92,7 @@ def build_loggers(
     block: Mapping[str, Any] | None, run_dir: Path, tags: list[str], version: str = ""
 ) -> list[Logger]:
     """``[CSVLogger(<run_dir>/csv/<version>), <the config's logger>]`` (TensorBoard when ``block`` is ``None``)."""
-    check_logger_installed(block)
+    check_logger_ready(block)
     block = dict(block or {"name": "tensorboard", "args": {}})
     name = str(block["name"])
     csv_args = _logger_args("csv", {}, run_dir, version)
@@ -128,4 +144,11 @@ def close_loggers(loggers: list[Logger]) -> None:
             logger.close()  # type: ignore[attr-defined]
 
 
-__all__ = ["ClearMLLogger", "build_loggers", "close_loggers", "check_logger_installed", "log_picture"]
+__all__ = [
+    "ClearMLLogger",
+    "build_loggers",
+    "check_logger_installed",
+    "check_logger_ready",
+    "close_loggers",
+    "log_picture",
+]

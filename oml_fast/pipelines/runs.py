@@ -26,7 +26,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from oml_fast.distributed import RankShardSampler
 from oml_fast.pipelines.config import load_config, to_container
 from oml_fast.pipelines.console import MetricsTable, print_metrics, print_summary, quiet_third_party, relative
-from oml_fast.pipelines.loggers import build_loggers, check_logger_installed, close_loggers
+from oml_fast.pipelines.loggers import build_loggers, check_logger_ready, close_loggers
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
 from oml_fast.pipelines.registry import RegistryError, build, check_block_args
 from oml_fast.pipelines.resume import (
@@ -110,7 +110,7 @@ def prepare(config: Any, overrides: list[str] | None, job: str) -> DictConfig:
         scheduler = scheduling.get("scheduler") if isinstance(scheduling, Mapping) else None
         check_block_args("schedulers", scheduler, "scheduling.scheduler")
     if job in ("train", "train-postprocessor"):
-        check_logger_installed(blocks.get("logger"))
+        check_logger_ready(blocks.get("logger"))
         if blocks.get("sampler") is None and not cfg.bs_train:
             raise ValueError("`sampler` is null: set `bs_train` (the batch size of shuffled batches)")
     if job == "train-postprocessor" and not blocks.get("postprocessor"):

@@ -38,6 +38,20 @@ def test_a_missing_logger_package_fails_at_start_naming_the_extra(name, digits_r
     assert not (tmp_path / "run").exists()
 
 
+def test_an_online_neptune_run_without_a_token_fails_at_start(digits_root, tmp_path, monkeypatch):
+    monkeypatch.delenv("NEPTUNE_API_TOKEN", raising=False)
+    monkeypatch.delenv("NEPTUNE_MODE", raising=False)
+    with pytest.raises((ValueError, ImportError), match="NEPTUNE_API_TOKEN|oml-fast\\[neptune\\]"):
+        prepare("train_digits", _quick(digits_root, tmp_path, "logger=neptune"), "train")
+    assert not (tmp_path / "run").exists()
+    if importlib.util.find_spec("neptune") is not None:  # offline: no token needed
+        prepare(
+            "train_digits",
+            _quick(digits_root, tmp_path, "logger=neptune", "+logger.args.mode=offline"),
+            "train",
+        )
+
+
 @pytest.mark.slow
 def test_mlflow_gets_metrics_params_and_pictures(digits_root, tmp_path):
     pytest.importorskip("mlflow")
