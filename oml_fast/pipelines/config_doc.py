@@ -54,7 +54,10 @@ time and pipeline). Training writes `config.yaml`, `checkpoints/best.ckpt` and `
 written to a temporary file and renamed: a run that stops never leaves a half-written checkpoint
 under these names), `csv/metrics.csv`, the logger's files (TensorBoard: `tensorboard/`), `images/`
 (worst queries) and `metrics.json`. `checkpoint=last` with the same `logs_folder` resumes the run:
-weights, optimizer, scheduler, epoch and the batch sampler's state. Validation writes
+weights, optimizer, scheduler, epoch and the batch sampler's state; an epoch's batches and
+augmentations depend only on `seed` and the epoch (with `num_workers > 0` too: the workers are
+seeded from them), so a run resumed after epoch `e` ends with the weights of the uninterrupted run
+(on the same machine and settings; `sampler: null` included). Validation writes
 `metrics.json` and `images/`. Prediction writes `<save_dir>/predictions.json`, OML's format
 (`{"path": [embedding...]}`), and `save_path` (`.pt` or `.npz`) when set.
 
@@ -106,10 +109,17 @@ oml-fast predict predict_digits modality=texts +dataset_args.tokenizer=models/to
 | `clearml` | `oml_fast.lightning.pipelines.logging.ClearMLPipelineLogger` | `pip install 'oml-fast[clearml]'` |
 
 The classes are OML's (`oml.lightning.pipelines.logging`, also by name in `oml_fast.registry.loggers`):
-Lightning's loggers (Neptune's own for `neptune`) with `log_pipeline_info(cfg)` and `log_figure(fig, title, idx)`.
-`logger.args` are the class's arguments; a relative `save_dir` is inside the run folder. A logger
-whose package is missing stops the run at start with the extra to install. Metrics, the config and
-the worst-query pictures are sent to the logger; a CSV log is written beside it in every run.
+Lightning's loggers (for Neptune 1.x and ClearML, which Lightning 2.6 has none for, ours with the
+arguments of Lightning's former `NeptuneLogger` and OML's `ClearMLLogger`) with `log_pipeline_info(cfg)`
+and `log_figure(fig, title, idx)`. `logger.args` are the class's arguments; a relative `save_dir` is
+inside the run folder. A logger whose package is missing stops the run at start with the extra to
+install (an online Neptune run without `NEPTUNE_API_TOKEN` too). Metrics, the config, the tags and the worst-query pictures are sent to the logger (Neptune
+also gets the best and last checkpoints); a CSV log is written beside it in every run. Offline, with
+nothing sent anywhere: W&B with `WANDB_MODE=offline` (`<run>/wandb`); Neptune with
+`+logger.args.mode=offline` (`<run>/.neptune`, or `$NEPTUNE_DATA_DIRECTORY`); ClearML by default
+(`offline_mode: true`; the session in ClearML's cache folder, `$CLEARML_CACHE_DIR/offline/<task id>`,
+zipped when the run ends). The run is ended (W&B, Neptune) or its task closed (ClearML) when training
+ends, so a next run in the same process starts its own.
 
 ## Command line
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from oml_fast.distributed import RankShardSampler
 from oml_fast.pipelines.config import load_config, to_container
@@ -34,10 +34,15 @@ from oml_fast.pipelines.data import (
     retrieval_datasets,
     transforms_of,
 )
-from oml_fast.pipelines.loggers import build_loggers, check_logger_installed, close_loggers
+from oml_fast.pipelines.loggers import build_loggers, check_logger_ready, close_loggers
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
 from oml_fast.pipelines.registry import RegistryError, build, check_block_args
-from oml_fast.pipelines.resume import AtomicModelCheckpoint, EpochBatchSampler, last_checkpoint
+from oml_fast.pipelines.resume import (
+    AtomicModelCheckpoint,
+    EpochBatchSampler,
+    EpochDataLoader,
+    last_checkpoint,
+)
 
 
 @dataclass
@@ -111,7 +116,7 @@ def prepare(config: Any, overrides: list[str] | None, job: str) -> DictConfig:
         scheduler = scheduling.get("scheduler") if isinstance(scheduling, Mapping) else None
         check_block_args("schedulers", scheduler, "scheduling.scheduler")
     if job in ("train", "train-postprocessor"):
-        check_logger_installed(blocks.get("logger"))
+        check_logger_ready(blocks.get("logger"))
         if blocks.get("sampler") is None and not cfg.bs_train:
             raise ValueError("`sampler` is null: set `bs_train` (the batch size of shuffled batches)")
     if job == "train-postprocessor" and not blocks.get("postprocessor"):
@@ -250,26 +255,29 @@ def _val_loader(cfg: DictConfig, dataset: Any, batch_size: int | None = None) ->
 
 
 def _train_loader(cfg: DictConfig, dataset: Any) -> tuple[DataLoader, Any]:
+    """``(loader, the config's sampler or None)``: batches of the sampler (``sampler: null``: shuffled
+    ``bs_train`` items, the last incomplete batch dropped), an epoch's batches and augmentations drawn
+    from ``(seed, epoch)`` (:class:`EpochBatchSampler`, workers included); under DDP each rank takes
+    whole batches (the same count on every rank)."""
     blocks = to_container(cfg)
     if blocks["sampler"] is None:
-        loader = DataLoader(
-            dataset,
-            batch_size=int(cfg.bs_train),
-            shuffle=True,
-            drop_last=True,
-            num_workers=int(cfg.num_workers),
+        sampler = None
+        batch_sampler: Any = BatchSampler(
+            RandomSampler(dataset), batch_size=int(cfg.bs_train), drop_last=True
         )
-        return loader, None
-    sampler = build(
-        "samplers",
-        blocks["sampler"],
-        where="sampler",
-        labels=dataset.get_labels(),
-        label2category=dataset.get_label2category(),
+    else:
+        sampler = batch_sampler = build(
+            "samplers",
+            blocks["sampler"],
+            where="sampler",
+            labels=dataset.get_labels(),
+            label2category=dataset.get_label2category(),
+        )
+    batches = EpochBatchSampler(batch_sampler, seed=int(cfg.seed))
+    loader = EpochDataLoader(
+        dataset, batch_sampler=batches, num_workers=int(cfg.num_workers), generator=batches.generator
     )
-    # Under DDP each rank takes whole batches of the sampler (the same count on every rank).
-    batches = EpochBatchSampler(sampler, seed=int(cfg.seed))
-    return DataLoader(dataset, batch_sampler=batches, num_workers=int(cfg.num_workers)), sampler
+    return loader, sampler
 
 
 def _checkpoint_callback(cfg: DictConfig, run_dir: Path) -> AtomicModelCheckpoint:
@@ -330,9 +338,11 @@ def _fit(
         log_every_n_steps=log_every,
         **dict(to_container(cfg)["lightning_trainer_extra_args"] or {}),
     )
-    with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
-        trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
-    close_loggers(loggers)
+    try:
+        with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
+            trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    finally:  # a failed run's loggers end too (a next run in this process gets its own run / task)
+        close_loggers(loggers)
     return trainer, checkpoint, table
 
 
