@@ -992,6 +992,38 @@ CASES: list[Case] = [
         ),
         Exits(2, "`save_path` must end with .pt or .npz"),
     ),
+    Case(
+        "cli-modality-extractor",
+        CLI,
+        "`oml-fast predict predict_digits modality=audio` (the config's extractor embeds images)",
+        lambda p: _cli(
+            "predict", "predict_digits", f"data_dir={p}", "modality=audio", "allow_untrained=true"
+        ),
+        Exits(2, "`extractor` is 'small_cnn', an extractor of images, but `modality` is 'audio'"),
+    ),
+    Case(
+        "cli-texts-no-tokenizer",
+        CLI,
+        "`oml-fast train-postprocessor ... modality=texts` without `dataset_args.tokenizer`",
+        lambda p: _cli("train-postprocessor", "train_postprocessor_digits", "modality=texts"),
+        Exits(2, "`modality: texts` needs `dataset_args.tokenizer`"),
+    ),
+    Case(
+        "cli-empty-text-file",
+        CLI,
+        "`oml-fast predict ... modality=texts` over a folder with an empty `.txt` file",
+        lambda p: _cli(
+            "predict",
+            "predict_digits",
+            f"data_dir={_file(p, 'empty.txt', b' ').parent}",
+            "modality=texts",
+            "+dataset_args.tokenizer=tok",
+            "extractor=hf_wrapper",
+            "extractor.args.model=bert",
+            "allow_untrained=true",
+        ),
+        Exits(2, "is empty: every file under `data_dir` must hold a text"),
+    ),
     # ===== known gaps: `outcome` is the behaviour wanted; `today` what happens now =====
     Case(
         "knn-meta",
