@@ -8,9 +8,9 @@ sweeps, noises) and written with ``soundfile`` (extra ``audio``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from oml_fast.const import (
     CATEGORIES_COLUMN,
@@ -26,6 +26,10 @@ from oml_fast.const import (
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
 )
+from oml_fast.errors import require_extra
+
+if TYPE_CHECKING:  # pandas is imported when a dataset is made: `import oml_fast.utils` needs only the core
+    import pandas as pd
 
 # (label, category, split, texts): product descriptions, one label per kind of product.
 _MOCK_TEXTS: list[tuple[int, str, str, list[str]]] = [
@@ -145,6 +149,7 @@ def get_mock_texts_dataset() -> tuple[pd.DataFrame, pd.DataFrame]:
         for label, category, split, texts in _MOCK_TEXTS
         for text in texts
     ]
+    pd = require_extra("pandas", "get_mock_texts_dataset")
     return _split_frames(pd.DataFrame(rows))
 
 
@@ -239,7 +244,7 @@ def make_audio_dataset(
                 }
             )
     csv = root / df_name
-    pd.DataFrame(rows).to_csv(csv, index=False)
+    require_extra("pandas", "make_audio_dataset").DataFrame(rows).to_csv(csv, index=False)
     return csv
 
 
@@ -256,6 +261,7 @@ def get_mock_audios_dataset(
     dataset again if not); there is no download to verify. ``global_paths``: make the paths absolute
     (joined to ``dataset_root``).
     """
+    pd = require_extra("pandas", "get_mock_audios_dataset")
     root = Path(dataset_root)
     csv = root / df_name
     if not csv.is_file():
