@@ -147,7 +147,8 @@ def test_without_albumentations_the_error_names_the_extra(monkeypatch):
 def test_pipeline_config_selects_albumentations_transforms(digits_root, tmp_path):
     """``transforms@transforms_val=norm_resize_albu`` (OML's config group option) builds the validation set."""
     albu = pytest.importorskip("albumentations")
-    from oml_fast.pipelines.runs import _datasets, prepare
+    from oml_fast.pipelines.data import retrieval_datasets
+    from oml_fast.pipelines.runs import prepare
 
     cfg = prepare(
         "validate_digits.yaml",
@@ -159,6 +160,6 @@ def test_pipeline_config_selects_albumentations_transforms(digits_root, tmp_path
         ],
         "validate",
     )
-    _, valid = _datasets(cfg, with_train=False)
+    _, valid = retrieval_datasets(cfg, with_train=False)
     assert isinstance(valid.transform, albu.Compose)
     assert valid[0]["input_tensors"].shape == (3, 16, 16)
