@@ -47,7 +47,12 @@ def hard_mining(
         smaller index, padded with ``-1`` when an anchor has fewer candidates. An anchor is never its
         own positive (other items identical to it are). Items at a NaN distance (an overflow) are never
         selected.
-        Deterministic.
+        Deterministic and exact on every device: the GEMM only screens (every item whose key lies within
+        the GEMM's proven error band of the n-th best is kept); the choice and its order come from
+        float64 keys computed from the rows (squared distances from the differences for the euclidean
+        metrics, ``-<x, y>`` of the unit rows for cosine and of the rows for dot), bitwise the same on the CPU
+        and on CUDA (cosine: up to the rounding of the row normalisation, which each device computes),
+        whatever the GEMM's precision (TF32 included).
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0], [10.0]])
     >>> pos, neg = hard_mining(x, torch.tensor([0, 0, 1, 1, 1]), n_positive=2, n_negative=1)
