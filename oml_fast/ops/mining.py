@@ -28,8 +28,9 @@ def hard_mining(
     Args:
         embeddings (Tensor[B, D]): float32 / float64 (float16 / bfloat16 are reduced in float32, on every
             device). Gradients are not tracked (the input is used detached). NaN or inf values raise a
-            ``ValueError`` (reads the data: one device sync on CUDA); the miners and losses built on this
-            op handle such batches themselves (docs/hostile_inputs.md, "NaN policy").
+            ``ValueError`` (reads the data: the op's one device sync on CUDA; while a CUDA graph is being
+            captured it is a device-side assert instead); the miners and losses built on this op handle
+            such batches themselves (docs/hostile_inputs.md, "NaN policy").
         labels (Tensor[B]): integer labels; integer tensors of other widths are widened to int64, lists
             and numpy arrays converted (:func:`oml_fast.ops.checks.labels_to_tensor`); float or bool
             tensors are rejected (``TypeError``).

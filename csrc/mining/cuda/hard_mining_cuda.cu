@@ -217,9 +217,10 @@ std::tuple<at::Tensor, at::Tensor> hard_mining_cuda(const at::Tensor& embeddings
                                                     const std::optional<at::Tensor>& anchor_mask) {
   const Metric parsed =
       check_hard_mining_inputs(embeddings, labels, n_positive, n_negative, metric, anchor_mask);
-  // Distances to NaN / inf rows cannot be ranked: the op would silently never select them. This
-  // check reads one flag back to the host (the one synchronisation of the op): a clear ValueError
-  // needs the value on the host.
+  // Distances to NaN / inf rows cannot be ranked: the op would silently never select them. Outside
+  // a CUDA graph capture this check reads one flag back to the host (the one synchronisation of the
+  // op: a ValueError naming the argument needs the value there); inside one it is a device-side
+  // assert (common/checks.cpp).
   check_finite(embeddings, "embeddings", "hard_mining");
   const c10::cuda::CUDAGuard guard(embeddings.device());
   const int64_t batch = embeddings.size(0), dim = embeddings.size(1);

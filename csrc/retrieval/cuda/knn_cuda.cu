@@ -562,8 +562,9 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& queries, const at:
                     "`gallery` must have fewer than 2^31 - 1 rows on CUDA, got ",
                     describe(gallery));
   retrieval::check_knn_size(queries.size(0), gallery.size(0), k);
-  // The finiteness checks read one flag each back to the host, the only synchronisation of the op:
-  // a clear ValueError naming the argument needs the value on the host.
+  // Outside a CUDA graph capture the finiteness checks read one flag each back to the host, the
+  // only synchronisation of the op (a ValueError naming the argument needs the value there); inside
+  // one they are device-side asserts (common/checks.cpp).
   check_finite(queries, "queries");
   check_finite(gallery, "gallery");
   const auto acc_type = queries.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
