@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_distance": ([], ["--sizes", "1000", "2000", "--dims", "128"]),
     "bench_knn": ([], ["--n", "5000", "--dim", "128", "--k", "10", "--repeats", "1"]),
+    "bench_knn_bf16": ([], ["--n", "5000", "--repeats", "1"]),
     "bench_mining": ([], ["--sizes", "128", "512", "--repeats", "3"]),
     "bench_embedding_metrics": ([], ["--n", "5000", "--repeats", "1"]),
     "bench_scale_out": ([], ["--n", "5000", "--world-sizes", "1", "2"]),

@@ -86,7 +86,7 @@ LOG_TOPK_IMAGES_PER_ROW = 5
 N_GT_SHOW_EMBEDDING_METRICS = 2
 LOG_IMAGE_FOLDER = "image_logs"  # where loggers put pictures
 BS_KNN = 5_000  # OML's query block size in its kNN; kept for code that reads it (our kNN streams)
-REQUESTS_TIMEOUT = 120.0  # seconds, for code that downloads (oml_fast itself does not)
+REQUESTS_TIMEOUT = 120.0  # seconds: the download helpers' default (oml_fast.utils.io, remote_storage)
 
 # ----- search -----
 # Queries per block in OML's batched kNN (``oml_fast.functional.knn`` accepts it; our op streams anyway).
@@ -112,6 +112,25 @@ CKPT_SAVE_ROOT = CACHE_PATH / "torch" / "checkpoints"
 MOCK_DATASET_PATH = CACHE_PATH / "mock_dataset"
 MOCK_DATASET_DEFAULT_CSV = "df.csv"
 MOCK_AUDIO_DATASET_PATH = CACHE_PATH / "mock_audio_dataset"  # oml_fast.utils.get_mock_audios_dataset
+
+# ----- where things are: the package, OML's storage and OML's published mock datasets -----
+OML_PATH = Path(__file__).resolve().parent  # the installed package folder (OML's: its ``oml`` folder)
+PROJECT_ROOT = OML_PATH.parent  # the folder that holds the package (the source tree in a checkout)
+# Where OML's source tree keeps its ``.env`` (cloud credentials for its experiments); oml_fast reads none.
+DOTENV_PATH = PROJECT_ROOT / ".env"
+# OML's file server (its checkpoints, ``oml_fast.utils.remote_storage``); ``OML_FAST_STORAGE_URL`` points
+# oml_fast's download helpers at a mirror.
+STORAGE_URL = "https://oml.daloroserver.com"
+STORAGE_CKPTS = STORAGE_URL + "/download/checkpoints"
+# OML's published mock datasets: their address and the MD5 of the folder (``calc_folder_hash``). oml_fast
+# lays out its own mock datasets locally (digits; synthesised sounds), which these do not describe:
+# a folder equal to OML's download has this hash, ours does not.
+MOCK_DATASET_URL_GDRIVE = (
+    "https://drive.google.com/drive/folders/1plPnwyIkzg51-mLUXWTjREHgc1kgGrF4?usp=sharing"
+)
+MOCK_DATASET_MD5 = "a23478efd4746d18f937fa6c5758c0ed"
+MOCK_AUDIO_DATASET_URL_GDRIVE = "https://drive.google.com/drive/folders/1NcKnyXqDyyYARrDETmhJcTTXegO3W0Ju"
+MOCK_AUDIO_DATASET_MD5 = "45629afad9ff28f9148f3ea60f659d18"
 
 # ----- OML's pipeline constants -----
 # The pipelines' bundled configs (OML's CONFIGS_PATH is its source tree's oml/configs).

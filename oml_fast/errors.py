@@ -37,11 +37,18 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "transformers": "texts",
     "tokenizers": "texts",
     "soundfile": "audio",
+    "albumentations": "albu",
+    "cv2": "albu",
 }
 
 
 # Top-level module -> the name to install it by, where they differ.
-DISTRIBUTION_OF_MODULE = {"PIL": "pillow", "sklearn": "scikit-learn", "pytorch_lightning": "lightning"}
+DISTRIBUTION_OF_MODULE = {
+    "PIL": "pillow",
+    "sklearn": "scikit-learn",
+    "pytorch_lightning": "lightning",
+    "cv2": "opencv-python-headless",
+}
 
 
 class InvalidInputError(ValueError, AssertionError):

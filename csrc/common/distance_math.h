@@ -10,7 +10,7 @@
 //  * the rounding-error bound of that value, per item: |computed - exact| <= e_self_j + |q| *
 //    e_cross_j, where the factor alpha covers a dot product of length D in the precision of the
 //    GEMM actually used (float32, TF32 or bfloat16 when torch's float32 matmul precision allows
-//    it);
+//    it), and bf16_error_factor the CPU knn's bfloat16 screening GEMM (float32 accumulation);
 //  * the recompute ratio of pairwise_distance's |a|^2 + |b|^2 - 2<a, b> expansion.
 #pragma once
 
@@ -117,24 +117,69 @@ OML_FAST_HD inline double error_factor(int64_t dim, double unit_roundoff) {
   return 2.5 * (static_cast<double>(dim) + 8.0) * unit_roundoff;
 }
 
+// The same bound for a screening GEMM whose inputs are rounded to bfloat16 (round to nearest even)
+// and whose products are accumulated in float32 (AVX512-BF16 VDPBF16PS, or its emulation: a float32
+// GEMM of bfloat16-rounded copies). Let u = 2^-8 (bfloat16: 8 significant bits), v = 2^-24
+// (float32), a and b the float32 rows (already magnitude-scaled: every |x| < 2^21), a_i' = a_i (1 +
+// e_i), b_i' = b_i (1 + f_i) their roundings with |e_i|, |f_i| <= u (normal range).
+//  1. The products p_i = a_i' b_i' have 16 significant bits: exact in float32. |p_i - a_i b_i| <=
+//     (2u + u^2) |a_i b_i|, so |sum p_i - <a, b>| <= (2u + u^2) sum |a_i b_i| <= (2u + u^2) |a| |b|
+//     (Cauchy-Schwarz).
+//  2. Summing D float32 terms in any order (VDPBF16PS adds two products per lane and step, a tiled
+//     GEMM adds in blocks) errs by at most gamma_D sum |p_i| (Higham, Thm 3.1 / Lemma 3.4: every
+//     term takes part in at most D roundings), gamma_n = n v / (1 - n v), and sum |p_i| <= (1 +
+//     u)^2 |a| |b|.
+//  3. The epilogue (bias + scale * s - |q| e_cross in float32, coefficients rounded to float32)
+//     adds a few float32 roundings of terms of size |a| |b|: counted as 8 more terms in gamma, as
+//     for error_factor. The |g|^2 bias of the euclidean value is float32 and is bounded separately
+//     by alpha_self (error_factor with float32's roundoff).
+// Hence |s - <a, b>| <= alpha_bf16 |a| |b| + bf16_floor with alpha_bf16 = 2u + u^2 + (1 + u)^2
+// gamma_{D+8}; the factor 1.0625 covers the float32 roundings of alpha itself, of the float64
+// norms and of e_cross (relative 2^-24-sized changes of a bound >= 2^-7). The input rounding (2u)
+// dominates: at D = 128 the margin (2^-4 * 2u) is 60x gamma_{D+8}, so even an accumulation that
+// rounded far worse than round-to-nearest float32 would stay inside the bound.
+// Subnormals: VDPBF16PS treats subnormal inputs as zero and flushes subnormal results (DAZ, FTZ).
+// A flushed input |a_i| < 2^-126 changes its product by < 2^-126 * 2^21 = 2^-105, a flushed
+// product or partial sum by < 2^-126, and rounding in bfloat16's subnormal range errs by <= 2^-134
+// absolutely: at most D (2^-105 + 2^-125) < (D + 2) 2^-104 over a dot product (bf16_floor).
+OML_FAST_HD inline double bf16_error_factor(int64_t dim) {
+  const double u = 0x1p-8, v = 0x1p-24;
+  const double n = static_cast<double>(dim) + 8.0;
+  const double gamma = n * v / (1.0 - n * v);
+  return 1.0625 * (2.0 * u + u * u + (1.0 + u) * (1.0 + u) * gamma);
+}
+
+OML_FAST_HD inline double bf16_floor(int64_t dim) {
+  return (static_cast<double>(dim) + 2.0) * 0x1p-104;
+}
+
 // value_j = bias + scale * <q, g_j>, and its error bound e_self + |q| * e_cross, for gallery item j
 // of norm `norm_g` (of the data the GEMM sees). `floor` is an absolute term for subnormal products.
+// `alpha_self` bounds the float32 |g|^2 term of the euclidean value, `alpha_cross` the GEMM's inner
+// product (equal unless the GEMM is less precise than float32).
 struct Ranking {
   double bias, scale, e_self, e_cross;
 };
 
-OML_FAST_HD inline Ranking ranking_coefficients(Metric metric, double norm_g, double alpha,
-                                                double floor) {
+OML_FAST_HD inline Ranking ranking_coefficients(Metric metric, double norm_g, double alpha_self,
+                                                double alpha_cross, double floor) {
   switch (metric) {
     case Metric::Euclidean:
     case Metric::SqEuclidean:  // |q - g|^2 - |q|^2 = |g|^2 - 2 <q, g>
-      return {norm_g * norm_g, -2.0, alpha * norm_g * norm_g + 2 * floor, 2.0 * alpha * norm_g};
+      return {norm_g * norm_g, -2.0, alpha_self * norm_g * norm_g + 2 * floor,
+              2.0 * alpha_cross * norm_g};
     case Metric::Cosine:  // ((1 - cos) - 1) |q| = -<q, g> / |g|; a zero row has value 0 exactly
-      return {0.0, norm_g > 0 ? -1.0 / norm_g : 0.0, norm_g > 0 ? floor / norm_g : 0.0, alpha};
+      return {0.0, norm_g > 0 ? -1.0 / norm_g : 0.0, norm_g > 0 ? floor / norm_g : 0.0,
+              alpha_cross};
     case Metric::Dot:
-      return {0.0, -1.0, floor, alpha * norm_g};
+      return {0.0, -1.0, floor, alpha_cross * norm_g};
   }
   return {0, 0, 0, 0};
+}
+
+OML_FAST_HD inline Ranking ranking_coefficients(Metric metric, double norm_g, double alpha,
+                                                double floor) {
+  return ranking_coefficients(metric, norm_g, alpha, alpha, floor);
 }
 
 // The ranking value from the exact float64 sums of one pair (same units as the GEMM's):

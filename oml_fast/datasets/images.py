@@ -8,7 +8,7 @@ dataframe has them (those also live in ``extra_data`` as length-N arrays).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from oml_fast.interfaces.datasets import (
     IVisualizableDataset,
 )
 from oml_fast.transforms.images.torchvision import get_normalisation_torch
-from oml_fast.transforms.images.utils import TImReader
+from oml_fast.transforms.images.utils import TImReader, TTransforms, imread_cv2, is_albu_transform
 from oml_fast.visualization import BLACK, TColor, add_frame, draw_bbox, upscale_small
 
 
@@ -108,9 +108,11 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
         dataset_root: folder that relative paths are relative to.
         bboxes: per item ``(x_1, y_1, x_2, y_2)`` or ``None`` (whole image); ``None`` for no boxes at all.
         extra_data: per-item records (each of length N) added to the items under their key.
-        transform: ``PIL.Image -> FloatTensor[3, H, W]``; default (OML's): to tensor and ImageNet
-            normalisation, no resizing (``get_normalisation_torch()``).
-        f_imread: reads an image path into a ``PIL.Image``; default: Pillow, converted to RGB.
+        transform: ``PIL.Image -> FloatTensor[3, H, W]``, or an albumentations transform (the ``albu`` extra),
+            called as OML does: ``transform(image=np.ndarray[H, W, 3])["image"]``; default: to tensor and
+            ImageNet normalisation, no resizing (``get_normalisation_torch()``; OML's is albumentations').
+        f_imread: reads an image path into a ``PIL.Image`` or an RGB ``np.ndarray``; default: Pillow (RGB),
+            or OpenCV (``imread_cv2``) for albumentations transforms, as OML.
         cache_size: number of decoded (cropped) images kept in memory per process; 0 disables.
     """
 
@@ -122,7 +124,7 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
         dataset_root: str | Path | None = None,
         bboxes: Sequence[TBBox | None] | None = None,
         extra_data: dict[str, Any] | None = None,
-        transform: Callable[[Image.Image], torch.Tensor] | None = None,
+        transform: TTransforms | None = None,
         f_imread: TImReader | None = None,
         cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
@@ -157,11 +159,25 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
     def _bbox(self, item: int) -> TBBox | None:
         return self._bboxes[item] if self._bboxes is not None else None
 
-    def _read_cropped_uncached(self, item: int) -> Image.Image:
+    def _read_cropped_uncached(self, item: int) -> Image.Image | np.ndarray:
         path = self._paths[item]
-        image = self._f_imread(path) if self._f_imread is not None else read_image(path)
+        if self._f_imread is not None:
+            image = self._f_imread(path)
+        else:  # as OML: OpenCV for albumentations transforms (decided when read: `transform` may be set later)
+            image = imread_cv2(path) if is_albu_transform(self.transform) else read_image(path)
         bbox = self._bbox(item)
-        return image.crop(bbox) if bbox is not None else image
+        if bbox is None:
+            return image
+        if isinstance(image, np.ndarray):
+            x1, y1, x2, y2 = bbox
+            return image[y1:y2, x1:x2]
+        return image.crop(bbox)
+
+    def _apply_transform(self, image: Image.Image | np.ndarray) -> Any:
+        """The transform on an image as read: albumentations get an array (``image=``), the others a PIL image."""
+        if is_albu_transform(self.transform):
+            return self.transform(image=np.asarray(image))["image"]
+        return self.transform(Image.fromarray(image) if isinstance(image, np.ndarray) else image)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         if not -len(self) <= item < len(self):
@@ -169,9 +185,10 @@ class ImageBaseDataset(IBaseDataset, IVisualizableDataset):
         item = int(item) % len(self)
         image = self._read_cropped(item)
         bbox = self._bbox(item)
-        x1, y1, x2, y2 = bbox if bbox is not None else (0, 0, *image.size)
+        width, height = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
+        x1, y1, x2, y2 = bbox if bbox is not None else (0, 0, width, height)
         data: dict[str, Any] = {
-            self.input_tensors_key: self.transform(image),
+            self.input_tensors_key: self._apply_transform(image),
             self.index_key: item,
             PATHS_KEY: self._paths[item],
             "x1": x1,
@@ -209,7 +226,7 @@ def _init_from_df(
     required: tuple[str, ...],
     extra_data: dict[str, Any] | None,
     dataset_root: str | Path | None,
-    transform: Callable[[Image.Image], torch.Tensor] | None,
+    transform: TTransforms | None,
     f_imread: TImReader | None,
     cache_size: int | None,
     input_tensors_key: str,
@@ -253,7 +270,7 @@ class ImageLabeledDataset(ImageBaseDataset, ILabeledDataset):
         df: pd.DataFrame,
         extra_data: dict[str, Any] | None = None,
         dataset_root: str | Path | None = None,
-        transform: Callable[[Image.Image], torch.Tensor] | None = None,
+        transform: TTransforms | None = None,
         f_imread: TImReader | None = None,
         cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
@@ -306,7 +323,7 @@ class ImageQueryGalleryLabeledDataset(ImageLabeledDataset, IQueryGalleryLabeledD
         df: pd.DataFrame,
         extra_data: dict[str, Any] | None = None,
         dataset_root: str | Path | None = None,
-        transform: Callable[[Image.Image], torch.Tensor] | None = None,
+        transform: TTransforms | None = None,
         f_imread: TImReader | None = None,
         cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
@@ -352,7 +369,7 @@ class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type:
         df: pd.DataFrame,
         extra_data: dict[str, Any] | None = None,
         dataset_root: str | Path | None = None,
-        transform: Callable[[Image.Image], torch.Tensor] | None = None,
+        transform: TTransforms | None = None,
         f_imread: TImReader | None = None,
         cache_size: int | None = 0,
         input_tensors_key: str = INPUT_TENSORS_KEY,
@@ -387,8 +404,8 @@ class ImageQueryGalleryDataset(ImageBaseDataset, IQueryGalleryDataset):  # type:
 
 def get_retrieval_images_datasets(
     dataset_root: str | Path,
-    transforms_train: Callable[[Image.Image], torch.Tensor] | None,
-    transforms_val: Callable[[Image.Image], torch.Tensor] | None,
+    transforms_train: TTransforms | None,
+    transforms_val: TTransforms | None,
     f_imread_train: TImReader | None = None,
     f_imread_val: TImReader | None = None,
     dataframe_name: str = "df.csv",
@@ -431,7 +448,7 @@ def get_retrieval_images_datasets(
 
 def get_validation_images_dataset(
     dataset_root: str | Path,
-    transforms_val: Callable[[Image.Image], torch.Tensor] | None = None,
+    transforms_val: TTransforms | None = None,
     dataframe_name: str = "df.csv",
     cache_size: int = 0,
     check_files: bool = True,

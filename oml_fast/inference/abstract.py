@@ -24,6 +24,7 @@ from oml_fast.ddp.utils import get_world_size_safe, is_ddp, sync_dicts_ddp
 from oml_fast.errors import InvalidInputError
 from oml_fast.interfaces.datasets import IBaseDataset, IIndexedDataset
 from oml_fast.interfaces.models import IPairwiseModel
+from oml_fast.utils.batches import inputs_to_device
 from oml_fast.utils.misc_torch import get_device, temporary_setting_model_mode, unique_by_ids
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def inference(
     key = dataset.input_tensors_key
 
     def apply(model_: nn.Module, batch: dict[str, Any]) -> Tensor:
-        return model_(batch[key].to(device))
+        return model_(inputs_to_device(batch[key], device))
 
     return _inference(model, apply, dataset, num_workers, batch_size, verbose, use_fp16, accumulate_on_cpu)
 
@@ -194,7 +195,8 @@ def pairwise_inference(
     key_1, key_2 = dataset.input_tensors_key_1, dataset.input_tensors_key_2
 
     def apply(model_: nn.Module, batch: dict[str, Any]) -> Tensor:
-        return model_.predict(batch[key_1].to(device), batch[key_2].to(device))  # type: ignore[operator]
+        x1, x2 = inputs_to_device(batch[key_1], device), inputs_to_device(batch[key_2], device)
+        return model_.predict(x1, x2)  # type: ignore[operator]
 
     return _inference(model, apply, dataset, num_workers, batch_size, verbose, use_fp16, accumulate_on_cpu)
 

@@ -25,7 +25,10 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 PIPELINES = (
     ("train", "train an extractor (OML's extractor_training_pipeline)"),
     ("validate", "validate an extractor (OML's extractor_validation_pipeline)"),
-    ("predict", "embed a folder of images to predictions.json (OML's extractor_prediction_pipeline)"),
+    (
+        "predict",
+        "embed a folder of images, texts or audio to predictions.json (OML's extractor_prediction_pipeline)",
+    ),
     ("train-postprocessor", "train a pairwise re-ranker (OML's postprocessor_training_pipeline)"),
 )
 _EPILOG = """\

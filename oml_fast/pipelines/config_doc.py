@@ -54,12 +54,48 @@ time and pipeline). Training writes `config.yaml`, `checkpoints/best.ckpt` and `
 written to a temporary file and renamed: a run that stops never leaves a half-written checkpoint
 under these names), `csv/metrics.csv`, the logger's files (TensorBoard: `tensorboard/`), `images/`
 (worst queries) and `metrics.json`. `checkpoint=last` with the same `logs_folder` resumes the run:
-weights, optimizer, scheduler, epoch and the batch sampler's state. Validation writes
+weights, optimizer, scheduler, epoch and the batch sampler's state; an epoch's batches and
+augmentations depend only on `seed` and the epoch (with `num_workers > 0` too: the workers are
+seeded from them), so a run resumed after epoch `e` ends with the weights of the uninterrupted run
+(on the same machine and settings; `sampler: null` included). Validation writes
 `metrics.json` and `images/`. Prediction writes `<save_dir>/predictions.json`, OML's format
 (`{"path": [embedding...]}`), and `save_path` (`.pt` or `.npz`) when set.
 
 `validate` and `predict` refuse an extractor without weights (`checkpoint` or `extractor.args.weights`)
 unless `allow_untrained: true`: the metrics of a randomly initialised model are rarely what was meant.
+
+## Texts and audio
+
+OML's pipelines read images only; here all four take `modality: texts | audio` with `dataset_args`,
+built by the same code (`oml_fast.pipelines.data`):
+
+| | texts | audio |
+|---|---|---|
+| dataframe (train, validate, train-postprocessor) | a `text` column in place of `path` | `path` to `.wav` / `.flac` / `.ogg` / `.mp3` files, optional `start_time` |
+| `data_dir` (predict) | `.txt` files, one text each (UTF-8); keys of `predictions.json` are their paths | audio files; keys are their paths |
+| `dataset_args` | `tokenizer` (a folder or name, required), `max_length` (128) | `sample_rate` (16000), `max_num_seconds` (3.0), `convert_to_mono` (true) |
+| extractor | `hf_wrapper` (`args.model`: a `transformers` model folder or name) | `ecapa_tdnn` (16 kHz) |
+| extra | `pip install 'oml-fast[texts]'` | `pip install 'oml-fast[audio]'` |
+
+The `transforms_*` keys apply to images only. The checks run before any folder exists: an unknown
+`modality`, a `dataset_args` key its datasets do not take, texts without a `tokenizer`, and a
+built-in extractor of another modality (in `extractor` or in the re-ranker's `pairwise_model`) are
+`ConfigError`s naming the key; an audio rate other than the extractor's is one too.
+
+`train-postprocessor` trains the re-ranker's pairwise model on these items as on images.
+`concat_siamese` joins a pair into one input of its extractor: images one above the other (OML),
+audio clips one after the other (`[B, C, 2T]`), token sequences one after the other
+(`[B, 2 * max_length]`, each with its own special tokens and masked padding; the text model needs
+positions for `2 * max_length` tokens, else `HFWrapper` says so). `trivial_distance_siamese` works
+on any modality. `linear_siamese` scores embeddings, not items: a re-ranker with it (the default
+pairwise model of the `postprocessor=pairwise_reranker` option) is refused by `validate` and
+`train-postprocessor` with a `ConfigError`, whatever the modality.
+
+```bash
+oml-fast predict predict_digits modality=texts +dataset_args.tokenizer=models/tok \\
+    extractor=hf_wrapper extractor.args.model=models/bert data_dir=docs/ save_dir=runs \\
+    checkpoint=runs/<run>/checkpoints/best.ckpt
+```
 
 ## Loggers
 
@@ -73,10 +109,17 @@ unless `allow_untrained: true`: the metrics of a randomly initialised model are 
 | `clearml` | `oml_fast.lightning.pipelines.logging.ClearMLPipelineLogger` | `pip install 'oml-fast[clearml]'` |
 
 The classes are OML's (`oml.lightning.pipelines.logging`, also by name in `oml_fast.registry.loggers`):
-Lightning's loggers (Neptune's own for `neptune`) with `log_pipeline_info(cfg)` and `log_figure(fig, title, idx)`.
-`logger.args` are the class's arguments; a relative `save_dir` is inside the run folder. A logger
-whose package is missing stops the run at start with the extra to install. Metrics, the config and
-the worst-query pictures are sent to the logger; a CSV log is written beside it in every run.
+Lightning's loggers (for Neptune 1.x and ClearML, which Lightning 2.6 has none for, ours with the
+arguments of Lightning's former `NeptuneLogger` and OML's `ClearMLLogger`) with `log_pipeline_info(cfg)`
+and `log_figure(fig, title, idx)`. `logger.args` are the class's arguments; a relative `save_dir` is
+inside the run folder. A logger whose package is missing stops the run at start with the extra to
+install (an online Neptune run without `NEPTUNE_API_TOKEN` too). Metrics, the config, the tags and the worst-query pictures are sent to the logger (Neptune
+also gets the best and last checkpoints); a CSV log is written beside it in every run. Offline, with
+nothing sent anywhere: W&B with `WANDB_MODE=offline` (`<run>/wandb`); Neptune with
+`+logger.args.mode=offline` (`<run>/.neptune`, or `$NEPTUNE_DATA_DIRECTORY`); ClearML by default
+(`offline_mode: true`; the session in ClearML's cache folder, `$CLEARML_CACHE_DIR/offline/<task id>`,
+zipped when the run ends). The run is ended (W&B, Neptune) or its task closed (ClearML) when training
+ends, so a next run in the same process starts its own.
 
 ## Command line
 

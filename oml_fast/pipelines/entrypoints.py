@@ -24,7 +24,8 @@ def extractor_validation_pipeline(cfg: Any) -> tuple[Any, list[dict[str, float]]
 
 
 def extractor_prediction_pipeline(cfg: Any) -> None:
-    """Saves the embeddings of a folder of images to ``<save_dir>/predictions.json`` (``oml-fast predict``)."""
+    """Saves the embeddings of a folder of images, texts or audio files (``modality``) to
+    ``<save_dir>/predictions.json`` (``oml-fast predict``)."""
     predict(cfg)
 
 

@@ -1,15 +1,16 @@
-"""Experiment loggers of the pipelines: Lightning's (TensorBoard, CSV, MLflow, W&B, Neptune) and ClearML.
+"""Experiment loggers of the pipelines: Lightning's (TensorBoard, CSV, MLflow, W&B) and ours (Neptune, ClearML).
 
 :func:`build_loggers` makes the CSV logger every run has plus the one the config names (relative
-paths inside the run folder); :func:`check_logger_installed` fails at start, naming the extra to
-install, when the logger's package is missing; :func:`log_picture` sends a PNG to any of them.
+paths inside the run folder); :func:`check_logger_ready` fails at start, naming the extra to
+install, when the logger's package is missing (and when an online Neptune run has no token); :func:`log_picture` sends a PNG to any of them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,22 @@ def check_logger_installed(block: Mapping[str, Any] | None) -> None:
             raise ImportError(
                 f"logger '{name}' needs the package `{package}`, which is not installed: "
                 f"pip install 'oml-fast[{extra}]' (or `pip install {package}`)"
+            )
+
+
+def check_logger_ready(block: Mapping[str, Any] | None) -> None:
+    """:func:`check_logger_installed`, and Neptune's token: an online Neptune run (``mode`` ``async``, the
+    default, or ``sync``; ``$NEPTUNE_MODE`` also sets it) needs ``api_key`` or ``$NEPTUNE_API_TOKEN``,
+    else ``ValueError`` at start (Neptune would fail once the run folder exists)."""
+    check_logger_installed(block)
+    block = block or {}
+    args = dict(block.get("args") or {})
+    if block.get("name") == "neptune":
+        mode = args.get("mode") or os.environ.get("NEPTUNE_MODE") or "async"
+        if mode in ("async", "sync") and not args.get("api_key") and not os.environ.get("NEPTUNE_API_TOKEN"):
+            raise ValueError(
+                f"logger 'neptune' (mode {mode!r}) needs a Neptune API token: export NEPTUNE_API_TOKEN=... "
+                "(or set logger.args.api_key), or keep the run on this machine with +logger.args.mode=offline"
             )
 
 
@@ -57,20 +74,38 @@ def _logger_args(name: str, args: dict[str, Any], run_dir: Path, version: str = 
     return args
 
 
+@contextmanager
+def _neptune_data_dir(run_dir: Path) -> Iterator[None]:
+    """Neptune keeps offline runs in ``$NEPTUNE_DATA_DIRECTORY`` or ``./.neptune``; OML ran inside the
+    run folder, so the default here is ``<run_dir>/.neptune`` (read once, when the run is made)."""
+    if "NEPTUNE_DATA_DIRECTORY" in os.environ:
+        yield
+        return
+    os.environ["NEPTUNE_DATA_DIRECTORY"] = str(run_dir / ".neptune")
+    try:
+        yield
+    finally:
+        del os.environ["NEPTUNE_DATA_DIRECTORY"]
+
+
 def build_loggers(
     block: Mapping[str, Any] | None, run_dir: Path, tags: list[str], version: str = ""
 ) -> list[Logger]:
     """``[CSVLogger(<run_dir>/csv/<version>), <the config's logger>]`` (TensorBoard when ``block`` is ``None``)."""
-    check_logger_installed(block)
+    check_logger_ready(block)
     block = dict(block or {"name": "tensorboard", "args": {}})
     name = str(block["name"])
     csv_args = _logger_args("csv", {}, run_dir, version)
     loggers: list[Logger] = [build("loggers", {"name": "csv", "args": csv_args})]
     if name != "csv":
         args = _logger_args(name, dict(block.get("args") or {}), run_dir, version)
-        if name == "wandb" and tags:
+        if name in ("wandb", "neptune", "clearml") and tags:
             args.setdefault("tags", list(tags))
-        loggers.append(build("loggers", {"name": name, "args": args}, where="logger"))
+        logger = build("loggers", {"name": name, "args": args}, where="logger")
+        if name == "neptune":
+            with _neptune_data_dir(run_dir):
+                logger.experiment  # noqa: B018 (makes the run now, while the folder is set)
+        loggers.append(logger)
     return loggers
 
 
@@ -91,18 +126,29 @@ def log_picture(logger: Any, path: Path, step: int, title: str = "worst_queries"
     elif "NeptuneLogger" in kinds:
         from neptune.types import File
 
-        logger.experiment[f"images/{title}"].append(File(str(path)))
+        logger.experiment[f"images/{title}"].append(File(str(path)), step=step)
     elif "ClearMLLogger" in kinds:
         logger.task.get_logger().report_image(title=title, series=title, iteration=step, local_path=str(path))
 
 
 @rank_zero_only
 def close_loggers(loggers: list[Logger]) -> None:
-    """Ends the runs of loggers whose library keeps them open after Lightning is done (W&B syncs its
-    files, offline too, only when its run finishes)."""
+    """Ends the runs of loggers whose library keeps them open after Lightning is done: W&B syncs its
+    files (offline too) only when its run finishes, Neptune writes its queue out when its run stops,
+    ClearML zips an offline session when its task closes; a next run in the process gets a new one."""
     for logger in loggers:
-        if "WandbLogger" in {cls.__name__ for cls in type(logger).__mro__}:
+        kinds = {cls.__name__ for cls in type(logger).__mro__}
+        if "WandbLogger" in kinds:
             logger.experiment.finish()  # type: ignore[attr-defined]
+        elif kinds & {"NeptuneLogger", "ClearMLLogger"}:
+            logger.close()  # type: ignore[attr-defined]
 
 
-__all__ = ["ClearMLLogger", "build_loggers", "close_loggers", "check_logger_installed", "log_picture"]
+__all__ = [
+    "ClearMLLogger",
+    "build_loggers",
+    "check_logger_installed",
+    "check_logger_ready",
+    "close_loggers",
+    "log_picture",
+]

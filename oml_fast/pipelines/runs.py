@@ -21,18 +21,28 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from oml_fast.distributed import RankShardSampler
 from oml_fast.pipelines.config import load_config, to_container
 from oml_fast.pipelines.console import MetricsTable, print_metrics, print_summary, quiet_third_party, relative
-from oml_fast.pipelines.loggers import build_loggers, check_logger_installed, close_loggers
+from oml_fast.pipelines.data import (
+    check_modality,
+    check_sample_rate,
+    list_images,
+    prediction_dataset,
+    retrieval_datasets,
+    transforms_of,
+)
+from oml_fast.pipelines.loggers import build_loggers, check_logger_ready, close_loggers
 from oml_fast.pipelines.module import ExtractorModule, flatten_metrics
 from oml_fast.pipelines.registry import RegistryError, build, check_block_args
-from oml_fast.pipelines.resume import AtomicModelCheckpoint, EpochBatchSampler, last_checkpoint
-from oml_fast.pipelines.schema import ConfigError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+from oml_fast.pipelines.resume import (
+    AtomicModelCheckpoint,
+    EpochBatchSampler,
+    EpochDataLoader,
+    last_checkpoint,
+)
 
 
 @dataclass
@@ -95,6 +105,7 @@ def _has_weights(block: Mapping[str, Any]) -> bool:
 def prepare(config: Any, overrides: list[str] | None, job: str) -> DictConfig:
     """The checked config of ``job``; raises before any folder or file is created."""
     cfg = load_config(config, overrides)
+    check_modality(cfg)
     blocks = to_container(cfg)
     for key, registry in _BLOCKS[job].items():
         if blocks.get(key) is None and key in _OPTIONAL:
@@ -105,7 +116,7 @@ def prepare(config: Any, overrides: list[str] | None, job: str) -> DictConfig:
         scheduler = scheduling.get("scheduler") if isinstance(scheduling, Mapping) else None
         check_block_args("schedulers", scheduler, "scheduling.scheduler")
     if job in ("train", "train-postprocessor"):
-        check_logger_installed(blocks.get("logger"))
+        check_logger_ready(blocks.get("logger"))
         if blocks.get("sampler") is None and not cfg.bs_train:
             raise ValueError("`sampler` is null: set `bs_train` (the batch size of shuffled batches)")
     if job == "train-postprocessor" and not blocks.get("postprocessor"):
@@ -157,71 +168,6 @@ def _run_folder_shared_with_ranks(run_dir: Path) -> Iterator[None]:
         os.environ.pop(RUN_FOLDER_ENV, None)
 
 
-def _transforms(cfg: DictConfig, *keys: str) -> Any:
-    """The transform of the first of ``keys`` that is set."""
-    for key in keys:
-        block = to_container(cfg)[key]
-        if block:
-            return build("transforms", block, where=key)
-    raise ValueError(f"none of {list(keys)} is set")
-
-
-MODALITIES = ("images", "texts", "audio")
-
-
-def _datasets(cfg: DictConfig, with_train: bool) -> tuple[Any, Any]:
-    """``(train_set or None, valid_set)`` of the config's ``modality`` (images: with the configured transforms)."""
-    import oml_fast.datasets as datasets
-
-    modality, args = cfg.modality, dict(to_container(cfg)["dataset_args"] or {})
-    if modality not in MODALITIES:
-        raise ConfigError(f"config key `modality` must be one of {list(MODALITIES)}, got {modality!r}")
-    if modality == "images":
-        if args:
-            raise ConfigError(f"`dataset_args` is for texts and audio; image datasets take none, got {args}")
-        common = dict(
-            dataframe_name=cfg.dataframe_name,
-            cache_size=int(cfg.cache_size),
-            check_files=bool(cfg.check_dataframe_files),
-        )
-        if with_train:
-            return datasets.get_retrieval_images_datasets(
-                cfg.dataset_root,
-                transforms_train=_transforms(cfg, "transforms_train"),
-                transforms_val=_transforms(cfg, "transforms_val"),
-                verbose=False,
-                **common,
-            )
-        return None, datasets.get_validation_images_dataset(
-            cfg.dataset_root, transforms_val=_transforms(cfg, "transforms_val"), **common
-        )
-    if modality == "texts":
-        if "tokenizer" not in args:
-            raise ConfigError("`modality: texts` needs `dataset_args.tokenizer` (a tokenizer folder or name)")
-        if with_train:
-            return datasets.get_retrieval_texts_datasets(
-                cfg.dataset_root, dataframe_name=cfg.dataframe_name, **args
-            )
-        return None, datasets.get_validation_texts_dataset(
-            cfg.dataset_root, dataframe_name=cfg.dataframe_name, **args
-        )
-    audio = dict(dataframe_name=cfg.dataframe_name, check_files=bool(cfg.check_dataframe_files), **args)
-    if with_train:
-        return datasets.get_retrieval_audios_datasets(cfg.dataset_root, **audio)
-    return None, datasets.get_validation_audios_dataset(cfg.dataset_root, **audio)
-
-
-def _check_sample_rate(extractor: torch.nn.Module, dataset: Any) -> None:
-    """An audio extractor built for one rate (``extractor.sample_rate``) must get items at that rate."""
-    base = getattr(dataset, "_dataset", dataset)  # the audio base dataset inside the labelled wrapper
-    expected, given = getattr(extractor, "sample_rate", None), getattr(base, "sample_rate", None)
-    if expected is not None and given is not None and int(expected) != int(given):
-        raise ConfigError(
-            f"the audio items are resampled to {given} Hz (`dataset_args.sample_rate`) but "
-            f"{type(extractor).__name__} expects {expected} Hz: set dataset_args.sample_rate={expected}"
-        )
-
-
 def _extractor(cfg: DictConfig, load_checkpoint: bool) -> torch.nn.Module:
     extractor = build("extractors", to_container(cfg)["extractor"], where="extractor")
     if load_checkpoint and cfg.checkpoint:
@@ -243,11 +189,8 @@ def _metric_args(cfg: DictConfig) -> dict[str, Any]:
             f"`metric_args` has argument(s) {unknown} that EmbeddingMetrics does not take; valid arguments: {valid}"
         )
     metric_args.setdefault("verbose", False)
-    # OML's configs write `precision_top_k: []` for "not computed"; EmbeddingMetrics does not take an
-    # empty list yet (hostile row gap-crm-empty-topk), so it gets its default k instead (one more metric).
-    for key in ("cmc_top_k", "precision_top_k", "map_top_k"):
-        if metric_args.get(key) == []:
-            del metric_args[key]
+    # An empty list (OML's configs write `precision_top_k: []`) means "no such metric", as in OML: it is
+    # passed on as it is (EmbeddingMetrics skips a metric whose top_k is empty).
     return metric_args
 
 
@@ -312,26 +255,29 @@ def _val_loader(cfg: DictConfig, dataset: Any, batch_size: int | None = None) ->
 
 
 def _train_loader(cfg: DictConfig, dataset: Any) -> tuple[DataLoader, Any]:
+    """``(loader, the config's sampler or None)``: batches of the sampler (``sampler: null``: shuffled
+    ``bs_train`` items, the last incomplete batch dropped), an epoch's batches and augmentations drawn
+    from ``(seed, epoch)`` (:class:`EpochBatchSampler`, workers included); under DDP each rank takes
+    whole batches (the same count on every rank)."""
     blocks = to_container(cfg)
     if blocks["sampler"] is None:
-        loader = DataLoader(
-            dataset,
-            batch_size=int(cfg.bs_train),
-            shuffle=True,
-            drop_last=True,
-            num_workers=int(cfg.num_workers),
+        sampler = None
+        batch_sampler: Any = BatchSampler(
+            RandomSampler(dataset), batch_size=int(cfg.bs_train), drop_last=True
         )
-        return loader, None
-    sampler = build(
-        "samplers",
-        blocks["sampler"],
-        where="sampler",
-        labels=dataset.get_labels(),
-        label2category=dataset.get_label2category(),
+    else:
+        sampler = batch_sampler = build(
+            "samplers",
+            blocks["sampler"],
+            where="sampler",
+            labels=dataset.get_labels(),
+            label2category=dataset.get_label2category(),
+        )
+    batches = EpochBatchSampler(batch_sampler, seed=int(cfg.seed))
+    loader = EpochDataLoader(
+        dataset, batch_sampler=batches, num_workers=int(cfg.num_workers), generator=batches.generator
     )
-    # Under DDP each rank takes whole batches of the sampler (the same count on every rank).
-    batches = EpochBatchSampler(sampler, seed=int(cfg.seed))
-    return DataLoader(dataset, batch_sampler=batches, num_workers=int(cfg.num_workers)), sampler
+    return loader, sampler
 
 
 def _checkpoint_callback(cfg: DictConfig, run_dir: Path) -> AtomicModelCheckpoint:
@@ -392,9 +338,11 @@ def _fit(
         log_every_n_steps=log_every,
         **dict(to_container(cfg)["lightning_trainer_extra_args"] or {}),
     )
-    with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
-        trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
-    close_loggers(loggers)
+    try:
+        with _run_folder_shared_with_ranks(run_dir), quiet_third_party():
+            trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    finally:  # a failed run's loggers end too (a next run in this process gets its own run / task)
+        close_loggers(loggers)
     return trainer, checkpoint, table
 
 
@@ -470,10 +418,10 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
     cfg = prepare(config, overrides, "train")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_dir_of(cfg, "train")
-    train_set, valid_set = _datasets(cfg, with_train=True)
+    train_set, valid_set = retrieval_datasets(cfg, with_train=True)
     train_loader, sampler = _train_loader(cfg, train_set)
     extractor = _extractor(cfg, load_checkpoint=False)
-    _check_sample_rate(extractor, valid_set)
+    check_sample_rate(extractor, valid_set)
     criterion = build(
         "losses",
         to_container(cfg)["criterion"],
@@ -519,15 +467,17 @@ def validate(config: Any = None, overrides: list[str] | None = None) -> RunResul
     cfg = prepare(config, overrides, "validate")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_dir_of(cfg, "validate")
-    _, valid_set = _datasets(cfg, with_train=False)
+    _, valid_set = retrieval_datasets(cfg, with_train=False)
     blocks = to_container(cfg)
     postprocessor = (
         build("postprocessors", blocks["postprocessor"], where="postprocessor")
         if blocks["postprocessor"]
         else None
     )
+    extractor = _extractor(cfg, load_checkpoint=True)
+    check_sample_rate(extractor, valid_set)
     module = ExtractorModule(
-        _extractor(cfg, load_checkpoint=True),
+        extractor,
         metrics_factory=_metrics_factory(cfg, postprocessor),
         images_dir=run_dir / "images" if cfg.log_images else None,
         n_worst_queries=int(cfg.n_worst_queries),
@@ -550,39 +500,24 @@ def validate(config: Any = None, overrides: list[str] | None = None) -> RunResul
     return result
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted); raises ``FileNotFoundError`` / ``ValueError`` if none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"`data_dir` is not a folder: '{folder}'")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under '{folder}'")
-    return paths
-
-
 def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
-    """Embeds every image under ``data_dir`` (OML's ``extractor_prediction_pipeline``) and writes
-    ``<save_dir>/predictions.json`` (OML's format: ``{path: [embedding values]}``), and ``save_path``
-    when set (``.pt``: ``torch.save({"paths", "embeddings"})``; ``.npz``: arrays ``paths``, ``embeddings``).
-    Returns the path of ``predictions.json``.
+    """Embeds every file under ``data_dir`` (OML's ``extractor_prediction_pipeline``): images, or with
+    ``modality`` texts (``.txt`` files, one text each) or audio files, built with ``dataset_args`` as in
+    training. Writes ``<save_dir>/predictions.json`` (OML's format: ``{path: [embedding values]}``), and
+    ``save_path`` when set (``.pt``: ``torch.save({"paths", "embeddings"})``; ``.npz``: arrays ``paths``,
+    ``embeddings``). Returns the path of ``predictions.json``.
     """
     import lightning.pytorch as pl
 
-    from oml_fast.datasets import ImageBaseDataset
-
     cfg = prepare(config, overrides, "predict")
-    if not cfg.data_dir:
-        raise ValueError("predict needs `data_dir` (a folder of images)")
     save_path = Path(cfg.save_path) if cfg.save_path else None
     if save_path is not None and save_path.suffix not in (".pt", ".npz"):
         raise ValueError(f"`save_path` must end with .pt or .npz, got '{save_path}'")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    paths = list_images(cfg.data_dir)
-    dataset = ImageBaseDataset(
-        paths, transform=_transforms(cfg, "transforms_predict", "transforms_val"), cache_size=0
-    )
-    module = ExtractorModule(_extractor(cfg, load_checkpoint=True))
+    paths, dataset = prediction_dataset(cfg)
+    extractor = _extractor(cfg, load_checkpoint=True)
+    check_sample_rate(extractor, dataset)
+    module = ExtractorModule(extractor)
     save_dir = Path(cfg.save_dir)
     trainer = _trainer(cfg, save_dir)
     with quiet_third_party():
@@ -594,7 +529,7 @@ def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
     json_path = save_dir / "predictions.json"
     if not trainer.is_global_zero:
         # Under DDP the loader is not split (use_distributed_sampler=False): every rank embedded every
-        # image, in order, and rank 0 writes them.
+        # item, in order, and rank 0 writes them.
         return json_path
     names = [str(p) for p in paths]
     save_dir.mkdir(parents=True, exist_ok=True)
@@ -611,26 +546,39 @@ def predict(config: Any = None, overrides: list[str] | None = None) -> Path:
     return json_path
 
 
-def _embed(model: torch.nn.Module, dataset: Any, batch_size: int, num_workers: int) -> torch.Tensor:
-    """``FloatTensor[len(dataset), D]``: the model's embeddings of the dataset's items, in order."""
-    from oml_fast.const import INPUT_TENSORS_KEY
+def _embed(cfg: DictConfig, model: torch.nn.Module, dataset: Any) -> torch.Tensor:
+    """``FloatTensor[len(dataset), D]`` on the CPU: the model's embeddings of the dataset's items, in
+    order, computed on a GPU when the config's accelerator is a GPU (``auto``: when there is one;
+    the process's ``LOCAL_RANK`` GPU, the first in a single process), in float16 there with
+    ``precision: 16`` (as OML's extraction)."""
+    from oml_fast.inference import inference
 
-    model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
-    with torch.no_grad():
-        return torch.cat([model(batch[INPUT_TENSORS_KEY]).float().cpu() for batch in loader])
+    accelerator = str(cfg.accelerator or "auto")
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if gpu else "cpu")
+    embeddings = inference(
+        model,
+        dataset,
+        batch_size=int(cfg.batch_size_inference),
+        num_workers=int(cfg.num_workers),
+        use_fp16=str(cfg.precision) in ("16", "16-mixed"),
+    )
+    return embeddings.float()
 
 
 def _cached_embeddings(cfg: DictConfig, extractor: torch.nn.Module, dataset: Any, split: str) -> torch.Tensor:
-    args = (int(cfg.batch_size_inference), int(cfg.num_workers))
     if not cfg.embeddings_cache_dir:
-        return _embed(extractor, dataset, *args)
-    # The cache is keyed by what determines the embeddings: the extractor, its transform, the data.
+        return _embed(cfg, extractor, dataset)
+    # The cache is keyed by what determines the embeddings: the extractor, its transform (images) or
+    # dataset arguments (texts, audio), the data.
     blocks = to_container(cfg)
     key = json.dumps(
         [
             blocks["extractor"],
             blocks["transforms_extraction"] or blocks["transforms_val"],
+            blocks["modality"],
+            blocks["dataset_args"],
+            str(Path(cfg.dataset_root).resolve()),
             cfg.dataframe_name,
             str(cfg.precision),
             cfg.checkpoint,
@@ -638,9 +586,11 @@ def _cached_embeddings(cfg: DictConfig, extractor: torch.nn.Module, dataset: Any
         sort_keys=True,
     )
     path = Path(cfg.embeddings_cache_dir) / f"emb_{split}_{hashlib.md5(key.encode()).hexdigest()[:8]}.pt"
-    if path.is_file():
-        return torch.load(path)
-    embeddings = _embed(extractor, dataset, *args)
+    if path.is_file():  # a cache of another length (the dataframe has changed since) is made again
+        embeddings = torch.load(path, weights_only=True)
+        if isinstance(embeddings, torch.Tensor) and len(embeddings) == len(dataset):
+            return embeddings
+    embeddings = _embed(cfg, extractor, dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(embeddings, str(path) + ".partial")
     os.replace(str(path) + ".partial", path)
@@ -651,15 +601,14 @@ def train_postprocessor(config: Any = None, overrides: list[str] | None = None) 
     """Trains the pairwise model of a ``pairwise_reranker`` post-processor (OML's
     ``postprocessor_training_pipeline``): the extractor embeds the train and validation splits
     (cached in ``embeddings_cache_dir``), pairs are mined on those embeddings (``hard_pairs_mining``)
-    and the pairwise model learns, with ``BCEWithLogitsLoss``, whether two images share a label;
+    and the pairwise model learns, with ``BCEWithLogitsLoss``, whether two items share a label;
     validation re-ranks the extractor's top ``postprocessor.args.top_n`` and reports the metrics.
+    Items are images (OML), or texts / audio with ``modality`` and ``dataset_args`` as in training;
+    ``concat_siamese`` joins a pair as :func:`oml_fast.models.meta.siamese.concat_pair` says.
     """
     import lightning.pytorch as pl
-    import pandas as pd
 
     from oml_fast.const import EMBEDDINGS_KEY
-    from oml_fast.datasets import get_retrieval_images_datasets
-    from oml_fast.datasets.images import ImageLabeledDataset, ImageQueryGalleryLabeledDataset
     from oml_fast.lightning.callbacks.metric import MetricValCallback
     from oml_fast.lightning.modules.pairwise_postprocessing import PairwiseModule
     from oml_fast.metrics import EmbeddingMetrics
@@ -668,14 +617,9 @@ def train_postprocessor(config: Any = None, overrides: list[str] | None = None) 
     cfg = prepare(config, overrides, "train-postprocessor")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_dir_of(cfg, "train-postprocessor")
-    transforms_extraction = _transforms(cfg, "transforms_extraction", "transforms_val")
-    train_extraction, val_extraction = get_retrieval_images_datasets(
-        cfg.dataset_root,
-        transforms_train=transforms_extraction,
-        transforms_val=transforms_extraction,
-        dataframe_name=cfg.dataframe_name,
-        verbose=False,
-        check_files=bool(cfg.check_dataframe_files),
+    extraction = ("transforms_extraction", "transforms_val")
+    train_set, valid_set = retrieval_datasets(
+        cfg, with_train=True, transforms_train=extraction, transforms_val=extraction
     )
     blocks = to_container(cfg)
     postprocessor = build("postprocessors", blocks["postprocessor"], where="postprocessor")
@@ -685,23 +629,24 @@ def train_postprocessor(config: Any = None, overrides: list[str] | None = None) 
             f"train-postprocessor trains a pairwise model: `postprocessor` must be `pairwise_reranker`, got '{blocks['postprocessor']['name']}'"
         )
     extractor = _extractor(cfg, load_checkpoint=True)
-    emb_train = _cached_embeddings(cfg, extractor, train_extraction, "train")
-    emb_val = _cached_embeddings(cfg, extractor, val_extraction, "val")
-    df_train: pd.DataFrame = train_extraction.df
-    train_set = ImageLabeledDataset(
-        df_train,
-        extra_data={EMBEDDINGS_KEY: emb_train},
-        dataset_root=cfg.dataset_root,
-        transform=_transforms(cfg, "transforms_train"),
-        cache_size=int(cfg.cache_size),
-    )
-    valid_set = ImageQueryGalleryLabeledDataset(
-        val_extraction.df,
-        extra_data={EMBEDDINGS_KEY: emb_val},
-        dataset_root=cfg.dataset_root,
-        transform=transforms_extraction,
-        cache_size=int(cfg.cache_size),
-    )
+    check_sample_rate(extractor, valid_set)
+    check_sample_rate(getattr(model, "extractor", None), valid_set)
+    embeddings = {
+        "train": _cached_embeddings(cfg, extractor, train_set, "train"),
+        "val": _cached_embeddings(cfg, extractor, valid_set, "val"),
+    }
+    if cfg.modality == "images":  # the pairwise model trains on augmented images (`transforms_train`)
+        from oml_fast.datasets.images import ImageLabeledDataset
+
+        train_set = ImageLabeledDataset(
+            train_set.df,
+            dataset_root=cfg.dataset_root,
+            transform=transforms_of(cfg, ("transforms_train",)),
+            cache_size=int(cfg.cache_size),
+        )
+    # The miner looks at the extractor's embeddings; the pairwise model at the items.
+    for dataset, split in ((train_set, "train"), (valid_set, "val")):
+        dataset.extra_data[EMBEDDINGS_KEY] = embeddings[split]
     train_loader, sampler = _train_loader(cfg, train_set)
     optimizer = build("optimizers", blocks["optimizer"], where="optimizer", params=model.parameters())
     scheduling = blocks["scheduling"] or {}

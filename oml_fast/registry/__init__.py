@@ -6,10 +6,10 @@ implement, raise :class:`RegistryError` (a ``KeyError``) listing the valid names
 
 >>> type(get_miner("hard_triplets")).__name__
 'HardTripletsMiner'
->>> get_transforms("norm_albu")  # doctest: +ELLIPSIS
+>>> get_miner("hard_triplet")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-oml_fast.registry.base.RegistryError: transforms 'norm_albu' exists in OML but is not implemented in oml_fast; valid names: [...]
+oml_fast.registry.base.RegistryError: unknown miners name 'hard_triplet' (did you mean 'hard_triplets'?); valid names: [...]
 """
 
 import inspect

@@ -1,17 +1,25 @@
 """Image transforms by name (OML's ``oml.registry.transforms``), and the transforms of the zoo's checkpoints.
 
-The albumentations entries (``norm_albu``, ``norm_resize_albu``, ``norm_resize_albu_clip``) are not
-implemented: asking for them says so. The zoo checkpoints that OML pairs with albumentations normalisation
-(``vits16_cars``, ``vits16_cub``; CLIP's with CLIP's mean and std) get the same steps here on Pillow
-(resize to a square, to tensor, normalisation).
+The albumentations entries (``norm_albu``, ``norm_resize_albu``, ``norm_resize_albu_clip``) need the
+``albu`` extra (calling them without it names the extra). The zoo checkpoints that OML pairs with
+albumentations (``vits16_cars``, ``vits16_cub``; CLIP's with CLIP's mean and std) get Pillow transforms here,
+so that they need no extra: a resize to a square (not OML's keep-aspect resize with white padding), to
+tensor, normalisation.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from oml_fast.const import MEAN_CLIP, STD_CLIP
 from oml_fast.registry.base import Registry, block_name_args, to_plain_dict
+from oml_fast.transforms.images.albumentations import (
+    get_normalisation_albu,
+    get_normalisation_resize_albu,
+    get_normalisation_resize_albu_clip,
+)
 from oml_fast.transforms.images.ops import Compose
 from oml_fast.transforms.images.torchvision import (
     get_augs_hypvit,
@@ -20,9 +28,12 @@ from oml_fast.transforms.images.torchvision import (
     get_normalisation_resize_torch,
     get_normalisation_torch,
 )
-from oml_fast.transforms.images.utils import TImReader, TTransforms, get_im_reader_for_transforms
-
-_ALBU_NAMES = ("norm_albu", "norm_resize_albu", "norm_resize_albu_clip")
+from oml_fast.transforms.images.utils import (
+    TImReader,
+    TTransforms,
+    get_im_reader_for_transforms,
+    is_albu_transform,
+)
 
 
 def get_unicom_transforms(im_size: int) -> Compose:
@@ -43,11 +54,16 @@ TRANSFORMS_TORCH = Registry(
     },
 )
 
-TRANSFORMS_ALBU = Registry("transforms", {}, not_implemented=_ALBU_NAMES)
-
-TRANSFORMS_REGISTRY = Registry(
-    "transforms", {**TRANSFORMS_ALBU, **TRANSFORMS_TORCH}, not_implemented=_ALBU_NAMES
+TRANSFORMS_ALBU = Registry(
+    "transforms",
+    {
+        "norm_albu": get_normalisation_albu,
+        "norm_resize_albu": get_normalisation_resize_albu,
+        "norm_resize_albu_clip": get_normalisation_resize_albu_clip,
+    },
 )
+
+TRANSFORMS_REGISTRY = Registry("transforms", {**TRANSFORMS_ALBU, **TRANSFORMS_TORCH})
 
 
 def get_transforms(name: str, **kwargs: Any) -> TTransforms:
@@ -135,19 +151,26 @@ def get_transforms_for_pretrained(weights: str) -> tuple[TTransforms, TImReader]
 
 
 def save_transforms_as_files(cfg: Any) -> list[tuple[str, str]]:
-    """OML's hook that saves the albumentations transforms of a config (keys holding ``transforms``) as
-    YAML files and returns ``[(key, path)]``. Transforms here are never albumentations ones, so nothing is
-    saved and the list is empty; each block is still built, and one that cannot be is reported (as OML).
+    """Saves the albumentations transforms of a config (blocks under keys holding ``transforms``) as YAML
+    files, as OML: ``.hydra/<key>.yaml`` when ``.hydra/`` exists in the working folder, else ``<key>.yaml``.
+
+    Returns ``[(key, path)]`` of the files written; other transforms are not saved. A block that cannot be
+    built is reported and skipped (as OML).
     """
+    keys_files = []
     for key, value in to_plain_dict(cfg).items():
-        if "transforms" in str(key):
-            try:
-                get_transforms_by_cfg(value)
-            except Exception:
-                print(
-                    f"We are not able to interpret {key} as albumentations transforms and log them as a file."
-                )
-    return []
+        if "transforms" not in str(key):
+            continue
+        try:
+            transforms = get_transforms_by_cfg(value)
+            if is_albu_transform(transforms):
+                albu = sys.modules["albumentations"]
+                path = str(Path(".hydra") / f"{key}.yaml") if Path(".hydra").exists() else f"{key}.yaml"
+                albu.save(transforms, path, data_format="yaml")
+                keys_files.append((str(key), path))
+        except Exception:
+            print(f"We are not able to interpret {key} as albumentations transforms and log them as a file.")
+    return keys_files
 
 
 __all__ = [

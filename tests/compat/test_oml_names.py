@@ -60,54 +60,14 @@ DELIBERATE_EXTRA_PARAMETERS: dict[str, dict[str, str]] = {
     },
 }
 
-# ---- deliberately absent ----
-_LIGHTNING_1 = "a Lightning 1.x hook that Lightning 2 never calls"
-_NETWORK = "downloads from OML's servers; oml_fast works offline (local files, clear errors naming them)"
-DELIBERATELY_ABSENT: dict[str, str] = {
-    **{
-        f"{module}:{cls}.{hook}": _LIGHTNING_1
-        for module, cls in (
-            ("oml.lightning", "ExtractorModule"),
-            ("oml.lightning", "PairwiseModule"),
-            ("oml.lightning.modules.extractor", "ExtractorModule"),
-            ("oml.lightning.modules.pairwise_postprocessing", "PairwiseModule"),
-        )
-        for hook in ("on_epoch_start", "get_progress_bar_dict")
-    },
-    "oml.utils.remote_storage:*": _NETWORK,
-    **{
-        f"oml.utils.io:{n}": _NETWORK
-        for n in ("download_file_from_url", "download_checkpoint", "download_checkpoint_one_of")
-    },
-    "oml.const:STORAGE_URL": _NETWORK,
-    "oml.const:STORAGE_CKPTS": _NETWORK,
-    "oml.const:MOCK_DATASET_URL_GDRIVE": _NETWORK
-    + "; the mock dataset is laid out from scikit-learn's digits",
-    "oml.const:MOCK_DATASET_MD5": "the mock dataset is ours (digits): its content is checked file by file",
-    "oml.const:MOCK_AUDIO_DATASET_URL_GDRIVE": _NETWORK,
-    "oml.const:MOCK_AUDIO_DATASET_MD5": "the mock audio dataset is ours: laid out locally, not downloaded",
-    **{
-        f"oml.models.utils:{n}": "OML's TorchScript patchers for its CLIP checkpoints; our CLIP reader needs none"
-        for n in ("patch_float", "patch_device", "patch_device_and_float")
-    },
-    "oml.const:OML_PATH": "OML's install folder; ours is oml_fast.__file__'s folder",
-    "oml.const:PROJECT_ROOT": "OML's source-tree root",
-    "oml.const:DOTENV_PATH": "the .env of OML's source tree (its cloud credentials); oml_fast reads none",
-    "oml.datasets.base:*": "OML 2.x dataset names (DatasetWithLabels, DatasetQueryGallery), gone from OML 4.0's docs",
-}
+# ---- deliberately absent (none left) ----
+DELIBERATELY_ABSENT: dict[str, str] = {}
 
 # ---- other issues (none left: OML's pipelines and loggers are in, issue 12) ----
 OUT_OF_SCOPE: dict[str, str] = {}
 
 # ---- still being added or aligned (issue 11), by module: (who / what, [names]); "*": the whole module ----
-_UNASSIGNED = "not yet assigned"
-PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {
-    "oml.transforms.images.albumentations": (_UNASSIGNED + ": albumentations is not a dependency", ["*"]),
-    "oml.utils.images.images_resize": (
-        _UNASSIGNED + ": OpenCV keep-aspect resizing, undocumented by OML",
-        ["*"],
-    ),
-}
+PENDING_BY_MODULE: dict[str, tuple[str, list[str]]] = {}
 PENDING: dict[str, str] = {
     f"{module}:{name}": reason for module, (reason, names) in PENDING_BY_MODULE.items() for name in names
 }

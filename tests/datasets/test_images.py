@@ -124,3 +124,24 @@ def test_retrieval_datasets_use_the_split_readers_and_report_sizes(tmp_path, cap
 def test_digits_rejects_bad_split(tmp_path):
     with pytest.raises(ValueError, match="train_digits"):
         make_digits_dataset(tmp_path, train_digits=range(10))
+
+
+def test_oml_2_names_are_the_image_datasets(digits_root):
+    """``oml_fast.datasets.base`` (OML's backward-compatible names) builds the same items as the datasets."""
+    from oml_fast.datasets.base import DatasetQueryGallery, DatasetWithLabels
+
+    df = pd.read_csv(digits_root / "df.csv")
+    train = df[df.split == "train"].head(5).reset_index(drop=True)
+    valid = df[df.split == "validation"].head(5).reset_index(drop=True)
+    old, new = (
+        DatasetWithLabels(train, dataset_root=digits_root),
+        ImageLabeledDataset(train, dataset_root=digits_root),
+    )
+    assert isinstance(old, ImageLabeledDataset) and torch.equal(
+        old[3]["input_tensors"], new[3]["input_tensors"]
+    )
+    assert old.get_labels().tolist() == train["label"].tolist()
+    qg = DatasetQueryGallery(valid, dataset_root=digits_root)
+    assert (
+        isinstance(qg, ImageQueryGalleryLabeledDataset) and len(qg.get_query_ids()) == valid["is_query"].sum()
+    )

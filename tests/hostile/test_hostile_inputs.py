@@ -45,6 +45,8 @@ from oml_fast.pipelines.config import ConfigError, load_config
 from oml_fast.pipelines.registry import RegistryError, build
 from oml_fast.retrieval import RetrievalResults
 from oml_fast.retrieval.retrieval_results import InvalidRetrievalResultsError
+from oml_fast.utils.images.images_resize import karesize_bboxes, karesize_image
+from oml_fast.utils.io import DownloadError, download_checkpoint, download_file_from_url
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "hostile_inputs.md"
@@ -201,6 +203,15 @@ def _fake(fn: Callable[[], Any]) -> Any:
 
 def _sgd(args: dict) -> Any:
     return build("optimizers", {"name": "sgd", "args": args}, params=[torch.zeros(1, requires_grad=True)])
+
+
+def _free_port() -> int:
+    """A local TCP port nobody listens on (connecting to it is refused at once)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _is_nan(value: Any) -> bool:
@@ -611,6 +622,27 @@ CASES: list[Case] = [
         Raises(WeightsLoadingError, "model.ckpt' is empty: not a checkpoint"),
     ),
     Case(
+        "download-not-url",
+        MODELS,
+        "`download_file_from_url` (`oml_fast.utils.io`) of an address without a scheme",
+        lambda p: download_file_from_url("oml.daloroserver.com/download/x.ckpt"),
+        Raises(InvalidInputError, "Invalid URL: `url` must be an http(s)://, ftp:// or file:// URL"),
+    ),
+    Case(
+        "download-offline",
+        MODELS,
+        "`download_file_from_url` when the server cannot be reached (a local port nobody listens on)",
+        lambda p: download_file_from_url(f"http://127.0.0.1:{_free_port()}/w.pth", fname=str(p / "w.pth")),
+        Raises(DownloadError, "Without network access, download http://127.0.0.1:"),
+    ),
+    Case(
+        "download-ckpt-no-hash",
+        MODELS,
+        "`download_checkpoint` with an empty `hash_md5`",
+        lambda p: download_checkpoint("https://oml.daloroserver.com/download/checkpoints/x.ckpt", ""),
+        Raises(InvalidInputError, "`hash_md5` must be the (start of the) file's MD5"),
+    ),
+    Case(
         "ckpt-objects",
         MODELS,
         "`load_state_dict` of a checkpoint holding a Python object besides tensors",
@@ -741,6 +773,20 @@ CASES: list[Case] = [
         Raises(ValueError, "`embeddings` must have one row per dataset item (4), got 3"),
     ),
     # --- datasets ---
+    Case(
+        "karesize-type",
+        DATASETS,
+        "`karesize_image` (`oml_fast.utils.images.images_resize`) of a nested list",
+        lambda p: karesize_image([[0, 1]], (2, 2)),  # type: ignore[arg-type]
+        Raises(TypeError, "`image` must be a torch.Tensor or an np.ndarray, got list"),
+    ),
+    Case(
+        "karesize-bboxes-shape",
+        DATASETS,
+        "`karesize_bboxes` of boxes with 3 columns",
+        lambda p: karesize_bboxes(np.zeros((2, 3)), (4, 4), (8, 8)),
+        Raises(InvalidInputError, "`src_bboxes` must have shape [N, 4], got [2, 3]"),
+    ),
     Case(
         "img-broken",
         DATASETS,
@@ -945,6 +991,38 @@ CASES: list[Case] = [
             "predict", "predict_digits", f"data_dir={p}", "save_path=x.txt", "allow_untrained=true"
         ),
         Exits(2, "`save_path` must end with .pt or .npz"),
+    ),
+    Case(
+        "cli-modality-extractor",
+        CLI,
+        "`oml-fast predict predict_digits modality=audio` (the config's extractor embeds images)",
+        lambda p: _cli(
+            "predict", "predict_digits", f"data_dir={p}", "modality=audio", "allow_untrained=true"
+        ),
+        Exits(2, "`extractor` is 'small_cnn', an extractor of images, but `modality` is 'audio'"),
+    ),
+    Case(
+        "cli-texts-no-tokenizer",
+        CLI,
+        "`oml-fast train-postprocessor ... modality=texts` without `dataset_args.tokenizer`",
+        lambda p: _cli("train-postprocessor", "train_postprocessor_digits", "modality=texts"),
+        Exits(2, "`modality: texts` needs `dataset_args.tokenizer`"),
+    ),
+    Case(
+        "cli-empty-text-file",
+        CLI,
+        "`oml-fast predict ... modality=texts` over a folder with an empty `.txt` file",
+        lambda p: _cli(
+            "predict",
+            "predict_digits",
+            f"data_dir={_file(p, 'empty.txt', b' ').parent}",
+            "modality=texts",
+            "+dataset_args.tokenizer=tok",
+            "extractor=hf_wrapper",
+            "extractor.args.model=bert",
+            "allow_untrained=true",
+        ),
+        Exits(2, "is empty: every file under `data_dir` must hold a text"),
     ),
     # ===== known gaps: `outcome` is the behaviour wanted; `today` what happens now =====
     Case(

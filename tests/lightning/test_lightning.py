@@ -114,3 +114,37 @@ def test_pairwise_module_trains_on_mined_pairs(digits_root):
     trainer.fit(module, train_dataloaders=loader)
     assert "loss" in trainer.callback_metrics
     assert not torch.equal(before, model.proj.weight)
+
+
+@pytest.mark.parametrize("module_class", ["extractor", "pairwise"])
+def test_lightning_1_hooks_freeze_and_hide_the_version(module_class, tmp_path):
+    """OML's Lightning 1.x hooks, callable by hand: ``on_epoch_start`` freezes as ``on_train_epoch_start`` does,
+    ``get_progress_bar_dict`` is the progress bar's metrics without ``v_num``."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from oml_fast.models import ConcatSiamese, ExtractorWithMLP
+
+    if module_class == "extractor":
+        model = ExtractorWithMLP(SmallCNNExtractor(feat_dim=8, width=4), mlp_features=[4])
+        module = ExtractorModule(model, freeze_n_epochs=1)
+    else:
+        model = ConcatSiamese(SmallCNNExtractor(feat_dim=8, width=4), mlp_hidden_dims=[4])
+        module = PairwiseModule(
+            model,
+            PairsMiner(),
+            torch.nn.BCEWithLogitsLoss(),
+            torch.optim.SGD(model.parameters()),
+            freeze_n_epochs=1,
+        )
+    assert module.get_progress_bar_dict() == {}  # no trainer yet
+
+    module.on_epoch_start()  # epoch 0 < freeze_n_epochs
+    assert not model.train_backbone
+    trainer = pl.Trainer(accelerator="cpu", logger=CSVLogger(tmp_path), enable_progress_bar=True)
+    module.trainer = trainer
+    trainer.fit_loop.epoch_progress.current.completed = 1
+    module.on_epoch_start()  # epoch 1: unfrozen
+    assert model.train_backbone
+
+    assert "v_num" in trainer.progress_bar_callback.get_metrics(trainer, module)
+    assert "v_num" not in module.get_progress_bar_dict()

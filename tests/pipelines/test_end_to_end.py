@@ -66,10 +66,13 @@ def _weights(path):
 
 
 @pytest.mark.slow
-def test_resume_continues_as_the_uninterrupted_run(digits_root, tmp_path):
-    # Batches and augmentations of an epoch depend on `seed + epoch` only: 2 epochs in one go, or
-    # 1 epoch then `checkpoint=last` with max_epochs=2, end with the same weights.
-    overrides = _on_cpu(digits_root, tmp_path, "log_images=false", "~scheduling", "logger=csv")
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_continues_as_the_uninterrupted_run(digits_root, tmp_path, num_workers):
+    # Batches and augmentations of an epoch depend on `seed + epoch` only (in the loader's workers too):
+    # 2 epochs in one go, or 1 epoch then `checkpoint=last` with max_epochs=2, end with the same weights.
+    overrides = _on_cpu(
+        digits_root, tmp_path, "log_images=false", "~scheduling", "logger=csv", f"num_workers={num_workers}"
+    )
     whole = train("train_digits", [*overrides, "max_epochs=2", "logs_folder=whole"])
     train("train_digits", [*overrides, "max_epochs=1", "logs_folder=parts"])
     resumed = train("train_digits", [*overrides, "max_epochs=2", "logs_folder=parts", "checkpoint=last"])

@@ -70,3 +70,29 @@ def test_oml_pipelines_run_end_to_end(tmp_path, digits_root):
     assert len(list((tmp_path / "cache").glob("emb_*.pt"))) == 2  # train and validation embeddings cached
     state = torch.load(runs[-1] / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     assert any(key.startswith("model.") for key in state["state_dict"])
+
+
+def test_empty_top_k_in_a_config_means_no_such_metric(tmp_path, digits_root):
+    """OML's validate.yaml writes ``precision_top_k: []``, ``fmr_vals: []``, ``pcf_variance: []``: as in OML,
+    the metrics are not computed (an empty list is not replaced by the default ``k``)."""
+    from sklearn.datasets import load_digits
+
+    from oml_fast.datasets.in_memory import InMemoryQueryGalleryDataset
+    from oml_fast.metrics import EmbeddingMetrics
+    from oml_fast.pipelines.runs import _metric_args
+
+    cfg = prepare(_config("validate", tmp_path, digits_root), [], "validate")
+    args = _metric_args(cfg)
+    assert args["precision_top_k"] == [] and args["fmr_vals"] == [] and args["pcf_variance"] == []
+
+    digits = load_digits()
+    features = torch.tensor(digits.data[:60], dtype=torch.float32)
+    labels = torch.tensor(digits.target[:60])
+    is_query = torch.arange(60) % 2 == 0
+    dataset = InMemoryQueryGalleryDataset(labels, is_query, ~is_query, input_tensors=features)
+    calc = EmbeddingMetrics(dataset, **args)
+    calc.setup()
+    calc.update(features, torch.arange(60))
+    overall = calc.compute_metrics()["OVERALL"]
+    assert "precision" not in overall and "fnmr@fmr" not in overall and "pcf" not in overall
+    assert set(overall["cmc"]) == {1, 5} and set(overall["map"]) == {5}

@@ -37,3 +37,15 @@ def apply_freezing(module: Any) -> None:
         model.unfreeze()
     else:
         model.freeze()
+
+
+def progress_bar_dict(module: Any) -> dict[str, Any]:
+    """What the progress bar shows for ``module`` (its trainer's progress bar metrics, Lightning 2's
+    ``ProgressBar.get_metrics``) without the run's version number ``v_num``; ``{}`` without a trainer."""
+    trainer = module._trainer
+    if trainer is None:
+        return {}
+    bar = trainer.progress_bar_callback
+    metrics = dict(bar.get_metrics(trainer, module) if bar is not None else trainer.progress_bar_metrics)
+    metrics.pop("v_num", None)
+    return metrics

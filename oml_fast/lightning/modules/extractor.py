@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from oml_fast.const import EMBEDDINGS_KEY, INPUT_TENSORS_KEY, LABELS_KEY
-from oml_fast.lightning.modules._optim import apply_freezing, configure_optimizers
+from oml_fast.lightning.modules._optim import apply_freezing, configure_optimizers, progress_bar_dict
 from oml_fast.lightning.modules.ddp import ModuleDDP, TTrainDataloaders, TValDataloaders
 
 
@@ -97,6 +97,14 @@ class ExtractorModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         apply_freezing(self)
+
+    def on_epoch_start(self) -> None:
+        """OML's Lightning 1.x hook (Lightning 2 never calls it): the freezing of ``on_train_epoch_start``."""
+        self.on_train_epoch_start()
+
+    def get_progress_bar_dict(self) -> dict[str, Any]:
+        """OML's Lightning 1.x hook (Lightning 2 never calls it): the progress bar's metrics without ``v_num``."""
+        return progress_bar_dict(self)
 
 
 class ExtractorModuleDDP(ExtractorModule, ModuleDDP):

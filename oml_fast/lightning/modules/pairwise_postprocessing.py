@@ -9,16 +9,18 @@ import torch
 from torch import Tensor, nn
 
 from oml_fast.const import EMBEDDINGS_KEY, INPUT_TENSORS_KEY, LABELS_KEY
-from oml_fast.lightning.modules._optim import apply_freezing, configure_optimizers
+from oml_fast.lightning.modules._optim import apply_freezing, configure_optimizers, progress_bar_dict
 from oml_fast.lightning.modules.ddp import ModuleDDP, TTrainDataloaders, TValDataloaders
+from oml_fast.utils.batches import take_items
 
 
 class PairwiseModule(pl.LightningModule):
     """Trains ``pairwise_model`` on pairs mined in each batch.
 
     Each training batch holds ``embeddings_key`` (the features the miner looks at, e.g. embeddings of a
-    frozen extractor) and ``input_tensors_key`` (what the pairwise model takes: the same embeddings or
-    the images). ``pairs_miner.sample(features, labels)`` gives ``(ids1, ids2, is_negative)``; the loss is
+    frozen extractor) and ``input_tensors_key`` (what the pairwise model takes: the same embeddings, or
+    images, audio or tokenised texts; rows are picked with :func:`~oml_fast.utils.batches.take_items`).
+    ``pairs_miner.sample(features, labels)`` gives ``(ids1, ids2, is_negative)``; the loss is
     ``criterion(model(x1, x2), is_negative.float())`` (e.g. ``BCEWithLogitsLoss``). Logged: ``loss``
     (per step and epoch) and, with a scheduler, ``lr``. ``validation_step`` returns the batch unchanged
     (the metric applies the model through its post-processor).
@@ -57,7 +59,7 @@ class PairwiseModule(pl.LightningModule):
         labels = torch.as_tensor(batch[self.labels_key])
         ids1, ids2, is_negative = self.miner.sample(features=batch[self.embeddings_key], labels=labels)
         inputs = batch[self.input_tensors_key]
-        predictions = self.model(x1=inputs[ids1], x2=inputs[ids2])
+        predictions = self.model(x1=take_items(inputs, ids1), x2=take_items(inputs, ids2))
         loss = self.criterion(predictions, torch.as_tensor(is_negative).float().to(predictions.device))
         batch_size = len(labels)
         self.log("loss", loss.item(), prog_bar=True, batch_size=batch_size, on_step=True, on_epoch=True)
@@ -75,6 +77,14 @@ class PairwiseModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         if self.freeze_n_epochs and hasattr(self.model, "freeze"):
             apply_freezing(self)
+
+    def on_epoch_start(self) -> None:
+        """OML's Lightning 1.x hook (Lightning 2 never calls it): the freezing of ``on_train_epoch_start``."""
+        self.on_train_epoch_start()
+
+    def get_progress_bar_dict(self) -> dict[str, Any]:
+        """OML's Lightning 1.x hook (Lightning 2 never calls it): the progress bar's metrics without ``v_num``."""
+        return progress_bar_dict(self)
 
 
 class PairwiseModuleDDP(PairwiseModule, ModuleDDP):

@@ -10,7 +10,7 @@ tensor([5.], grad_fn=<AddBackward0>)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +77,44 @@ class TrivialDistanceSiamese(IPairwiseModel):
         return self.forward(x1=x1, x2=x2)
 
 
+def concat_pair(x1: Any, x2: Any) -> Any:
+    """The two inputs of a pair as one input of an extractor, for :class:`ConcatSiamese`.
+
+    Tensors are joined along dim 2 (OML's rule): images ``[B, C, H, W] -> [B, C, 2H, W]`` (one above the
+    other), audio ``[B, C, T] -> [B, C, 2T]`` (one after the other). Tokenised texts, mappings of
+    ``[B, L]`` tensors (``input_ids``, ``attention_mask``), are joined along the tokens, ``[B, 2L]``:
+    the two token sequences one after the other, each with its own special tokens and (masked) padding.
+    """
+    if isinstance(x1, Mapping) and isinstance(x2, Mapping):
+        if set(x1) != set(x2):
+            raise InvalidInputError(
+                f"`x1` and `x2` must have the same keys, got {sorted(x1)} and {sorted(x2)}"
+            )
+        return {key: torch.cat([x1[key], x2[key]], dim=1) for key in x1}
+    if isinstance(x1, Tensor) and isinstance(x2, Tensor):
+        if x1.ndim < 3 or x1.shape != x2.shape:
+            raise InvalidInputError(
+                "`x1` and `x2` must be images [B, C, H, W] or audio [B, C, T] of the same shape, got "
+                f"{list(x1.shape)} and {list(x2.shape)}"
+            )
+        return torch.cat([x1, x2], dim=2)
+    raise InvalidInputError(
+        "`x1` and `x2` must both be tensors (images, audio) or both mappings of tensors (tokenised texts), "
+        f"got {type(x1).__name__} and {type(x2).__name__}"
+    )
+
+
 class ConcatSiamese(IPairwiseModel, IFreezable):
-    """Concatenates two images one above the other (along the height, as OML does), embeds them with
-    ``extractor`` and scores the result with an MLP head (sigmoid activations, dropout 0.5, one output
-    without bias).
+    """Concatenates the two inputs of a pair (:func:`concat_pair`: images one above the other, as OML
+    does; audio clips and token sequences one after the other), embeds the result with ``extractor``
+    and scores it with an MLP head (sigmoid activations, dropout 0.5, one output without bias).
 
     ``forward`` gives logits (train with ``BCEWithLogitsLoss`` against "is a negative pair");
     ``predict`` gives their sigmoid, averaged over both concatenation orders when ``use_tta``.
 
     Args:
-        extractor: embeds ``Tensor[B, C, 2H, W]`` into ``Tensor[B, extractor.feat_dim]``.
+        extractor: embeds the concatenated pairs (e.g. ``Tensor[B, C, 2H, W]``) into
+            ``Tensor[B, extractor.feat_dim]``. A text model needs positions for ``2 * max_length`` tokens.
         mlp_hidden_dims: hidden sizes of the head.
         use_tta: average the predictions of both orders (affects ``predict`` only).
         weights: a path or URL of a state dict / checkpoint of the whole model, or ``None``.
@@ -116,13 +144,14 @@ class ConcatSiamese(IPairwiseModel, IFreezable):
         if weights:
             load_checked(self, checkpoint_state_dict(self, weights, trial_key="extractor."), weights)
 
-    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
-        x = torch.cat([x1, x2], dim=2)
+    def forward(self, x1: Any, x2: Any) -> Tensor:
+        """Logits ``Tensor[B]`` of pairs ``(x1[i], x2[i])`` (tensors, or mappings of tensors for texts)."""
+        x = concat_pair(x1, x2)
         with torch.set_grad_enabled(self.train_backbone and torch.is_grad_enabled()):
             x = self.extractor(x)
         return self.head(x).view(len(x))
 
-    def predict(self, x1: Tensor, x2: Tensor) -> Tensor:
+    def predict(self, x1: Any, x2: Any) -> Tensor:
         x = torch.sigmoid(self.forward(x1=x1, x2=x2))
         if self.use_tta:
             return (x + torch.sigmoid(self.forward(x1=x2, x2=x1))) / 2
@@ -135,4 +164,10 @@ class ConcatSiamese(IPairwiseModel, IFreezable):
         self.train_backbone = True
 
 
-__all__ = ["ConcatSiamese", "LinearTrivialDistanceSiamese", "TrivialDistanceSiamese", "elementwise_dist"]
+__all__ = [
+    "ConcatSiamese",
+    "concat_pair",
+    "LinearTrivialDistanceSiamese",
+    "TrivialDistanceSiamese",
+    "elementwise_dist",
+]

@@ -77,6 +77,13 @@ class HFWrapper(Extractor):
                 f"as text datasets give; got {type(x).__name__}"
             )
         input_ids, attention_mask = x["input_ids"], x["attention_mask"]
+        positions = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        if isinstance(positions, int) and input_ids.ndim == 2 and input_ids.shape[1] > positions:
+            raise ValueError(
+                f"HFWrapper: {input_ids.shape[1]} tokens per item, but the model has positions for "
+                f"{positions} (config.max_position_embeddings); shorten the texts (`max_length` of the "
+                "dataset; ConcatSiamese joins two texts, so there at most half of it)"
+            )
         output = self.model(input_ids, attention_mask=attention_mask)
         hidden = (
             output["last_hidden_state"] if isinstance(output, dict) or hasattr(output, "keys") else output[0]

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ...interfaces import INPUT_TENSORS_KEY, IPairwiseModel, IQueryGalleryDataset, IRetrievalPostprocessor
+from ...utils.batches import inputs_to_device
 from ..query_gallery import QueryGalleryKeys
 from ..retrieval_results import RetrievalResults
 
@@ -97,7 +98,8 @@ class PairwiseReranker(IRetrievalPostprocessor):
         outputs = []
         try:
             for batch in tqdm(loader, desc="Pairwise re-ranking") if self.verbose else loader:
-                x1, x2 = batch["input_tensors_1"].to(device), batch["input_tensors_2"].to(device)
+                x1 = inputs_to_device(batch["input_tensors_1"], device)
+                x2 = inputs_to_device(batch["input_tensors_2"], device)
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self.use_fp16):
                     outputs.append(self.model.predict(x1, x2).float().reshape(-1).cpu())
         finally:

@@ -1,15 +1,24 @@
-"""What OML's ``oml.transforms.images.utils`` offers: the transforms type and the image reader for them."""
+"""What OML's ``oml.transforms.images.utils`` offers: the transforms type and the image reader for them.
+
+Transforms are either callables ``PIL.Image -> Tensor`` (ours, torchvision's) or albumentations
+transforms (the ``albu`` extra), called as ``transform(image=array)["image"]`` on an RGB ``np.ndarray``
+(as OML's datasets do). :func:`is_albu_transform` tells them apart without importing albumentations.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-TTransforms = Callable[[Any], Any]
+from oml_fast.errors import require_extra
+
+TTransforms = Callable[..., Any]
 TImReader = Callable[[Path | str | bytes], Any]
 
 
@@ -24,10 +33,43 @@ def imread_pillow(im_src: Path | str | bytes) -> Image.Image:
     raise TypeError(f"an image source must be a path or bytes, got {type(im_src).__name__}")
 
 
+def imread_cv2(im_src: Path | str | bytes) -> np.ndarray:
+    """Reads an image (a path or encoded bytes) with OpenCV as an RGB ``np.ndarray[H, W, 3]`` uint8
+    (OpenCV comes with the ``albu`` extra; without it, :class:`~oml_fast.errors.MissingExtraError`)."""
+    cv2 = require_extra("cv2", "imread_cv2")
+    if isinstance(im_src, (Path, str)):
+        image = cv2.imread(str(im_src), cv2.IMREAD_COLOR)
+    elif isinstance(im_src, bytes):
+        image = cv2.imdecode(np.frombuffer(im_src, np.uint8), cv2.IMREAD_COLOR)
+    else:
+        raise TypeError(f"an image source must be a path or bytes, got {type(im_src).__name__}")
+    if image is None:
+        raise OSError(
+            f"OpenCV cannot read the image {im_src if not isinstance(im_src, bytes) else '(bytes)'}"
+        )
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def is_albu_transform(transforms: Any) -> bool:
+    """True for an albumentations transform or ``Compose`` (called with ``image=``); never imports albumentations
+    (an object of it exists only once it is imported)."""
+    albu = sys.modules.get("albumentations")
+    if albu is None:
+        return False
+    return isinstance(transforms, (albu.BaseCompose, albu.BasicTransform))
+
+
 def get_im_reader_for_transforms(transforms: TTransforms | None) -> TImReader:
-    """The reader whose output the transforms take: always Pillow here (the albumentations / OpenCV path of
-    OML is not implemented)."""
-    return imread_pillow
+    """The reader whose output the transforms take: OpenCV (``np.ndarray``) for albumentations transforms,
+    as OML; Pillow otherwise (OML also picks OpenCV for ``None``: our datasets' default is Pillow's)."""
+    return imread_cv2 if is_albu_transform(transforms) else imread_pillow
 
 
-__all__ = ["TImReader", "TTransforms", "get_im_reader_for_transforms", "imread_pillow"]
+__all__ = [
+    "TImReader",
+    "TTransforms",
+    "get_im_reader_for_transforms",
+    "imread_cv2",
+    "imread_pillow",
+    "is_albu_transform",
+]

@@ -1,6 +1,7 @@
 """Image helpers of OML's ``oml.utils.images.images``: readers, tensor -> picture, boxes, square padding.
 
-Pillow and NumPy only: ``imread_cv2`` needs OpenCV (``opencv-python``), which oml_fast does not depend on.
+Pillow and NumPy only: ``imread_cv2`` (from :mod:`oml_fast.transforms.images.utils`) needs OpenCV, which the
+``albu`` extra brings.
 
 >>> tensor_to_numpy_image(torch.tensor([[[0.0, 2.0]], [[1.0, 1.0]], [[2.0, 0.0]]])).tolist()
 [[[0, 127, 255], [255, 127, 0]]]
@@ -8,7 +9,6 @@ Pillow and NumPy only: ``imread_cv2`` needs OpenCV (``opencv-python``), which om
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 
 from oml_fast.const import PAD_COLOR, TBBox, TColor
 from oml_fast.errors import InvalidInputError
-from oml_fast.transforms.images.utils import TImReader, imread_pillow
+from oml_fast.transforms.images.utils import TImReader, imread_cv2, imread_pillow
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -35,27 +35,6 @@ def tensor_to_numpy_image(img: torch.Tensor) -> np.ndarray:
     if peak > 0:
         array *= 255.0 / peak
     return array.astype(np.uint8)
-
-
-def imread_cv2(im_src: Path | str | bytes) -> np.ndarray:
-    """Reads an image (a path or encoded bytes) with OpenCV as an RGB ``np.ndarray[H, W, 3]`` (needs ``opencv-python``)."""
-    try:
-        import cv2
-    except ImportError as error:
-        raise ImportError(
-            f"imread_cv2 needs OpenCV, which oml_fast does not install: pip install opencv-python ({error})"
-        ) from error
-    if isinstance(im_src, (Path, str)):
-        image = cv2.imread(str(im_src), cv2.IMREAD_COLOR)
-    elif isinstance(im_src, bytes):
-        image = cv2.imdecode(np.frombuffer(im_src, np.uint8), cv2.IMREAD_COLOR)
-    else:
-        raise TypeError(f"an image source must be a path or bytes, got {type(im_src).__name__}")
-    if image is None:
-        raise OSError(
-            f"OpenCV cannot read the image {im_src if not isinstance(im_src, bytes) else '(bytes)'}"
-        )
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def draw_bbox(im: np.ndarray, bbox: TBBox | None, color: TColor) -> np.ndarray:
