@@ -5,6 +5,10 @@
 
 #include <sstream>
 
+#ifdef OML_FAST_WITH_CUDA
+#include <c10/cuda/CUDAGraphsC10Utils.h>
+#endif
+
 #include "common/metric.h"
 
 namespace oml_fast {
@@ -101,6 +105,18 @@ void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_nam
 
 void check_finite(const at::Tensor& t, const char* name, const char* op) {
   if (t.numel() == 0) return;
+#ifdef OML_FAST_WITH_CUDA
+  // While a CUDA graph is being captured, reading a value back to the host is illegal: a
+  // device-side assert checks the same condition there (a failure is fatal to the CUDA context and
+  // its message is only printed by the device; eager calls keep the ValueError below).
+  if (t.is_cuda() &&
+      c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) {
+    at::_assert_async(at::isfinite(t).all(), "oml_fast: an input contains NaN or inf values");
+    return;
+  }
+#endif
+  // Outside a capture the check reads one flag back to the host (a device synchronisation): a
+  // ValueError that names the argument needs the value on the host.
   TORCH_CHECK_VALUE(at::isfinite(t).all().item<bool>(), "`", name, "` contains NaN or inf values (",
                     describe(t), "); ", op, " needs finite embeddings");
 }

@@ -205,6 +205,27 @@ OML_FAST_HD inline double subnormal_floor(int64_t dim) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// hard_mining's exact key of a pair of (prepared) rows: the squared distance from the differences
+// (euclidean metrics) or -<a, b> (cosine on unit rows, dot), a float64 sum in index order. Written
+// without fused multiply-adds (the device's __dmul_rn / __dadd_rn; host x86-64 code has none at
+// the default -march), so the CPU and CUDA kernels compute bitwise the same key and break ties the
+// same way; identical rows give identical keys.
+template <typename T>
+OML_FAST_HD inline double hardness_key(const T* a, const T* b, int64_t dim, bool euclidean) {
+  double sum = 0;
+  for (int64_t d = 0; d < dim; ++d) {
+    const double u = static_cast<double>(a[d]), v = static_cast<double>(b[d]);
+#if defined(__CUDA_ARCH__)
+    const double diff = __dsub_rn(u, v);
+    sum = euclidean ? __dadd_rn(sum, __dmul_rn(diff, diff)) : __dsub_rn(sum, __dmul_rn(u, v));
+#else
+    sum = euclidean ? sum + (u - v) * (u - v) : sum - u * v;
+#endif
+  }
+  return sum;
+}
+
+// ---------------------------------------------------------------------------------------------
 // pairwise_distance: entries of the |a|^2 + |b|^2 - 2<a, b> expansion whose squared distance is at
 // most kRecomputeRatio * (|a|^2 + |b|^2) lost too many digits to cancellation and are recomputed
 // from the differences (which also makes identical rows give exactly 0).

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
@@ -22,6 +24,20 @@ int scale_exponent_of(const at::Tensor& a, const at::Tensor& b, at::ScalarType d
   return dtype == at::kDouble ? scale_exponent<double>(m) : scale_exponent<float>(m);
 }
 
+at::Tensor scale_exponent_tensor(const at::Tensor& a, const at::Tensor& b, at::ScalarType dtype) {
+  auto largest_of = [](const at::Tensor& t) {
+    return t.numel() == 0 ? at::zeros({}, t.options().dtype(at::kDouble))
+                          : at::linalg_vector_norm(t, INFINITY).to(at::kDouble);
+  };
+  const at::Tensor largest = at::maximum(largest_of(a), largest_of(b));
+  // largest = m 2^e with m in [0.5, 1): ilogb(largest) = e - 1 (scale_exponent above).
+  const at::Tensor ilogb = std::get<1>(at::frexp(largest)) - 1;
+  const int safe = dtype == at::kDouble ? SafeRange<double>::kSafeExp : SafeRange<float>::kSafeExp;
+  const at::Tensor keep =
+      (largest == 0) | at::logical_not(at::isfinite(largest)) | ((ilogb >= -safe) & (ilogb < safe));
+  return at::where(keep, at::zeros_like(ilogb), -ilogb).to(at::kInt);
+}
+
 void scale_by_pow2_(at::Tensor& x, int exponent) {
   // Steps of at most 2^100 keep the factor representable in float32; the intermediate results lie
   // between the input and the output, so nothing overflows that the output would not.
@@ -37,6 +53,30 @@ at::Tensor scale_by_pow2(const at::Tensor& x, int exponent) {
   at::Tensor y = x.clone(at::MemoryFormat::Contiguous);
   scale_by_pow2_(y, exponent);
   return y;
+}
+
+at::Tensor row_norms(const at::Tensor& x) {
+  TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 &&
+                  (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
+              "oml_fast row_norms: a float32 / float64 CPU matrix expected (internal error)");
+  const at::Tensor in = x.contiguous();
+  const int64_t n = in.size(0), dim = in.size(1);
+  at::Tensor out = at::empty({n}, in.options().dtype(at::kDouble));
+  double* norms = out.mutable_data_ptr<double>();
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "row_norms", [&] {
+    const scalar_t* data = in.const_data_ptr<scalar_t>();
+    at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        double sum = 0;
+        for (int64_t d = 0; d < dim; ++d) {
+          const double v = static_cast<double>(data[i * dim + d]);
+          sum += v * v;
+        }
+        norms[i] = std::sqrt(sum);
+      }
+    });
+  });
+  return out;
 }
 
 int gemm_mantissa_bits(at::ScalarType dtype) {

@@ -15,12 +15,22 @@ double max_abs(const at::Tensor& x);
 // larger of their magnitudes; `dtype` is the dtype the kernel computes in (float32 or float64).
 int scale_exponent_of(const at::Tensor& a, const at::Tensor& b, at::ScalarType dtype);
 
+// scale_exponent_of computed where the data lives, as an int32 0-dim tensor on the inputs' device:
+// no value is read back to the host, so CUDA ops that use it stay capturable in CUDA graphs (their
+// kernels read the exponent through a pointer, common/cuda/scaling_cuda.cuh).
+at::Tensor scale_exponent_tensor(const at::Tensor& a, const at::Tensor& b, at::ScalarType dtype);
+
 // x * 2^exponent in a new tensor (exact unless it overflows or becomes subnormal); `x` itself when
 // exponent == 0.
 at::Tensor scale_by_pow2(const at::Tensor& x, int exponent);
 
 // Multiplies `x` in place by 2^exponent, in steps that stay representable in float32.
 void scale_by_pow2_(at::Tensor& x, int exponent);
+
+// |x_i| in float64 for every row of a float32 / float64 [N, D] CPU tensor, without the float64
+// copy of the data that at::linalg_vector_norm(..., dtype=float64) makes (CUDA twin:
+// dist::row_norms_cuda in common/cuda/scaling_cuda.cuh).
+at::Tensor row_norms(const at::Tensor& x);
 
 // Mantissa bits of the float32 GEMMs torch runs now: 24, or 11 / 8 when
 // torch.set_float32_matmul_precision("high" / "medium") lets the backend use TF32 or bfloat16

@@ -28,8 +28,9 @@ def hard_mining(
     Args:
         embeddings (Tensor[B, D]): float32 / float64 (float16 / bfloat16 are reduced in float32, on every
             device). Gradients are not tracked (the input is used detached). NaN or inf values raise a
-            ``ValueError`` (reads the data: one device sync on CUDA); the miners and losses built on this
-            op handle such batches themselves (docs/hostile_inputs.md, "NaN policy").
+            ``ValueError`` (reads the data: the op's one device sync on CUDA; while a CUDA graph is being
+            captured it is a device-side assert instead); the miners and losses built on this op handle
+            such batches themselves (docs/hostile_inputs.md, "NaN policy").
         labels (Tensor[B]): integer labels; integer tensors of other widths are widened to int64, lists
             and numpy arrays converted (:func:`oml_fast.ops.checks.labels_to_tensor`); float or bool
             tensors are rejected (``TypeError``).
@@ -47,7 +48,12 @@ def hard_mining(
         smaller index, padded with ``-1`` when an anchor has fewer candidates. An anchor is never its
         own positive (other items identical to it are). Items at a NaN distance (an overflow) are never
         selected.
-        Deterministic.
+        Deterministic and exact on every device: the GEMM only screens (every item whose key lies within
+        the GEMM's proven error band of the n-th best is kept); the choice and its order come from
+        float64 keys computed from the rows (squared distances from the differences for the euclidean
+        metrics, ``-<x, y>`` of the unit rows for cosine and of the rows for dot), bitwise the same on the CPU
+        and on CUDA (cosine: up to the rounding of the row normalisation, which each device computes),
+        whatever the GEMM's precision (TF32 included).
 
     >>> x = torch.tensor([[0.0], [1.0], [3.0], [4.0], [10.0]])
     >>> pos, neg = hard_mining(x, torch.tensor([0, 0, 1, 1, 1]), n_positive=2, n_negative=1)

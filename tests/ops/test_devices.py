@@ -11,6 +11,7 @@ import contextlib
 import pytest
 import torch
 
+import oml_fast
 from oml_fast import reference
 from oml_fast.ops import hard_mining, knn, pairwise_distance
 
@@ -143,3 +144,47 @@ def test_hard_mining_duplicates_and_magnitudes(setting, metric):
         got = hard_mining(x.to(device), labels.to(device), 2, 3, metric)
     want = reference.hard_mining(x.double(), labels, 2, 3, metric)
     assert torch.equal(got[0].cpu(), want[0]) and torch.equal(got[1].cpu(), want[1])
+
+
+# The ops of csrc/oml_fast.cpp (schemas defined in C++); Python-defined helpers such as _deferred_error are
+# composite and run on every device.
+COMPILED_OPS = (
+    "pairwise_distance",
+    "pairwise_distance.out",
+    "_pairwise_distance_backward",
+    "knn",
+    "retrieval_relevance",
+    "retrieval_metrics",
+    "_pair_distance_histogram",
+    "hard_mining",
+)
+
+
+@pytest.mark.parametrize("name", COMPILED_OPS)
+def test_every_compiled_op_has_a_cuda_kernel(name):
+    """A CUDA build has the real kernels; a CPU-only build registers one that explains (below)."""
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(f"oml_fast::{name}", "CUDA")
+
+
+@pytest.mark.skipif(oml_fast.WITH_CUDA, reason="this library has its CUDA kernels")
+def test_cpu_only_build_given_cuda_tensors_says_how_to_rebuild():
+    """Dispatching to the CUDA kernel of a CPU-only build (what CUDA tensors do) names the fix, not the
+    dispatcher's "Could not run ... with arguments from the 'CUDA' backend"."""
+    cuda = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
+    x = torch.randn(4, 3)
+    labels = torch.tensor([0, 0, 1, 1])
+    calls = {
+        "pairwise_distance": lambda: torch.ops.oml_fast.pairwise_distance.default.redispatch(
+            cuda, x, x, "cosine"
+        ),
+        "knn": lambda: torch.ops.oml_fast.knn.default.redispatch(
+            cuda, x, x, 2, "euclidean", None, None, None, None
+        ),
+        "hard_mining": lambda: torch.ops.oml_fast.hard_mining.default.redispatch(
+            cuda, x, labels, 1, 1, "dot", None
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(NotImplementedError, match="rebuilt without CUDA: set FORCE_CUDA=1") as info:
+            call()
+        assert f"oml_fast::{name} got CUDA tensors" in str(info.value)

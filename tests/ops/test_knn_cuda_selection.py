@@ -11,6 +11,9 @@ time, every non-excluded item whose lower end is at most the threshold, and merg
 flag when more than ``list_capacity`` items stay inside the band, which sends the query to the exact
 fallback; and the finish (exact float64 distances of the kept items, sorted by (distance, index)).
 
+The path for k above the on-chip limit (``knn_large_k``: buffers sized from shapes alone, rows with more
+candidates than W flagged on the device and answered from the whole gallery) is imitated as well.
+
 The old kernel (a fixed margin of k + 32 candidates ranked by uncentred fp32 GEMM values) is imitated too,
 to show that these inputs do break a selection that is not exact by construction.
 """
@@ -23,45 +26,10 @@ import pytest
 import torch
 
 from oml_fast import reference
+from tests.ops.gemm_imitation import error_factor, order_by, ranking_terms, round_mantissa
 
 THREADS = 256  # kThreads: columns a block admits per step
 GALLERY_CHUNK = 8192  # kGalleryChunk: columns per GEMM / kernel launch
-
-
-def round_mantissa(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """``x`` rounded to ``bits`` significant bits (11: TF32), as the tensor cores read float32 inputs."""
-    mantissa, exponent = torch.frexp(x.double())
-    return torch.ldexp(torch.round(mantissa * 2.0**bits) / 2.0**bits, exponent).to(x.dtype)
-
-
-def error_factor(dim: int, mantissa_bits: int) -> float:
-    """distance_math.h: error_factor(dim, gemm_unit_roundoff(bits))."""
-    unit_roundoff = 2.0**-24 if mantissa_bits >= 24 else 2.0**-mantissa_bits
-    return 2.5 * (dim + 8.0) * unit_roundoff
-
-
-def ranking_terms(gallery: torch.Tensor, metric: str, alpha: float):
-    """distance_math.h: ranking_coefficients -> (bias, scale, e_self, e_cross) per gallery item, float64."""
-    norm = gallery.double().norm(dim=1)
-    floor = (gallery.shape[1] + 2.0) * 2.0**-149 + 2.0**-126
-    if metric in ("euclidean", "sqeuclidean"):
-        return norm**2, torch.full_like(norm, -2.0), alpha * norm**2 + 2 * floor, 2 * alpha * norm
-    if metric == "cosine":
-        safe = torch.where(norm > 0, norm, torch.ones_like(norm))
-        positive = norm > 0
-        return (
-            torch.zeros_like(norm),
-            torch.where(positive, -1.0 / safe, torch.zeros_like(norm)),
-            torch.where(positive, floor / safe, torch.zeros_like(norm)),
-            torch.full_like(norm, alpha),
-        )
-    return torch.zeros_like(norm), torch.full_like(norm, -1.0), torch.full_like(norm, floor), alpha * norm
-
-
-def order_by(keys: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Permutation sorting by (key, index), as the kernel's bitonic sort of (key, index) pairs."""
-    by_index = torch.argsort(index)
-    return by_index[torch.sort(keys[by_index], stable=True).indices]
 
 
 def exact_topk(queries, gallery, k, metric, excluded, dist=None):
@@ -84,14 +52,8 @@ def merge(lower, upper, index, k_eff, threshold):
     return lower[keep], upper[keep], index[keep], threshold
 
 
-def imitate_cuda_knn(
-    queries, gallery, k, metric="euclidean", excluded=None, mantissa_bits=24, list_capacity=None
-):
-    """Indices [Nq, k] the CUDA kernel returns, and how many queries overflowed into the fallback."""
-    n_query, n_gallery = len(queries), len(gallery)
-    k_eff = min(k, n_gallery)
-    capacity = list_capacity or min(2 * k_eff + 64, n_gallery)
-    excluded = torch.zeros(n_query, n_gallery, dtype=torch.bool) if excluded is None else excluded
+def intervals(queries, gallery, metric, mantissa_bits):
+    """[Nq, Ng] lower and upper ends of every ranking value, as the kernels compute them (acc_t = float32)."""
     q, g = queries.float(), gallery.float()
     if metric in ("euclidean", "sqeuclidean"):
         centre = g.double().mean(0).float()  # distances are unchanged; no offset cancellation
@@ -106,6 +68,18 @@ def imitate_cuda_knn(
     values = (bias + scale * products).float()  # the kernel's acc_t arithmetic
     half = (e_self[None, :] + q_norm[:, None] * e_cross[None, :]).float()
     lower, upper_of = values - half, values + half
+    return lower, upper_of
+
+
+def imitate_cuda_knn(
+    queries, gallery, k, metric="euclidean", excluded=None, mantissa_bits=24, list_capacity=None
+):
+    """Indices [Nq, k] the CUDA kernel returns, and how many queries overflowed into the fallback."""
+    n_query, n_gallery = len(queries), len(gallery)
+    k_eff = min(k, n_gallery)
+    capacity = list_capacity or min(2 * k_eff + 64, n_gallery)
+    excluded = torch.zeros(n_query, n_gallery, dtype=torch.bool) if excluded is None else excluded
+    lower, upper_of = intervals(queries, gallery, metric, mantissa_bits)
     exact_all = reference.pairwise_distance(queries.double(), gallery.double(), metric)  # float64, exact
     out = torch.full((n_query, k), -1, dtype=torch.long)
     overflowed = 0
@@ -220,3 +194,59 @@ def test_overflow_goes_to_the_exact_fallback():
     got, overflowed = imitate_cuda_knn(queries, gallery, 10, list_capacity=64)
     assert overflowed == 3
     assert torch.equal(got, exact_topk(queries, gallery, 10, "euclidean", excluded))
+
+
+def imitate_large_k_knn(queries, gallery, k, metric="euclidean", excluded=None, mantissa_bits=24, width=None):
+    """knn_large_k (k above the on-chip limit): the k-th smallest upper end is the threshold; the W smallest
+    lower ends are recomputed exactly; a row with more than W items inside the band is flagged on the
+    device and answered from the exact distances of the whole gallery. Returns (indices, flagged rows)."""
+    n_gallery = len(gallery)
+    k_eff = min(k, n_gallery)
+    width = width or min(n_gallery, 2 * k_eff + 64)
+    n_take = min(k, width)
+    excluded = torch.zeros(len(queries), n_gallery, dtype=torch.bool) if excluded is None else excluded
+    lower, upper = intervals(queries, gallery, metric, mantissa_bits)
+    lower, upper = lower.masked_fill(excluded, math.inf), upper.masked_fill(excluded, math.inf)
+    threshold = torch.topk(upper, k_eff, dim=1, largest=False).values[:, -1:]
+    flagged = ((lower <= threshold) & ~excluded).sum(1) > width
+    candidates = torch.topk(lower, width, dim=1, largest=False).indices
+    exact_all = reference.pairwise_distance(queries.double(), gallery.double(), metric).masked_fill(
+        excluded, math.inf
+    )
+    dist = torch.gather(exact_all, 1, candidates)
+    by_index = torch.sort(candidates, dim=1)
+    by_dist = torch.sort(torch.gather(dist, 1, by_index.indices), dim=1, stable=True)
+    idx = torch.gather(by_index.values, 1, by_dist.indices)[:, :n_take]
+    sorted_dist = by_dist.values[:, :n_take]
+    fallback = torch.sort(exact_all.masked_fill(~flagged[:, None], math.inf), dim=1, stable=True)
+    sorted_dist = torch.where(flagged[:, None], fallback.values[:, :n_take], sorted_dist)
+    idx = torch.where(flagged[:, None], fallback.indices[:, :n_take], idx).masked_fill(
+        sorted_dist == math.inf, -1
+    )
+    out = torch.full((len(queries), k), -1, dtype=torch.long)
+    out[:, :n_take] = idx
+    return out, int(flagged.sum())
+
+
+@pytest.mark.parametrize("offset,noise,dim,bits", HOSTILE)
+def test_large_k_selection_is_exact_on_hostile_inputs(offset, noise, dim, bits):
+    queries, gallery = far_from_origin(offset, noise, dim, 2000, n_query=8)
+    excluded = torch.zeros(len(queries), len(gallery), dtype=torch.bool)
+    excluded[:, ::5] = True
+    got, _ = imitate_large_k_knn(queries, gallery, 1100, excluded=excluded, mantissa_bits=bits)
+    assert torch.equal(got, exact_topk(queries, gallery, 1100, "euclidean", excluded))
+
+
+def test_large_k_overflow_goes_to_the_exact_fallback():
+    """Near-ties beyond W (forced small here; the kernel's W = min(Ng, 2k + 64) is never below k): the
+    flagged rows come from the whole gallery's exact distances. k > Ng pads with -1."""
+    gallery = torch.ones(900, 4)
+    gallery[::7] += 1e-7
+    queries = torch.cat([torch.ones(2, 4), torch.randn(2, 4, generator=torch.Generator().manual_seed(3))])
+    excluded = torch.zeros(4, 900, dtype=torch.bool)
+    got, flagged = imitate_large_k_knn(queries, gallery, 100, width=150)
+    assert flagged >= 2
+    assert torch.equal(got, exact_topk(queries, gallery, 100, "euclidean", excluded))
+    got, _ = imitate_large_k_knn(queries, gallery, 950)
+    assert torch.equal(got[:, :900], exact_topk(queries, gallery, 900, "euclidean", excluded))
+    assert (got[:, 900:] == -1).all()

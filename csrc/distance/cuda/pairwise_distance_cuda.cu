@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include "common/checks.h"
+#include "common/cuda/scaling_cuda.cuh"
 #include "common/distance_math.h"
 #include "common/scaling.h"
 #include "distance/pairwise_distance.h"
@@ -19,20 +20,23 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The recompute rule is the CPU kernel's (dist::recompute_ratio, common/distance_math.h).
-template <typename scalar_t, typename acc_t>
+// The recompute rule is the CPU kernel's (dist::recompute_ratio, common/distance_math.h); the
+// kernel is templated on the metric (no per-element branch on it). `exponent` (device memory, null
+// for the cosine) undoes the magnitude scaling of the inputs in acc_t, before the cast to the
+// output dtype.
+template <Metric kMetric, typename scalar_t, typename acc_t>
 __global__ void __launch_bounds__(kThreads)
     distance_epilogue_kernel(const acc_t* __restrict__ dot, const acc_t* __restrict__ sq_norm_a,
                              const acc_t* __restrict__ sq_norm_b, const acc_t* __restrict__ a,
                              const acc_t* __restrict__ b, scalar_t* __restrict__ out, int64_t n,
-                             int64_t m, int64_t dim, int metric, acc_t ratio) {
+                             int64_t m, int64_t dim, acc_t ratio,
+                             const int32_t* __restrict__ exponent) {
   const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= n * m) return;
   const int64_t i = index / m, j = index % m;
   const acc_t value = dot[index];
   acc_t result;
-  if (metric == static_cast<int>(Metric::Euclidean) ||
-      metric == static_cast<int>(Metric::SqEuclidean)) {
+  if constexpr (kMetric == Metric::Euclidean || kMetric == Metric::SqEuclidean) {
     const acc_t norms = sq_norm_a[i] + sq_norm_b[j];
     acc_t sq = max(norms - acc_t(2) * value, acc_t(0));
     if (sq <= ratio * norms) {
@@ -44,11 +48,15 @@ __global__ void __launch_bounds__(kThreads)
         sq += diff * diff;
       }
     }
-    result = metric == static_cast<int>(Metric::Euclidean) ? sqrt(sq) : sq;
-  } else if (metric == static_cast<int>(Metric::Cosine)) {
+    result = kMetric == Metric::Euclidean ? sqrt(sq) : sq;
+  } else if constexpr (kMetric == Metric::Cosine) {
     result = min(max(acc_t(1) - value, acc_t(0)), acc_t(2));
   } else {
     result = -value;
+  }
+  if constexpr (kMetric != Metric::Cosine) {
+    // dist::unscale_distance with the exponent read on the device; ldexp is exact.
+    result = ldexp(result, (kMetric == Metric::Euclidean ? -1 : -2) * *exponent);
   }
   out[index] = static_cast<scalar_t>(result);
 }
@@ -64,18 +72,19 @@ at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
   if (dim == 0) return out.fill_(metric == Metric::Cosine ? 1.0 : 0.0);
 
   const auto acc_type = x1.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor a = x1.detach().to(acc_type).contiguous();
-  at::Tensor b = x2.detach().to(acc_type).contiguous();
-  // Magnitudes far from 1 are scaled by a power of two first (as on the CPU; reads one scalar
-  // back), the cosine normalises each row instead.
-  int exponent = 0;
+  at::Tensor a = x1.detach().to(acc_type);
+  at::Tensor b = x2.detach().to(acc_type);
+  // Magnitudes far from 1 are scaled by a power of two first (as on the CPU), with the exponent
+  // computed on the device: nothing is read back to the host, so the op can be captured in a CUDA
+  // graph. The cosine normalises each row instead.
+  at::Tensor exponent;
   if (metric == Metric::Cosine) {
     a = unit_rows(a).contiguous();
     b = unit_rows(b).contiguous();
   } else {
-    exponent = dist::scale_exponent_of(a, b, acc_type);
-    a = dist::scale_by_pow2(a, exponent);
-    b = dist::scale_by_pow2(b, exponent);
+    exponent = dist::scale_exponent_tensor(a, b, acc_type);
+    a = dist::scaled_by_pow2(a, exponent, 1);
+    b = dist::scaled_by_pow2(b, exponent, 1);
   }
   const at::Tensor sq_norm_a = a.mul(a).sum(1), sq_norm_b = b.mul(b).sum(1);
   const at::Tensor dot = at::mm(a, b.t());
@@ -86,15 +95,17 @@ at::Tensor pairwise_distance_cuda(const at::Tensor& x1, const at::Tensor& x2,
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x1.scalar_type(), "pairwise_distance_cuda", [&] {
         using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-        distance_epilogue_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
-            dot.const_data_ptr<acc_t>(), sq_norm_a.const_data_ptr<acc_t>(),
-            sq_norm_b.const_data_ptr<acc_t>(), a.const_data_ptr<acc_t>(), b.const_data_ptr<acc_t>(),
-            out.mutable_data_ptr<scalar_t>(), n, m, dim, static_cast<int>(metric),
-            static_cast<acc_t>(dist::recompute_ratio<acc_t>(dim, mantissa_bits)));
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        dispatch_metric(metric, [&](auto kind) {
+          distance_epilogue_kernel<decltype(kind)::value, scalar_t, acc_t>
+              <<<blocks, kThreads, 0, stream>>>(
+                  dot.const_data_ptr<acc_t>(), sq_norm_a.const_data_ptr<acc_t>(),
+                  sq_norm_b.const_data_ptr<acc_t>(), a.const_data_ptr<acc_t>(),
+                  b.const_data_ptr<acc_t>(), out.mutable_data_ptr<scalar_t>(), n, m, dim,
+                  static_cast<acc_t>(dist::recompute_ratio<acc_t>(dim, mantissa_bits)),
+                  exponent.defined() ? exponent.const_data_ptr<int32_t>() : nullptr);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+        });
       });
-  if (exponent != 0)
-    dist::scale_by_pow2_(out, metric == Metric::Euclidean ? -exponent : -2 * exponent);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/distance_math.h"
+#include "common/scaling.h"
 #include "mining/hard_mining_common.h"
 
 namespace oml_fast {
@@ -50,19 +51,6 @@ struct SortedTopN {
     if (size < capacity) ++size;
   }
 };
-
-// Float64 key of (anchor, j) from the embeddings themselves: the squared distance from the
-// differences (euclidean metrics), -<x, y> of the (unit) rows otherwise. Identical rows give
-// bitwise identical keys, so ties are real ties.
-template <typename scalar_t>
-double exact_key(const scalar_t* a, const scalar_t* b, int64_t dim, bool euclidean) {
-  double sum = 0;
-  for (int64_t d = 0; d < dim; ++d) {
-    const double u = static_cast<double>(a[d]), v = static_cast<double>(b[d]);
-    sum += euclidean ? (u - v) * (u - v) : -u * v;
-  }
-  return sum;
-}
 
 // What one row needs besides its GEMM keys: the data, the labels and the per-item error terms of
 // the GEMM key (common/distance_math.h): |key_j - exact| <= e_self[j] + |x_anchor| e_cross[j].
@@ -146,7 +134,8 @@ void select_row(const scalar_t* keys, const MiningRow<scalar_t>& row, int64_t an
       if (key != key || (row.labels[j] == anchor_label) != positive || j == anchor) continue;
       const auto half = static_cast<scalar_t>(row.e_self[j] + norm_anchor * row.e_cross[j]);
       if (positive ? key + half < pos_limit : key - half > neg_limit) continue;
-      const double exact = exact_key(a, row.x + j * row.dim, row.dim, row.euclidean);
+      // distance_math.h: float64, bitwise the same key as the CUDA kernel's.
+      const double exact = dist::hardness_key(a, row.x + j * row.dim, row.dim, row.euclidean);
       if (exact == exact) scratch.candidates.emplace_back(exact, j);
     }
     take_hardest(scratch.candidates, n, /*largest_first=*/positive, out);
@@ -163,7 +152,7 @@ void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels,
   //   cosine: -<x/|x|, y/|y|>,  dot: -<x, y>
   // and their error bound per item is the knn one (dist::ranking_coefficients).
   const bool euclidean = metric == Metric::Euclidean || metric == Metric::SqEuclidean;
-  const at::Tensor norms = at::linalg_vector_norm(x, 2, {1}, false, at::kDouble).contiguous();
+  const at::Tensor norms = dist::row_norms(x);  // float64, without a float64 copy of x
   const double* norms_ptr = norms.const_data_ptr<double>();
   std::vector<scalar_t> sq_norms(euclidean ? batch : 0);
   std::vector<double> e_self(batch), e_cross(batch);

@@ -6,6 +6,8 @@
 // inside negatives update their slot with global atomics (min / max through the order-preserving
 // int64 image of a double). The host then reads the two counts, allocates the outputs and pass 2
 // writes the positives and the collected values (in an unspecified order, as on the CPU).
+// The op slots distances it is given (a tile of pairwise_distance, whose maths is in
+// common/distance_math.h): it computes no distance itself, so it has no metric to template on.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
@@ -23,6 +25,8 @@ namespace oml_fast {
 namespace {
 
 constexpr int kThreads = 256;
+// The warp reductions of slots_kernel assume whole warps in every block.
+static_assert(kThreads % 32 == 0, "kThreads must be a multiple of the warp size");
 
 struct TileKeys {
   const int64_t* query_labels;
@@ -69,11 +73,11 @@ __device__ __forceinline__ void flush(const Outside& o, int64_t slot, unsigned l
 }
 
 template <typename scalar_t>
-__global__ void slots_kernel(const scalar_t* __restrict__ dist, int64_t rows, int64_t n_gallery,
-                             TileKeys keys, double lower, double upper, int64_t n_bins,
-                             bool collect, bool with_positives, unsigned long long* counts,
-                             long long* min_keys, long long* max_keys,
-                             unsigned long long* sizes /* [n_collected, n_positive, saw_nan] */) {
+__global__ void __launch_bounds__(kThreads)
+    slots_kernel(const scalar_t* __restrict__ dist, int64_t rows, int64_t n_gallery, TileKeys keys,
+                 double lower, double upper, int64_t n_bins, bool collect, bool with_positives,
+                 unsigned long long* counts, long long* min_keys, long long* max_keys,
+                 unsigned long long* sizes /* [n_collected, n_positive, saw_nan] */) {
   // An empty slot: min +inf, max -inf (as on the CPU).
   const long long min_init = fnmr::ordered_key(std::numeric_limits<double>::infinity());
   const long long max_init = fnmr::ordered_key(-std::numeric_limits<double>::infinity());
@@ -123,10 +127,11 @@ __global__ void slots_kernel(const scalar_t* __restrict__ dist, int64_t rows, in
 }
 
 template <typename scalar_t>
-__global__ void gather_kernel(const scalar_t* __restrict__ dist, int64_t rows, int64_t n_gallery,
-                              TileKeys keys, double lower, double upper, bool collect,
-                              bool with_positives, scalar_t* collected, scalar_t* positives,
-                              unsigned long long* cursors /* [collected, positives] */) {
+__global__ void __launch_bounds__(kThreads)
+    gather_kernel(const scalar_t* __restrict__ dist, int64_t rows, int64_t n_gallery, TileKeys keys,
+                  double lower, double upper, bool collect, bool with_positives,
+                  scalar_t* collected, scalar_t* positives,
+                  unsigned long long* cursors /* [collected, positives] */) {
   const int64_t total = rows * n_gallery;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; index < total;
@@ -143,7 +148,8 @@ __global__ void gather_kernel(const scalar_t* __restrict__ dist, int64_t rows, i
   }
 }
 
-__global__ void decode_kernel(const long long* keys, double* values, int64_t n) {
+__global__ void __launch_bounds__(kThreads)
+    decode_kernel(const long long* keys, double* values, int64_t n) {
   const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index < n) values[index] = fnmr::from_ordered_key(keys[index]);
 }
@@ -198,7 +204,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> pair_dist
               reinterpret_cast<long long*>(max_keys.mutable_data_ptr<int64_t>()), sizes_p);
           C10_CUDA_KERNEL_LAUNCH_CHECK();
         }
-        const at::Tensor host_sizes = sizes.cpu();  // synchronises: the output sizes
+        // The one host synchronisation of the op, and an unavoidable one: the sizes of the outputs
+        // depend on the data (and a NaN distance must raise a ValueError).
+        const at::Tensor host_sizes = sizes.cpu();
         const int64_t* h = host_sizes.const_data_ptr<int64_t>();
         TORCH_CHECK_VALUE(h[2] == 0, "`dist` contains NaN distances between negative pairs");
         collected = at::empty({h[0]}, d.options());

@@ -19,10 +19,10 @@
 // it from float64 distances of the whole gallery (a top-k list of exact keys, which needs no band).
 // `finish_kernel` recomputes the kept candidates' distances exactly (float64, from the input data)
 // and sorts them by (distance, index), so values, ties and the smaller-index rule do not depend on
-// GEMM rounding. No host synchronisation happens on this path.
+// GEMM rounding. No host synchronisation happens on this path (bar the input checks).
 //
-// k above the on-chip limit uses a bounded-memory ATen path with the same band rule (it reads one
-// count per query tile back to the host). float16 / bfloat16 inputs are searched in float32; their
+// k above the on-chip limit uses a bounded-memory ATen path with the same band rule, also without
+// host synchronisation (knn_large_k). float16 / bfloat16 inputs are searched in float32; their
 // distances are returned as float32.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -31,8 +31,10 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <limits>
 
+#include "common/cuda/scaling_cuda.cuh"
 #include "common/distance_math.h"
 #include "common/scaling.h"
 #include "retrieval/knn_workspace.h"
@@ -424,8 +426,8 @@ int64_t next_power_of_two(int64_t n) {
 }
 
 // What the GEMM sees: the data mean-centred (euclidean metrics) and scaled by a power of two
-// towards 1, computed on the device (no host synchronisation): factor = 2^-floor(log2 max|x|) when
-// max|x| is outside the safe range of the dtype, else 1.
+// towards 1 (dist::scale_exponent_tensor: the exponent is computed on the device, no host
+// synchronisation; ldexp is exact, also for subnormal data whose factor would not fit in float32).
 std::pair<at::Tensor, at::Tensor> screen_data(const at::Tensor& q, const at::Tensor& g,
                                               Metric metric) {
   at::Tensor qs = q, gs = g;
@@ -434,36 +436,65 @@ std::pair<at::Tensor, at::Tensor> screen_data(const at::Tensor& q, const at::Ten
     qs = q - centre;
     gs = g - centre;
   }
-  const int safe = g.scalar_type() == at::kDouble ? dist::SafeRange<double>::kSafeExp
-                                                  : dist::SafeRange<float>::kSafeExp;
-  const at::Tensor largest =
-      at::maximum(at::linalg_vector_norm(qs, INFINITY), at::linalg_vector_norm(gs, INFINITY))
-          .to(at::kDouble);
-  const at::Tensor exponent = at::floor(at::log2(largest));
-  const at::Tensor in_range =
-      (largest == 0) | ((exponent >= -safe) & (exponent < safe)) | ~at::isfinite(exponent);
-  const at::Tensor factor =
-      at::where(in_range, at::ones_like(largest), at::exp2(-exponent)).to(g.scalar_type());
-  return {(qs * factor).contiguous(), (gs * factor).contiguous()};
+  const at::Tensor exponent = dist::scale_exponent_tensor(qs, gs, g.scalar_type());
+  return {dist::scaled_by_pow2(qs, exponent, 1), dist::scaled_by_pow2(gs, exponent, 1)};
 }
 
-// k > kMaxOnChipK: per query tile, the full [T, Ng] lower ends (bounded workspace); the threshold
-// is the k-th smallest upper end, every item whose lower end is within it is a candidate; exact
-// recomputation and a (distance, index) sort.
+// Exact distances (float64, from the input data) of each row's candidates: column c of row r is
+// gallery item candidates[r * width + c] (candidates == nullptr: item c, the whole gallery); +inf
+// where the pair is excluded or the row is not active (active == nullptr: every row is).
+template <typename acc_t>
+__global__ void __launch_bounds__(kThreads)
+    exact_candidates_kernel(const acc_t* __restrict__ queries, const acc_t* __restrict__ gallery,
+                            int64_t dim, const double* __restrict__ query_norm,
+                            const double* __restrict__ gallery_norm, Metric metric,
+                            int64_t query_begin, ExclusionKeys keys,
+                            const int64_t* __restrict__ candidates, int64_t n_rows, int64_t width,
+                            const bool* __restrict__ active, double* __restrict__ out) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       index < n_rows * width; index += stride) {
+    const int64_t row = index / width;
+    const int64_t q = query_begin + row;
+    const int64_t g = candidates != nullptr ? candidates[index] : index - row * width;
+    const bool skip = (active != nullptr && !active[row]) ||
+                      keys.excluded(keys.query_ids ? keys.query_ids[q] : 0,
+                                    keys.query_groups ? keys.query_groups[q] : 0, g);
+    out[index] = skip ? std::numeric_limits<double>::infinity()
+                      : exact_distance(queries + q * dim, gallery + g * dim, dim, metric,
+                                       query_norm[q], gallery_norm[g]);
+  }
+}
+
+int grid_for(int64_t total) {
+  return static_cast<int>(std::clamp<int64_t>((total + kThreads - 1) / kThreads, 1, 65535));
+}
+
+// k > kMaxOnChipK: per query tile, the full [T, Ng] lower and upper ends (bounded workspace); the
+// threshold is the k-th smallest upper end and every item whose lower end is within it is a
+// candidate. Buffers are sized from host-known shapes only (no value is read back): the
+// W = min(Ng, 2k + 64) smallest lower ends are recomputed exactly and sorted by (distance, index);
+// a row with more than W candidates (massive near-ties) is flagged on the device and answered from
+// the exact distances of the whole gallery (computed for flagged rows only; the sort of that
+// workspace runs for every row, the price of not synchronising on this rare path).
 template <typename acc_t>
 void knn_large_k(const at::Tensor& q, const at::Tensor& g, const at::Tensor& qs,
-                 const at::Tensor& gs, int64_t k, Metric metric, const at::Tensor& query_norm_s,
+                 const at::Tensor& gs, int64_t k, Metric metric, const at::Tensor& query_norm,
+                 const at::Tensor& gallery_norm, const at::Tensor& query_norm_s,
                  const at::Tensor& bias_lo, const at::Tensor& scale, const at::Tensor& e_self,
-                 const at::Tensor& e_cross, const std::optional<at::Tensor>& query_ids,
+                 const at::Tensor& e_cross, const ExclusionKeys& keys,
+                 const std::optional<at::Tensor>& query_ids,
                  const std::optional<at::Tensor>& gallery_ids,
                  const std::optional<at::Tensor>& query_groups,
                  const std::optional<at::Tensor>& gallery_groups, at::Tensor& out_dist,
                  at::Tensor& out_idx) {
-  const int64_t n_query = q.size(0), n_gallery = g.size(0);
+  const int64_t n_query = q.size(0), n_gallery = g.size(0), dim = q.size(1);
   const int64_t k_eff = std::min(k, n_gallery);
-  const int64_t tile =
-      std::max<int64_t>(1, (int64_t{1} << 25) / std::max<int64_t>(n_gallery, 1) / 4);
+  const int64_t width = std::min(n_gallery, 2 * k_eff + 64);
+  const int64_t n_take = std::min(k, width);
+  const int64_t tile = std::max<int64_t>(1, (int64_t{1} << 23) / std::max<int64_t>(n_gallery, 1));
   const double inf = std::numeric_limits<double>::infinity();
+  const auto stream = c10::cuda::getCurrentCUDAStream();
   for (int64_t q_begin = 0; q_begin < n_query; q_begin += tile) {
     const int64_t n_rows = std::min(tile, n_query - q_begin);
     const at::Tensor nq = query_norm_s.narrow(0, q_begin, n_rows).to(q.scalar_type()).unsqueeze(1);
@@ -483,42 +514,38 @@ void knn_large_k(const at::Tensor& q, const at::Tensor& g, const at::Tensor& qs,
     const at::Tensor threshold =
         std::get<0>(upper.topk(k_eff, 1, /*largest=*/false, /*sorted=*/true))
             .narrow(1, k_eff - 1, 1);
-    const at::Tensor inside = (lower <= threshold) & ~excluded;
-    const int64_t width =
-        std::max<int64_t>(inside.sum(1).max().item<int64_t>(), std::min<int64_t>(k, n_gallery));
+    const at::Tensor inside = (lower <= threshold) & at::logical_not(excluded);
+    const at::Tensor overflow = (inside.sum(1) > width).contiguous();
+    // Every inside item is among the W smallest lower ends unless the row overflows.
     const at::Tensor candidates =
-        std::get<1>(lower.topk(std::min(width, n_gallery), 1, /*largest=*/false, /*sorted=*/false));
-    const at::Tensor candidate_excluded = excluded.gather(1, candidates);
-    const at::Tensor a = q.narrow(0, q_begin, n_rows).to(at::kDouble).unsqueeze(1);
-    const at::Tensor b = g.index_select(0, candidates.reshape(-1))
-                             .to(at::kDouble)
-                             .view({n_rows, candidates.size(1), g.size(1)});
-    at::Tensor dist;
-    if (metric == Metric::Euclidean || metric == Metric::SqEuclidean) {
-      dist = (a - b).square().sum(-1);
-      if (metric == Metric::Euclidean) dist = dist.sqrt();
-    } else {
-      const at::Tensor inner = (a * b).sum(-1);
-      if (metric == Metric::Dot) {
-        dist = -inner;
-      } else {
-        const at::Tensor norms = a.norm(2, -1) * b.norm(2, -1);
-        dist = at::where(norms > 0, (1.0 - inner / norms).clamp(0.0, 2.0), at::ones_like(inner));
-      }
-    }
-    dist.masked_fill_(candidate_excluded, inf);
+        std::get<1>(lower.topk(width, 1, /*largest=*/false, /*sorted=*/false)).contiguous();
+    at::Tensor dist = at::empty({n_rows, width}, q.options().dtype(at::kDouble));
+    exact_candidates_kernel<acc_t><<<grid_for(n_rows * width), kThreads, 0, stream>>>(
+        q.const_data_ptr<acc_t>(), g.const_data_ptr<acc_t>(), dim,
+        query_norm.const_data_ptr<double>(), gallery_norm.const_data_ptr<double>(), metric, q_begin,
+        keys, candidates.const_data_ptr<int64_t>(), n_rows, width, nullptr,
+        dist.mutable_data_ptr<double>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
     // Sort by index, then stably by distance: (distance, index) order.
     const auto by_index = candidates.sort(1);
-    const at::Tensor dist_by_index = dist.gather(1, std::get<1>(by_index));
-    const auto by_dist = dist_by_index.sort(/*stable=*/true, 1);
-    at::Tensor idx = std::get<0>(by_index).gather(1, std::get<1>(by_dist));
-    at::Tensor sorted_dist = std::get<0>(by_dist);
+    const auto by_dist = dist.gather(1, std::get<1>(by_index)).sort(/*stable=*/true, 1);
+    at::Tensor idx = std::get<0>(by_index).gather(1, std::get<1>(by_dist)).narrow(1, 0, n_take);
+    at::Tensor sorted_dist = std::get<0>(by_dist).narrow(1, 0, n_take);
+    // Flagged rows: the exact distances of the whole gallery, in index order, sorted stably.
+    at::Tensor all = at::empty({n_rows, n_gallery}, dist.options());
+    exact_candidates_kernel<acc_t><<<grid_for(n_rows * n_gallery), kThreads, 0, stream>>>(
+        q.const_data_ptr<acc_t>(), g.const_data_ptr<acc_t>(), dim,
+        query_norm.const_data_ptr<double>(), gallery_norm.const_data_ptr<double>(), metric, q_begin,
+        keys, nullptr, n_rows, n_gallery, overflow.const_data_ptr<bool>(),
+        all.mutable_data_ptr<double>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const auto all_sorted = all.sort(/*stable=*/true, 1);
+    const at::Tensor flagged = overflow.unsqueeze(1);
+    sorted_dist = at::where(flagged, std::get<0>(all_sorted).narrow(1, 0, n_take), sorted_dist);
+    idx = at::where(flagged, std::get<1>(all_sorted).narrow(1, 0, n_take), idx);
     idx.masked_fill_(sorted_dist == inf, -1);
-    const int64_t n_take = std::min(k, candidates.size(1));
-    out_dist.narrow(0, q_begin, n_rows)
-        .narrow(1, 0, n_take)
-        .copy_(sorted_dist.narrow(1, 0, n_take));
-    out_idx.narrow(0, q_begin, n_rows).narrow(1, 0, n_take).copy_(idx.narrow(1, 0, n_take));
+    out_dist.narrow(0, q_begin, n_rows).narrow(1, 0, n_take).copy_(sorted_dist);
+    out_idx.narrow(0, q_begin, n_rows).narrow(1, 0, n_take).copy_(idx);
   }
 }
 
@@ -535,6 +562,9 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& queries, const at:
                     "`gallery` must have fewer than 2^31 - 1 rows on CUDA, got ",
                     describe(gallery));
   retrieval::check_knn_size(queries.size(0), gallery.size(0), k);
+  // Outside a CUDA graph capture the finiteness checks read one flag each back to the host, the
+  // only synchronisation of the op (a ValueError naming the argument needs the value there); inside
+  // one they are device-side asserts (common/checks.cpp).
   check_finite(queries, "queries");
   check_finite(gallery, "gallery");
   const auto acc_type = queries.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
@@ -549,10 +579,10 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& queries, const at:
   // Norms of the input (exact cosine) and of the GEMM's data (bands), accumulated in float64
   // without float64 copies of the inputs.
   const auto [qs, gs] = screen_data(q, g, metric);
-  const at::Tensor query_norm = at::linalg_vector_norm(q, 2, {1}, false, at::kDouble);
-  const at::Tensor gallery_norm = at::linalg_vector_norm(g, 2, {1}, false, at::kDouble);
-  const at::Tensor query_norm_s = at::linalg_vector_norm(qs, 2, {1}, false, at::kDouble);
-  const at::Tensor gallery_norm_s = at::linalg_vector_norm(gs, 2, {1}, false, at::kDouble);
+  const at::Tensor query_norm = dist::row_norms_cuda(q);
+  const at::Tensor gallery_norm = dist::row_norms_cuda(g);
+  const at::Tensor query_norm_s = dist::row_norms_cuda(qs);
+  const at::Tensor gallery_norm_s = dist::row_norms_cuda(gs);
   const int mantissa_bits = dist::gemm_mantissa_bits(acc_type);
   const double alpha = dist::error_factor(dim, dist::gemm_unit_roundoff(mantissa_bits));
   at::Tensor bias_lo = at::empty({n_gallery}, q.options());
@@ -569,11 +599,6 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& queries, const at:
         bias_lo.mutable_data_ptr<acc_t>(), scale.mutable_data_ptr<acc_t>(),
         e_self.mutable_data_ptr<acc_t>(), e_cross.mutable_data_ptr<acc_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    if (k > kMaxOnChipK<acc_t>) {
-      knn_large_k<acc_t>(q, g, qs, gs, k, metric, query_norm_s, bias_lo, scale, e_self, e_cross,
-                         query_ids, gallery_ids, query_groups, gallery_groups, out_dist, out_idx);
-      return;
-    }
     auto key_ptr = [](const std::optional<at::Tensor>& t) -> std::optional<at::Tensor> {
       return t ? std::optional<at::Tensor>(t->contiguous()) : std::nullopt;
     };
@@ -583,6 +608,11 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& queries, const at:
       return t ? t->const_data_ptr<int64_t>() : nullptr;
     };
     const ExclusionKeys keys{raw(qid), raw(gid), raw(qgr), raw(ggr)};
+    if (k > kMaxOnChipK<acc_t>) {
+      knn_large_k<acc_t>(q, g, qs, gs, k, metric, query_norm, gallery_norm, query_norm_s, bias_lo,
+                         scale, e_self, e_cross, keys, qid, gid, qgr, ggr, out_dist, out_idx);
+      return;
+    }
     const GalleryTerms<acc_t> terms{bias_lo.const_data_ptr<acc_t>(), scale.const_data_ptr<acc_t>(),
                                     e_self.const_data_ptr<acc_t>(),
                                     e_cross.const_data_ptr<acc_t>()};
