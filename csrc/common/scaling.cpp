@@ -55,26 +55,41 @@ at::Tensor scale_by_pow2(const at::Tensor& x, int exponent) {
   return y;
 }
 
+namespace {
+
+template <typename T>
+void row_norms_of(const T* x, int64_t n, int64_t dim, double* out) {
+  at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      double sum = 0;
+      for (int64_t d = 0; d < dim; ++d) {
+        const double v = static_cast<double>(x[i * dim + d]);
+        sum += v * v;
+      }
+      out[i] = std::sqrt(sum);
+    }
+  });
+}
+
+}  // namespace
+
+void row_norms(const float* x, int64_t n, int64_t dim, double* out) {
+  row_norms_of(x, n, dim, out);
+}
+
+void row_norms(const double* x, int64_t n, int64_t dim, double* out) {
+  row_norms_of(x, n, dim, out);
+}
+
 at::Tensor row_norms(const at::Tensor& x) {
   TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 &&
                   (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
               "oml_fast row_norms: a float32 / float64 CPU matrix expected (internal error)");
   const at::Tensor in = x.contiguous();
-  const int64_t n = in.size(0), dim = in.size(1);
-  at::Tensor out = at::empty({n}, in.options().dtype(at::kDouble));
-  double* norms = out.mutable_data_ptr<double>();
+  at::Tensor out = at::empty({in.size(0)}, in.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "row_norms", [&] {
-    const scalar_t* data = in.const_data_ptr<scalar_t>();
-    at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        double sum = 0;
-        for (int64_t d = 0; d < dim; ++d) {
-          const double v = static_cast<double>(data[i * dim + d]);
-          sum += v * v;
-        }
-        norms[i] = std::sqrt(sum);
-      }
-    });
+    row_norms(in.const_data_ptr<scalar_t>(), in.size(0), in.size(1),
+              out.mutable_data_ptr<double>());
   });
   return out;
 }

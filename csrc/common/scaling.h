@@ -32,6 +32,11 @@ void scale_by_pow2_(at::Tensor& x, int exponent);
 // dist::row_norms_cuda in common/cuda/scaling_cuda.cuh).
 at::Tensor row_norms(const at::Tensor& x);
 
+// The same for a row-major [n, dim] buffer, written to out[0..n): what the CPU kernels that hold
+// raw pointers (knn) call.
+void row_norms(const float* x, int64_t n, int64_t dim, double* out);
+void row_norms(const double* x, int64_t n, int64_t dim, double* out);
+
 // Mantissa bits of the float32 GEMMs torch runs now: 24, or 11 / 8 when
 // torch.set_float32_matmul_precision("high" / "medium") lets the backend use TF32 or bfloat16
 // (oneDNN on CPUs with bf16 dot products, tensor cores on CUDA). float64 GEMMs: 53.

@@ -490,13 +490,7 @@ class QueryTileSearch {
 template <typename T>
 std::vector<double> row_norms(const T* x, int64_t n, int64_t dim) {
   std::vector<double> norms(n);
-  at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      double acc = 0;
-      for (int64_t d = 0; d < dim; ++d) acc += static_cast<double>(x[i * dim + d]) * x[i * dim + d];
-      norms[i] = std::sqrt(acc);
-    }
-  });
+  dist::row_norms(x, n, dim, norms.data());
   return norms;
 }
 
