@@ -1,5 +1,7 @@
 #include "distance/cpu/distance_rows.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -74,6 +76,20 @@ OML_FAST_MULTIVERSION void negate_inplace(float* x, int64_t n) {
 }
 OML_FAST_MULTIVERSION void negate_inplace(double* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) x[j] = -x[j];
+}
+
+at::Tensor squared_norms(const at::Tensor& x) {
+  const int64_t n = x.size(0);
+  if (n < 2 * kNormRows) return x.mul(x).sum(1);
+  at::Tensor out = at::empty({n}, x.options());
+  for (int64_t start = 0; start < n;) {
+    const int64_t rows = n - start < 2 * kNormRows ? n - start : kNormRows;
+    const at::Tensor part = x.narrow(0, start, rows);
+    at::Tensor dst = out.narrow(0, start, rows);
+    at::sum_out(dst, part.mul(part), 1);
+    start += rows;
+  }
+  return out;
 }
 
 }  // namespace oml_fast::cpu

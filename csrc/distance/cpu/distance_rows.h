@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -97,5 +98,15 @@ inline void convert_row(Metric metric, T* row, int64_t cols, const T* a, const T
       break;
   }
 }
+
+// Rows of the slices in which squared norms are computed: no embedding-sized temporary (20 MB at
+// 40k x 128 float32).
+constexpr int64_t kNormRows = 4096;
+
+// x.mul(x).sum(1) ([N, D] -> [N], the dtype of x) in slices of kNormRows to 2 * kNormRows - 1 rows
+// (or the whole tensor when shorter): every slice has thousands of rows, so the reduction runs each
+// row's sum alone, in the same order as over the whole tensor. pairwise_distance and the fused FNMR
+// pass both take their norms here, so their distances agree bit for bit.
+at::Tensor squared_norms(const at::Tensor& x);
 
 }  // namespace oml_fast::cpu

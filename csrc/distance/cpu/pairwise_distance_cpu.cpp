@@ -62,8 +62,8 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
     b = dist::scale_by_pow2(b, exponent);
   }
   const bool needs_norms = metric == Metric::Euclidean || metric == Metric::SqEuclidean;
-  const at::Tensor sq_norm_a = needs_norms ? a.mul(a).sum(1) : at::Tensor();
-  const at::Tensor sq_norm_b = needs_norms ? b.mul(b).sum(1) : at::Tensor();
+  const at::Tensor sq_norm_a = needs_norms ? cpu::squared_norms(a) : at::Tensor();
+  const at::Tensor sq_norm_b = needs_norms ? cpu::squared_norms(b) : at::Tensor();
 
   const int64_t rows_per_panel = cpu::distance_panel_rows(n, m, a.element_size());
   const int64_t n_panels = (n + rows_per_panel - 1) / rows_per_panel;

@@ -37,27 +37,6 @@ namespace {
 // pairwise_distance's panels are large (bounded memory whatever the thread count).
 constexpr int64_t kPanelBudgetBytes = int64_t(32) << 20;
 
-// Rows of the slices in which squared norms are computed: no embedding-sized temporary (20 MB at
-// 40k x 128 float32).
-constexpr int64_t kNormRows = 4096;
-
-// x.mul(x).sum(1), as pairwise_distance computes it, in slices of kNormRows to 2 * kNormRows - 1
-// rows (or the whole tensor when shorter): every slice has thousands of rows, so the reduction runs
-// each row's sum alone, in the same order as over the whole tensor.
-at::Tensor squared_norms(const at::Tensor& x) {
-  const int64_t n = x.size(0);
-  if (n < 2 * kNormRows) return x.mul(x).sum(1);
-  at::Tensor out = at::empty({n}, x.options());
-  for (int64_t start = 0; start < n;) {
-    const int64_t rows = n - start < 2 * kNormRows ? n - start : kNormRows;
-    const at::Tensor part = x.narrow(0, start, rows);
-    at::Tensor dst = out.narrow(0, start, rows);
-    at::sum_out(dst, part.mul(part), 1);
-    start += rows;
-  }
-  return out;
-}
-
 struct Windows {
   at::ArrayRef<double> lowers, uppers;
   at::IntArrayRef n_bins;
@@ -76,8 +55,8 @@ Outputs run_pass(const at::Tensor& a, const at::Tensor& b, Metric metric, int ex
                  bool with_positives) {
   const int64_t n = a.size(0), m = b.size(0), dim = a.size(1), n_windows = windows.size();
   const bool needs_norms = metric == Metric::Euclidean || metric == Metric::SqEuclidean;
-  const at::Tensor sq_norm_a = needs_norms ? squared_norms(a) : at::Tensor();
-  const at::Tensor sq_norm_b = needs_norms ? squared_norms(b) : at::Tensor();
+  const at::Tensor sq_norm_a = needs_norms ? cpu::squared_norms(a) : at::Tensor();
+  const at::Tensor sq_norm_b = needs_norms ? cpu::squared_norms(b) : at::Tensor();
   const int mantissa_bits = dist::gemm_mantissa_bits(a.scalar_type());
   const auto ratio = static_cast<scalar_t>(dist::recompute_ratio<scalar_t>(dim, mantissa_bits));
 
