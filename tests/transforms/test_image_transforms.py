@@ -282,3 +282,25 @@ def test_augs_torch_draw_random_numbers_as_torchvision():
         flip = float(torch.rand(1)) < 0.5
         torch.randperm(4)
         assert torch.allclose(out, plain.flip(-1) if flip else plain)
+
+
+def test_omls_module_level_names_of_the_transforms_exist():
+    from oml_fast.transforms.images import albumentations, torchvision, utils
+
+    assert albumentations.TTransformsList.__origin__ is list
+    for module, names in {
+        torchvision: [
+            "get_augs_torch",
+            "get_normalisation_torch",
+            "get_normalisation_resize_torch",
+            "get_augs_hypvit",
+            "get_normalisation_resize_hypvit",
+        ],
+        albumentations: [
+            "get_normalisation_albu",
+            "get_normalisation_resize_albu",
+            "get_normalisation_resize_albu_clip",
+        ],
+        utils: ["TTransforms", "get_im_reader_for_transforms"],
+    }.items():
+        assert set(names) <= set(module.__all__), module.__name__
