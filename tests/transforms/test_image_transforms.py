@@ -304,3 +304,39 @@ def test_omls_module_level_names_of_the_transforms_exist():
         utils: ["TTransforms", "get_im_reader_for_transforms"],
     }.items():
         assert set(names) <= set(module.__all__), module.__name__
+
+
+def _torchvision_crop_box(width: int, height: int, scale, ratio) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop.get_params`` (its draws, in its order), as ``(left, top, right, bottom)``."""
+    import math
+
+    area = height * width
+    log_ratio = torch.log(torch.tensor(ratio))
+    for _ in range(10):
+        target_area = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
+        aspect_ratio = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1])).item()
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            i = torch.randint(0, height - h + 1, size=(1,)).item()
+            j = torch.randint(0, width - w + 1, size=(1,)).item()
+            return j, i, j + w, i + h
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    i, j = (height - h) // 2, (width - w) // 2
+    return j, i, j + w, i + h
+
+
+@pytest.mark.parametrize("size", [(90, 60), (13, 200), (224, 224)])
+def test_random_resized_crop_draws_torchvisions_boxes(size):
+    crop = RandomResizedCrop(32, scale=(0.2, 1.0))
+    for seed in range(50):
+        torch.manual_seed(seed)
+        ours = crop._box(*size)
+        torch.manual_seed(seed)
+        assert ours == _torchvision_crop_box(*size, crop.scale, crop.ratio), seed

@@ -190,10 +190,11 @@ class RandomResizedCrop:
 
     def _box(self, w: int, h: int) -> tuple[int, int, int, int]:
         area = w * h
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        # the log and exp in float32 tensors, as torchvision: the crop sizes then round alike
+        log_ratio = torch.log(torch.tensor(self.ratio)).tolist()
         for _ in range(10):
             target = area * float(torch.empty(1).uniform_(*self.scale))
-            aspect = math.exp(float(torch.empty(1).uniform_(*log_ratio)))
+            aspect = float(torch.exp(torch.empty(1).uniform_(*log_ratio)))
             cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
             if 0 < cw <= w and 0 < ch <= h:
                 top = int(torch.randint(0, h - ch + 1, (1,)))
