@@ -87,8 +87,10 @@ built-in extractor of another modality (in `extractor` or in the re-ranker's `pa
 audio clips one after the other (`[B, C, 2T]`), token sequences one after the other
 (`[B, 2 * max_length]`, each with its own special tokens and masked padding; the text model needs
 positions for `2 * max_length` tokens, else `HFWrapper` says so). `trivial_distance_siamese` works
-on any modality. `linear_siamese` scores embeddings, not items: a re-ranker with it (the default
-pairwise model of the `postprocessor=pairwise_reranker` option) is refused by `validate` and
+on any modality; the `postprocessor=pairwise_reranker` option re-ranks with it over the config's own
+`extractor` (OML's option: over a separate ResNet-50 it downloads), so that option follows the modality;
+its weights are `extractor.args.weights` (a `checkpoint=` loads into the main extractor only).
+`linear_siamese` scores embeddings, not items: a re-ranker with it is refused by `validate` and
 `train-postprocessor` with a `ConfigError`, whatever the modality.
 
 ```bash

@@ -2,9 +2,9 @@
 
 The albumentations entries (``norm_albu``, ``norm_resize_albu``, ``norm_resize_albu_clip``) need the
 ``albu`` extra (calling them without it names the extra). The zoo checkpoints that OML pairs with
-albumentations (``vits16_cars``, ``vits16_cub``; CLIP's with CLIP's mean and std) get Pillow transforms here,
-so that they need no extra: a resize to a square (not OML's keep-aspect resize with white padding), to
-tensor, normalisation.
+albumentations (``vits16_cars``, ``vits16_cub``; CLIP's with CLIP's mean and std) get Pillow + torch
+transforms here that do the same (keep-aspect resize to 224, centred white padding, normalisation), so that
+they need no extra.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from oml_fast.transforms.images.albumentations import (
     get_normalisation_resize_albu_clip,
 )
 from oml_fast.transforms.images.ops import Compose
+from oml_fast.transforms.images.pil import get_normalisation_resize_pad
 from oml_fast.transforms.images.torchvision import (
     get_augs_hypvit,
     get_augs_torch,
@@ -77,76 +78,57 @@ def get_transforms_by_cfg(cfg: Any) -> TTransforms:
     return get_transforms(name, **args)
 
 
-def _hypvit(im_size: int, crop_size: int = 224) -> dict[str, Any]:
-    return {
-        "factory": get_normalisation_resize_hypvit,
-        "kwargs": {"im_size": im_size, "crop_size": crop_size},
-    }
-
-
-def _resize(im_size: int) -> dict[str, Any]:
-    return {"factory": get_normalisation_resize_torch, "kwargs": {"im_size": im_size}}
-
-
-def _resize_clip(im_size: int) -> dict[str, Any]:
-    return {
-        "factory": get_normalisation_resize_torch,
-        "kwargs": {"im_size": im_size, "mean": MEAN_CLIP, "std": STD_CLIP},
-    }
-
-
-def _unicom(im_size: int) -> dict[str, Any]:
-    return {"factory": get_unicom_transforms, "kwargs": {"im_size": im_size}}
-
-
-# Built on demand (a fresh Compose per call), unlike OML's dict of ready objects.
-_TRANSFORMS_FOR_PRETRAINED_SPECS: dict[str, dict[str, Any]] = {
-    "resnet50_moco_v2": _hypvit(256),
-    "resnet18_imagenet1k_v1": _hypvit(256),
-    "resnet34_imagenet1k_v1": _hypvit(256),
-    "resnet50_imagenet1k_v1": _hypvit(256),
-    "resnet101_imagenet1k_v1": _hypvit(256),
-    "resnet152_imagenet1k_v1": _hypvit(256),
-    "vitb8_dino": _resize(224),
-    "vitb16_dino": _resize(224),
-    "vits8_dino": _resize(224),
-    "vits16_dino": _resize(224),
-    "vits16_inshop": _hypvit(224),
-    "vits16_sop": _hypvit(224),
-    "vits16_cars": _resize(224),
-    "vits16_cub": _resize(224),
-    "vits16_224_mlp_384_inshop": _hypvit(256),
-    # DINOv2 (oml_fast.models.ViTExtractor): 224 px, a multiple of its 14 px patches
-    "vitb14_dinov2": _hypvit(224),
-    "vitb14_reg_dinov2": _hypvit(224),
-    "vitl14_dinov2": _hypvit(224),
-    "vitl14_reg_dinov2": _hypvit(224),
-    "vits14_dinov2": _hypvit(224),
-    "vits14_reg_dinov2": _hypvit(224),
-    # CLIP (ViTCLIPExtractor) and Unicom (ViTUnicomExtractor): CLIP's mean and std
-    **{
-        f"{source}_{arch}": _resize_clip(224)
-        for source in ("sber", "openai")
-        for arch in ("vitb32_224", "vitb16_224", "vitl14_224")
+# Built at import, as OML's: `get_transforms_for_pretrained` hands out these objects (our transforms hold no
+# state). Where OML gives albumentations transforms (keep-aspect resize, white padding), these are their
+# Pillow + torch twins (`get_normalisation_resize_pad`), so the zoo needs no `albu` extra.
+TRANSFORMS_FOR_PRETRAINED = Registry(
+    "pretrained transforms",
+    {
+        **{
+            name: get_normalisation_resize_hypvit(im_size=256, crop_size=224)
+            for name in (
+                "resnet50_moco_v2",
+                *(f"resnet{depth}_imagenet1k_v1" for depth in (18, 34, 50, 101, 152)),
+                "vits16_224_mlp_384_inshop",
+            )
+        },
+        **{
+            f"vit{arch}_dino": get_normalisation_resize_torch(im_size=224)
+            for arch in ("b8", "b16", "s8", "s16")
+        },
+        **{
+            f"vit{arch}_dinov2": get_normalisation_resize_hypvit(im_size=224)
+            for arch in ("b14", "b14_reg", "l14", "l14_reg", "s14", "s14_reg")
+        },
+        **{
+            f"{source}_{arch}": get_normalisation_resize_pad(im_size=224, mean=MEAN_CLIP, std=STD_CLIP)
+            for source in ("sber", "openai")
+            for arch in ("vitb32_224", "vitb16_224", "vitl14_224")
+        },
+        "vits16_inshop": get_normalisation_resize_hypvit(im_size=224, crop_size=224),
+        "vits16_sop": get_normalisation_resize_hypvit(im_size=224, crop_size=224),
+        "vits16_cars": get_normalisation_resize_pad(im_size=224),
+        "vits16_cub": get_normalisation_resize_pad(im_size=224),
+        "vitb32_unicom": get_unicom_transforms(224),
+        "vitb16_unicom": get_unicom_transforms(224),
+        "vitl14_unicom": get_unicom_transforms(224),
+        "vitl14_336px_unicom": get_unicom_transforms(336),
     },
-    "vitb32_unicom": _unicom(224),
-    "vitb16_unicom": _unicom(224),
-    "vitl14_unicom": _unicom(224),
-    "vitl14_336px_unicom": _unicom(336),
-}
-
-TRANSFORMS_FOR_PRETRAINED = Registry("pretrained transforms", _TRANSFORMS_FOR_PRETRAINED_SPECS)
+)
 
 
 def get_transforms_for_pretrained(weights: str) -> tuple[TTransforms, TImReader]:
-    """``(transforms, image reader)`` that the zoo checkpoint ``weights`` was trained with.
+    """``(transforms, image reader)`` of the zoo checkpoint ``weights``, as OML's (a tuple of the
+    ``TRANSFORMS_FOR_PRETRAINED`` entry, the same object on every call, and the reader it takes).
+
+    The reader is Pillow's for all of them: where OML returns albumentations transforms with OpenCV's reader
+    (``vits16_cars``, ``vits16_cub``, CLIP's), ours are their Pillow + torch twins.
 
     >>> transforms, imread = get_transforms_for_pretrained("vits16_dino")
-    >>> transforms.transforms[0]
-    Resize(size=(224, 224), interpolation=bilinear)
+    >>> transforms.transforms[0], imread.__name__
+    (Resize(size=(224, 224), interpolation=bilinear), 'imread_pillow')
     """
-    spec = TRANSFORMS_FOR_PRETRAINED[weights]
-    transforms = spec["factory"](**spec["kwargs"])
+    transforms = TRANSFORMS_FOR_PRETRAINED[weights]
     return transforms, get_im_reader_for_transforms(transforms)
 
 

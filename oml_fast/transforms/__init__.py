@@ -1,6 +1,6 @@
 """Image transforms (OML's ``oml.transforms``): the torchvision-style factories, on Pillow + torch."""
 
-from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation
+from oml_fast.transforms.images.pil import ImageAugmentation, ImageNormalisation, get_normalisation_resize_pad
 from oml_fast.transforms.images.torchvision import (
     get_augs_hypvit,
     get_augs_torch,
@@ -18,6 +18,7 @@ __all__ = [
     "get_augs_torch",
     "get_im_reader_for_transforms",
     "get_normalisation_resize_hypvit",
+    "get_normalisation_resize_pad",
     "get_normalisation_resize_torch",
     "get_normalisation_torch",
     "imread_pillow",

@@ -413,7 +413,12 @@ def test_the_image_predict_and_postprocessor_pipelines_ask_for_no_text_or_audio_
 def test_a_reranker_over_embeddings_is_refused_before_any_folder(modality, tmp_path):
     """``linear_siamese`` scores embeddings; the pipelines' re-ranker gives its model the items."""
     more = ["modality=texts", "+dataset_args.tokenizer=t", "extractor=hf_wrapper", "extractor.args.model=m"]
-    overrides = [f"logs_root={tmp_path}", "allow_untrained=true", "postprocessor=pairwise_reranker"]
+    overrides = [
+        f"logs_root={tmp_path}",
+        "allow_untrained=true",
+        "postprocessor=pairwise_reranker",
+        "pairwise_model@postprocessor.args.pairwise_model=linear_siamese",
+    ]
     with pytest.raises(
         ConfigError,
         match=rf"`postprocessor.args.pairwise_model` is 'linear_siamese', which scores pairs of embeddings .* "

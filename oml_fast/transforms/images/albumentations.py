@@ -17,6 +17,10 @@ from typing import Any
 from oml_fast.const import MEAN, MEAN_CLIP, PAD_COLOR, STD, STD_CLIP, TNormParam
 from oml_fast.errors import require_extra
 
+# OML's alias for a list of albumentations transforms (``List[Union[ImageOnlyTransform, DualTransform]]``);
+# a plain list type here, so that importing this module needs no albumentations.
+TTransformsList = list[Any]
+
 
 def _albu() -> ModuleType:
     """``albumentations`` (with ``albumentations.pytorch`` loaded), or MissingExtraError naming ``albu``."""

@@ -67,15 +67,17 @@ class Resize:
             new_h, new_w = int(self.size[0]), int(self.size[1])
         if (new_w, new_h) == (w, h):
             return image
-        # Pillow's `reducing_gap` pre-shrinks by box filtering: the antialiasing torchvision applies.
-        return image.resize((new_w, new_h), self._resample, reducing_gap=None if new_w >= w else 3.0)
+        # torchvision resizes a PIL image with a plain `Image.resize`: Pillow's filters widen with the
+        # scale, which is the antialiasing (no `reducing_gap`: its box pre-shrink would change the numbers).
+        return image.resize((new_w, new_h), self._resample)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size}, interpolation={self.interpolation})"
 
 
 class CenterCrop:
-    """Crops the central ``size x size`` (or ``(h, w)``) region (padding with black where the image is smaller)."""
+    """Crops the central ``size x size`` (or ``(h, w)``) region. A side shorter than the crop is first padded
+    with black, the odd pixel after the image (torchvision's split)."""
 
     def __init__(self, size: int | Sequence[int]):
         self.size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
@@ -83,11 +85,93 @@ class CenterCrop:
     def __call__(self, image: Image.Image) -> Image.Image:
         w, h = image.size
         ch, cw = self.size
+        if cw > w or ch > h:
+            pad_left, pad_top = max(cw - w, 0) // 2, max(ch - h, 0) // 2
+            canvas = Image.new(image.mode, (max(w, cw), max(h, ch)))
+            canvas.paste(image, (pad_left, pad_top))
+            image, (w, h) = canvas, canvas.size
         left, top = int(round((w - cw) / 2.0)), int(round((h - ch) / 2.0))
         return image.crop((left, top, left + cw, top + ch))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size})"
+
+
+def _as_uint8_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """``np.ndarray[H, W, C]`` uint8 of a ``PIL.Image`` (converted to RGB) or of an array (taken as it is)."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ValueError(
+            f"an image array must be uint8 [H, W] or [H, W, C], got {array.dtype} {list(array.shape)}"
+        )
+    return array if array.ndim == 3 else array[:, :, None]
+
+
+class LongestMaxSize:
+    """The longer side resized to ``max_size``, aspect kept (albumentations' ``LongestMaxSize``).
+
+    The sides become ``round(side * max_size / longer_side)`` (Python's rounding, at least 1), resampled
+    bilinearly at pixel centres without antialiasing, as OpenCV's ``INTER_LINEAR``; OpenCV rounds in fixed
+    point, so a pixel may differ from it by 1 (of 255). Takes a ``PIL.Image`` or a uint8
+    ``np.ndarray[H, W, C]`` and returns a uint8 ``np.ndarray[H', W', C]``.
+
+    >>> LongestMaxSize(4)(Image.new("RGB", (8, 6))).shape
+    (3, 4, 3)
+    """
+
+    def __init__(self, max_size: int):
+        if int(max_size) <= 0:
+            raise ValueError(f"`max_size` must be a positive int, got {max_size}")
+        self.max_size = int(max_size)
+
+    def __call__(self, image: Image.Image | np.ndarray) -> np.ndarray:
+        array = _as_uint8_array(image)
+        h, w = array.shape[:2]
+        scale = self.max_size / max(h, w)
+        new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+        if (new_h, new_w) == (h, w):
+            return array
+        pixels = torch.from_numpy(array.astype(np.float32)).permute(2, 0, 1)[None]
+        resized = torch.nn.functional.interpolate(
+            pixels, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False
+        )
+        return resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_size={self.max_size}, interpolation={BILINEAR})"
+
+
+class PadIfNeeded:
+    """Pads an image up to ``min_height x min_width`` with the constant colour ``fill``, centred
+    (albumentations' ``PadIfNeeded`` with ``BORDER_CONSTANT``): the odd pixel goes after the image. Sides
+    already long enough are kept. Takes a ``PIL.Image`` or a uint8 ``np.ndarray[H, W, C]``; returns a uint8
+    ``np.ndarray``.
+
+    >>> PadIfNeeded(4, 4, fill=(255, 255, 255))(np.zeros((4, 1, 3), np.uint8))[0, :, 0].tolist()
+    [255, 0, 255, 255]
+    """
+
+    def __init__(self, min_height: int, min_width: int, fill: Sequence[int] = (0, 0, 0)):
+        self.min_height, self.min_width, self.fill = int(min_height), int(min_width), tuple(fill)
+
+    def __call__(self, image: Image.Image | np.ndarray) -> np.ndarray:
+        array = _as_uint8_array(image)
+        h, w, c = array.shape
+        if h >= self.min_height and w >= self.min_width:
+            return array
+        if len(self.fill) != c:
+            raise ValueError(f"`fill` needs one value per channel ({c}), got {self.fill}")
+        out_h, out_w = max(h, self.min_height), max(w, self.min_width)
+        top, left = (out_h - h) // 2, (out_w - w) // 2
+        padded = np.empty((out_h, out_w, c), dtype=np.uint8)
+        padded[...] = np.asarray(self.fill, dtype=np.uint8)
+        padded[top : top + h, left : left + w] = array
+        return padded
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(min_height={self.min_height}, min_width={self.min_width}, fill={self.fill})"
 
 
 class RandomResizedCrop:
@@ -106,10 +190,11 @@ class RandomResizedCrop:
 
     def _box(self, w: int, h: int) -> tuple[int, int, int, int]:
         area = w * h
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        # the log and exp in float32 tensors, as torchvision: the crop sizes then round alike
+        log_ratio = torch.log(torch.tensor(self.ratio)).tolist()
         for _ in range(10):
             target = area * float(torch.empty(1).uniform_(*self.scale))
-            aspect = math.exp(float(torch.empty(1).uniform_(*log_ratio)))
+            aspect = float(torch.exp(torch.empty(1).uniform_(*log_ratio)))
             cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
             if 0 < cw <= w and 0 < ch <= h:
                 top = int(torch.randint(0, h - ch + 1, (1,)))
@@ -127,8 +212,10 @@ class RandomResizedCrop:
         return left, top, left + cw, top + ch
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        box = self._box(*image.size)
-        return image.resize((self.size[1], self.size[0]), self._resample, box=box)
+        # crop, then resize (torchvision's `resized_crop`): `resize(box=...)` would let the filter read
+        # pixels outside the box.
+        crop = image.crop(self._box(*image.size))
+        return crop.resize((self.size[1], self.size[0]), self._resample)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio})"
@@ -150,7 +237,8 @@ class RandomHorizontalFlip:
 
 
 class ColorJitter:
-    """Random brightness / contrast / saturation factors in ``[1 - v, 1 + v]`` (0: unchanged, the default)."""
+    """Random brightness / contrast / saturation factors in ``[1 - v, 1 + v]`` (0: unchanged, the default),
+    applied in a random order (torchvision's ``ColorJitter`` without hue)."""
 
     def __init__(self, brightness: float = 0.0, contrast: float = 0.0, saturation: float = 0.0):
         self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
@@ -158,14 +246,17 @@ class ColorJitter:
     def __call__(self, image: Image.Image) -> Image.Image:
         from PIL import ImageEnhance
 
-        for value, enhancer in (
-            (self.brightness, ImageEnhance.Brightness),
-            (self.contrast, ImageEnhance.Contrast),
-            (self.saturation, ImageEnhance.Color),
-        ):
+        # torchvision first draws the order of its four adjustments (even when none is active), then one
+        # factor per active one: drawing alike keeps a seeded pipeline's later random numbers torchvision's.
+        order = torch.randperm(4).tolist()
+        factors = {}
+        for index, value in enumerate((self.brightness, self.contrast, self.saturation)):
             if value:
-                factor = float(torch.empty(1).uniform_(max(0.0, 1 - value), 1 + value))
-                image = enhancer(image).enhance(factor)
+                factors[index] = float(torch.empty(1).uniform_(max(0.0, 1 - value), 1 + value))
+        enhancers = (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color)
+        for index in order:
+            if index in factors:  # index 3 is torchvision's hue, which we do not have
+                image = enhancers[index](image).enhance(factors[index])
         return image
 
     def __repr__(self) -> str:
@@ -215,7 +306,9 @@ __all__ = [
     "CenterCrop",
     "ColorJitter",
     "Compose",
+    "LongestMaxSize",
     "Normalize",
+    "PadIfNeeded",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "Resize",

@@ -1,4 +1,6 @@
-"""Our own image transforms (Pillow + torch): a fixed-size normalisation and a random affine jitter.
+"""Our own image transforms (Pillow + torch): a fixed-size normalisation, a random affine jitter, and
+:func:`get_normalisation_resize_pad`, the keep-aspect resize with white padding of OML's albumentations
+factories without albumentations.
 
 A transform maps a ``PIL.Image`` (RGB) to a ``FloatTensor[3, im_size, im_size]``: resize,
 scale to ``[0, 1]``, normalise per channel. :class:`ImageAugmentation` adds random affine
@@ -13,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from PIL import Image
+
+from oml_fast.const import MEAN, PAD_COLOR, STD, TNormParam
+from oml_fast.transforms.images.ops import Compose, LongestMaxSize, Normalize, PadIfNeeded, ToTensor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -103,3 +108,24 @@ class ImageAugmentation(ImageNormalisation):
             f"{type(self).__name__}(im_size={self.im_size}, max_rotation={self.max_rotation}, "
             f"max_scale={self.max_scale}, max_shift={self.max_shift})"
         )
+
+
+def get_normalisation_resize_pad(im_size: int, mean: TNormParam = MEAN, std: TNormParam = STD) -> Compose:
+    """:func:`~oml_fast.transforms.images.albumentations.get_normalisation_resize_albu` without albumentations:
+    the longer side resized to ``im_size`` (aspect kept, OpenCV-style bilinear), centred white padding
+    (``PAD_COLOR``) up to ``im_size x im_size``, to tensor, normalise. Takes a ``PIL.Image`` (or an RGB uint8
+    array) and returns ``FloatTensor[3, im_size, im_size]``, equal to the albumentations one's output up to
+    1/255 per pixel before normalisation (OpenCV's fixed-point rounding).
+
+    >>> x = get_normalisation_resize_pad(8, mean=(0.0,) * 3, std=(1.0,) * 3)(Image.new("RGB", (8, 4)))
+    >>> tuple(x.shape), x[0, :, 0].tolist()
+    ((3, 8, 8), [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    """
+    return Compose(
+        [
+            LongestMaxSize(max_size=im_size),
+            PadIfNeeded(min_height=im_size, min_width=im_size, fill=PAD_COLOR),
+            ToTensor(),
+            Normalize(mean=mean, std=std),
+        ]
+    )

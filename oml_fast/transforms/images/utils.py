@@ -34,20 +34,31 @@ def imread_pillow(im_src: Path | str | bytes) -> Image.Image:
 
 
 def imread_cv2(im_src: Path | str | bytes) -> np.ndarray:
-    """Reads an image (a path or encoded bytes) with OpenCV as an RGB ``np.ndarray[H, W, 3]`` uint8
-    (OpenCV comes with the ``albu`` extra; without it, :class:`~oml_fast.errors.MissingExtraError`)."""
+    """Reads an image (a path or encoded bytes) with OpenCV as an RGB ``np.ndarray[H, W, 3]`` (OpenCV comes
+    with the ``albu`` extra; without it, :class:`~oml_fast.errors.MissingExtraError`).
+
+    As OML's: the file is decoded as it is stored (``IMREAD_UNCHANGED``), so an EXIF orientation is not
+    applied (nor by :func:`imread_pillow`) and a 16-bit image stays uint16; an alpha channel is dropped.
+    Grayscale images become three equal channels.
+    """
     cv2 = require_extra("cv2", "imread_cv2")
     if isinstance(im_src, (Path, str)):
-        image = cv2.imread(str(im_src), cv2.IMREAD_COLOR)
+        image = cv2.imread(str(im_src), cv2.IMREAD_UNCHANGED)
     elif isinstance(im_src, bytes):
-        image = cv2.imdecode(np.frombuffer(im_src, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(im_src, np.uint8), cv2.IMREAD_UNCHANGED)
     else:
         raise TypeError(f"an image source must be a path or bytes, got {type(im_src).__name__}")
     if image is None:
         raise OSError(
             f"OpenCV cannot read the image {im_src if not isinstance(im_src, bytes) else '(bytes)'}"
         )
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    to_rgb = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
+    if channels not in to_rgb:
+        raise OSError(
+            f"cannot read an image of {channels} channels as RGB: {im_src if not isinstance(im_src, bytes) else '(bytes)'}"
+        )
+    return cv2.cvtColor(image, to_rgb[channels])
 
 
 def is_albu_transform(transforms: Any) -> bool:
