@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <cmath>
 #include <sstream>
 
 #ifdef OML_FAST_WITH_CUDA
@@ -103,6 +104,17 @@ void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_nam
                     a.has_value() ? a_name : b_name, "`");
 }
 
+bool all_finite(const at::Tensor& t) {
+  if (t.numel() == 0) return true;
+  if (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble) {
+    // The smallest and largest entries are finite iff all are (aminmax propagates NaN): one
+    // vectorised pass, where isfinite(t).all() costs two and is ~20x slower on CPU.
+    const auto [lowest, highest] = at::aminmax(t);
+    return std::isfinite(lowest.item<double>()) && std::isfinite(highest.item<double>());
+  }
+  return at::isfinite(t).all().item<bool>();
+}
+
 void check_finite(const at::Tensor& t, const char* name, const char* op) {
   if (t.numel() == 0) return;
 #ifdef OML_FAST_WITH_CUDA
@@ -117,8 +129,8 @@ void check_finite(const at::Tensor& t, const char* name, const char* op) {
 #endif
   // Outside a capture the check reads one flag back to the host (a device synchronisation): a
   // ValueError that names the argument needs the value on the host.
-  TORCH_CHECK_VALUE(at::isfinite(t).all().item<bool>(), "`", name, "` contains NaN or inf values (",
-                    describe(t), "); ", op, " needs finite embeddings");
+  TORCH_CHECK_VALUE(all_finite(t), "`", name, "` contains NaN or inf values (", describe(t), "); ",
+                    op, " needs finite embeddings");
 }
 
 Metric parse_metric(c10::string_view name) {

@@ -43,6 +43,9 @@ void check_optional_index_vector(const std::optional<at::Tensor>& t, const char*
 void check_both_or_neither(const std::optional<at::Tensor>& a, const char* a_name,
                            const std::optional<at::Tensor>& b, const char* b_name);
 
+// Whether every entry is finite (reads the data back to the host).
+bool all_finite(const at::Tensor& t);
+
 // Rejects NaN / inf entries (reads the data): `name` names the argument, `op` the op that ranks or
 // selects by distance, in the message.
 void check_finite(const at::Tensor& t, const char* name, const char* op = "knn");

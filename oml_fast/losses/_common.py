@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..ops.checks import all_finite
 
 
 def nan_if_not_finite(loss: Tensor, features: Tensor) -> Tensor:
@@ -16,7 +19,7 @@ def nan_if_not_finite(loss: Tensor, features: Tensor) -> Tensor:
     >>> nan_if_not_finite(torch.tensor(0.5), torch.tensor([[1.0], [float("inf")]]))
     tensor(nan)
     """
-    finite = torch.isfinite(features).all()
+    finite = all_finite(features)
     return torch.where(finite, loss, torch.full_like(loss, float("nan")))
 
 
@@ -52,3 +55,58 @@ def elementwise_dist(x1: Tensor, x2: Tensor) -> Tensor:
             f"expected two [N, D] tensors of the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}"
         )
     return _RowDistance.apply(x1, x2)
+
+
+class _TripletDistances(torch.autograd.Function):
+    """``|x[a] - x[p]|`` and ``|x[a] - x[n]|`` per triplet, straight from the batch ``x``: one gradient
+    buffer for the batch (``index_add`` of each part) instead of three gathered ``[T, D]`` tensors, each
+    with its own zero-filled gradient, summed afterwards. ``ids_a`` None means every row in order."""
+
+    @staticmethod
+    def forward(ctx, features: Tensor, ids_a: Tensor | None, ids_p: Tensor, ids_n: Tensor):  # type: ignore[override]
+        anchors = features if ids_a is None else features.index_select(0, ids_a)
+        diff_p = anchors - features.index_select(0, ids_p)
+        diff_n = anchors - features.index_select(0, ids_n)
+        dist_p = torch.linalg.vector_norm(diff_p, dim=1)
+        dist_n = torch.linalg.vector_norm(diff_n, dim=1)
+        ctx.save_for_backward(diff_p, diff_n, dist_p, dist_n, ids_a, ids_p, ids_n)
+        ctx.batch_shape = features.shape
+        return dist_p, dist_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_p: Tensor | None, grad_n: Tensor | None):  # type: ignore[override]
+        diff_p, diff_n, dist_p, dist_n, ids_a, ids_p, ids_n = ctx.saved_tensors
+        parts = []  # (d loss / d anchor row, rows of the other end)
+        for grad, diff, dist, ids in ((grad_p, diff_p, dist_p, ids_p), (grad_n, diff_n, dist_n, ids_n)):
+            if grad is not None:
+                parts.append(
+                    (diff * torch.where(dist > 0, grad / dist, torch.zeros_like(dist))[:, None], ids)
+                )
+        grad_features = diff_p.new_zeros(ctx.batch_shape)
+        if not parts:
+            return grad_features, None, None, None
+        grad_anchors = parts[0][0] if len(parts) == 1 else parts[0][0] + parts[1][0]
+        if ids_a is None:
+            grad_features.add_(grad_anchors)
+        else:
+            grad_features.index_add_(0, ids_a, grad_anchors)
+        for grad_rows, ids in parts:
+            grad_features.index_add_(0, ids, grad_rows, alpha=-1)
+        return grad_features, None, None, None
+
+
+def triplet_distances(
+    features: Tensor, ids_a: Tensor | None, ids_p: Tensor, ids_n: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Anchor-positive and anchor-negative Euclidean distances of index triplets into one batch:
+    ``Tensor[B, D], Tensor[T] | None, Tensor[T], Tensor[T] -> (Tensor[T], Tensor[T])``.
+
+    The values of :func:`elementwise_dist` on the gathered rows, bit for bit; the gradient reaches the batch
+    through one ``[B, D]`` buffer. ``ids_a`` None: the anchors are the rows ``0..B-1`` in order.
+
+    >>> x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])
+    >>> triplet_distances(x, None, torch.tensor([1, 0, 0]), torch.tensor([2, 2, 1]))
+    (tensor([5., 5., 1.]), tensor([1.0000, 4.4721, 4.4721]))
+    """
+    return _TripletDistances.apply(features, ids_a, ids_p, ids_n)

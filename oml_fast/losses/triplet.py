@@ -12,9 +12,9 @@ from ..functional.losses import check_reduction
 from ..functional.losses import get_reduced as reduce
 from ..interfaces.criterions import ITripletLossWithMiner
 from ..miners.all_triplets import AllTripletsMiner
-from ..miners.base import ITripletsMiner, TLabels
+from ..miners.base import InBatchTripletsMiner, ITripletsMiner, TLabels
 from ..miners.cross_batch import TripletMinerWithMemory
-from ._common import elementwise_dist, nan_if_not_finite
+from ._common import elementwise_dist, nan_if_not_finite, triplet_distances
 
 TLogs = dict[str, float]
 
@@ -70,8 +70,10 @@ class TripletLoss(Module):
                 "`anchor`, `positive` and `negative` must have the same shape, got "
                 f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
             )
-        positive_dist = elementwise_dist(anchor, positive)
-        negative_dist = elementwise_dist(anchor, negative)
+        return self.from_distances(elementwise_dist(anchor, positive), elementwise_dist(anchor, negative))
+
+    def from_distances(self, positive_dist: Tensor, negative_dist: Tensor) -> Tensor:
+        """The loss (and logs) of triplets given by their distances: ``Tensor[T], Tensor[T] -> Tensor``."""
         loss = triplet_loss(positive_dist, negative_dist, self.margin)
         if self.need_logs:
             with torch.no_grad():
@@ -163,6 +165,9 @@ class TripletLossWithMiner(ITripletLossWithMiner):
                 self.last_logs.update(
                     self._memory_logs(anchor, positive, negative, loss, is_orig_tri.to(loss.device))
                 )
+        elif (ids := self._in_batch_ids(features, labels)) is not None:
+            # Same values as gathering the triplets and calling TripletLoss; one gradient buffer.
+            loss = self.tri_loss.from_distances(*triplet_distances(features, *ids))
         else:
             anchor, positive, negative = self.miner.sample(features=features, labels=labels)
             loss = self.tri_loss(anchor=anchor, positive=positive, negative=negative)
@@ -172,6 +177,11 @@ class TripletLossWithMiner(ITripletLossWithMiner):
         if self.reduction == "none":
             return loss
         return nan_if_not_finite(reduce(loss, self.reduction), features)
+
+    def _in_batch_ids(self, features: Tensor, labels: TLabels) -> tuple[Tensor | None, Tensor, Tensor] | None:
+        if not isinstance(self.miner, InBatchTripletsMiner) or features.dim() != 2:
+            return None
+        return self.miner._checked_triplet_ids(features, labels)
 
     @staticmethod
     @torch.no_grad()

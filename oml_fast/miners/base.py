@@ -101,6 +101,20 @@ class InBatchTripletsMiner(ITripletsMinerInBatch):
         ids_a, ids_p, ids_n = self._sample_ids(features, labels_t)
         return gather_rows(features, ids_a), gather_rows(features, ids_p), gather_rows(features, ids_n)
 
+    def _checked_triplet_ids(self, features: Tensor, labels: TLabels) -> tuple[Tensor | None, Tensor, Tensor] | None:
+        """What :meth:`sample` gathers, as indices for a loss that reads the batch itself: ``(anchors,
+        positives, negatives)`` after the same label checks, anchors None when they are the rows ``0..B-1``
+        in order; None when a subclass overrides the OML way (then only :meth:`sample` knows the triplets)."""
+        if self._overridden_the_oml_way():
+            return None
+        labels_t = labels_to_tensor(labels, features.device)
+        check_batch_labels(labels_t, len(features))
+        ids_a, ids_p, ids_n = self._sample_ids(features, labels_t)
+        ids_p, ids_n = ids_p.to(features.device), ids_n.to(features.device)
+        if gather_rows(features, ids_a) is features:
+            return None, ids_p, ids_n
+        return ids_a.to(features.device), ids_p, ids_n
+
 
 __all__ = [
     "ITripletsMinerInBatch",

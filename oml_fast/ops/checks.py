@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "all_finite",
     "METRICS",
     "EMBEDDING_DTYPES",
     "MAX_MINING_PADDING",
@@ -198,11 +199,30 @@ def check_key_pair(
     return query_key is not None
 
 
+def all_finite(t: Tensor) -> Tensor:
+    """Whether every entry of ``t`` is finite, as a 0-d bool tensor on ``t``'s device (no sync).
+
+    The smallest and largest entries are finite iff all are (``aminmax`` propagates NaN): one vectorised
+    pass, where ``isfinite(t).all()`` makes a bool copy and is ~20x slower on CPU.
+
+    >>> all_finite(torch.tensor([1.0, float("inf")])), all_finite(torch.empty(0))
+    (tensor(False), tensor(True))
+    """
+    if t.numel() == 0:
+        return torch.ones((), dtype=torch.bool, device=t.device)
+    if t.is_complex():
+        return torch.isfinite(t).all()
+    if not t.is_floating_point():  # integers and bools are finite
+        return torch.ones((), dtype=torch.bool, device=t.device)
+    lowest, highest = torch.aminmax(t.detach())
+    return torch.isfinite(lowest) & torch.isfinite(highest)
+
+
 def check_finite(t: Tensor, name: str, op: str = "knn") -> None:
     """No NaN / inf entries (``op`` ranks or selects by distance; distances to NaN are undefined). Reads
     the data."""
     _value(
-        t.numel() == 0 or bool(torch.isfinite(t).all()),
+        bool(all_finite(t)),
         f"`{name}` contains NaN or inf values ({describe(t)}); {op} needs finite embeddings",
     )
 

@@ -7,7 +7,7 @@ data far from 1); the float32 GEMM of the rows, optionally with inputs rounded t
 ``[v - E, v + E]`` of every ranking value ``v`` with the bound of csrc/common/distance_math.h for the
 GEMM's precision; per anchor, the n-th largest lower end among positives and the n-th smallest upper end
 among negatives (the limits); the candidates whose interval reaches the limit; their exact keys
-(``dist::hardness_key``: a float64 sum in index order, which the CPU kernel computes bitwise the same);
+(``dist::hardness_key``: a float64 sum in eight interleaved partial sums, which the CPU kernel computes bitwise the same);
 and the choice of the n hardest by (exact key, index).
 
 The selections are compared with the CPU kernel (``oml_fast.ops.hard_mining``, which must agree exactly:
@@ -36,16 +36,21 @@ def prepare(embeddings: torch.Tensor, metric: str) -> torch.Tensor:
 
 
 def hardness_keys(x: torch.Tensor, anchor: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """distance_math.h: hardness_key of the anchor with every row, float64 summed in index order (bitwise
-    the kernels' sums): (squared distances, -<a, y>)."""
+    """distance_math.h: hardness_key of the anchor with every row, float64, term d summed into partial
+    sum d % 8 and the eight added pairwise (bitwise the kernels' sums): (squared distances, -<a, y>)."""
     a, rows = x[anchor].double(), x.double()
-    squared = torch.zeros(len(x), dtype=torch.float64)
-    negated_dot = torch.zeros(len(x), dtype=torch.float64)
+    lanes = 8
+    squared = torch.zeros(lanes, len(x), dtype=torch.float64)
+    negated_dot = torch.zeros(lanes, len(x), dtype=torch.float64)
     for d in range(x.shape[1]):
         diff = a[d] - rows[:, d]
-        squared = squared + diff * diff
-        negated_dot = negated_dot - a[d] * rows[:, d]
-    return squared, negated_dot
+        squared[d % lanes] = squared[d % lanes] + diff * diff
+        negated_dot[d % lanes] = negated_dot[d % lanes] + (-a[d]) * rows[:, d]
+
+    def pairwise(p: torch.Tensor) -> torch.Tensor:
+        return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
+
+    return pairwise(squared), pairwise(negated_dot)
 
 
 def hardest(keys: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
