@@ -65,8 +65,11 @@ class _TripletDistances(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features: Tensor, ids_a: Tensor | None, ids_p: Tensor, ids_n: Tensor):  # type: ignore[override]
         anchors = features if ids_a is None else features.index_select(0, ids_a)
-        diff_p = anchors - features.index_select(0, ids_p)
-        diff_n = anchors - features.index_select(0, ids_n)
+        # Each difference is written over its gathered rows: one [T, D] buffer per end, not two.
+        diff_p = features.index_select(0, ids_p)
+        torch.sub(anchors, diff_p, out=diff_p)
+        diff_n = features.index_select(0, ids_n)
+        torch.sub(anchors, diff_n, out=diff_n)
         dist_p = torch.linalg.vector_norm(diff_p, dim=1)
         dist_n = torch.linalg.vector_norm(diff_n, dim=1)
         ctx.save_for_backward(diff_p, diff_n, dist_p, dist_n, ids_a, ids_p, ids_n)
@@ -77,22 +80,26 @@ class _TripletDistances(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_p: Tensor | None, grad_n: Tensor | None):  # type: ignore[override]
         diff_p, diff_n, dist_p, dist_n, ids_a, ids_p, ids_n = ctx.saved_tensors
-        parts = []  # (d loss / d anchor row, rows of the other end)
+        # d|a - o| / d o = -(a - o) / |a - o| = -(d / d a): each end's rows are scaled to the other end's
+        # gradient, so the scatter below adds without `alpha` (index_add_ with alpha=-1 is ~2.5x slower
+        # on CPU) and the anchors take minus their sum.
+        parts = []  # (gradient of the other end's rows, their ids)
         for grad, diff, dist, ids in ((grad_p, diff_p, dist_p, ids_p), (grad_n, diff_n, dist_n, ids_n)):
             if grad is not None:
-                parts.append(
-                    (diff * torch.where(dist > 0, grad / dist, torch.zeros_like(dist))[:, None], ids)
-                )
-        grad_features = diff_p.new_zeros(ctx.batch_shape)
+                scale = torch.where(dist > 0, grad / dist, torch.zeros_like(dist)).neg_()
+                parts.append((diff * scale[:, None], ids))
         if not parts:
-            return grad_features, None, None, None
-        grad_anchors = parts[0][0] if len(parts) == 1 else parts[0][0] + parts[1][0]
-        if ids_a is None:
-            grad_features.add_(grad_anchors)
+            return diff_p.new_zeros(ctx.batch_shape), None, None, None
+        if len(parts) == 2:
+            grad_anchors = torch.add(parts[0][0], parts[1][0]).neg_()
+        else:  # a fresh buffer: the gradient below must not alias the rows it adds
+            grad_anchors = parts[0][0].neg()
+        if ids_a is None:  # the anchors are the batch's rows in order: their gradient is the buffer
+            grad_features = grad_anchors
         else:
-            grad_features.index_add_(0, ids_a, grad_anchors)
+            grad_features = diff_p.new_zeros(ctx.batch_shape).index_add_(0, ids_a, grad_anchors)
         for grad_rows, ids in parts:
-            grad_features.index_add_(0, ids, grad_rows, alpha=-1)
+            grad_features.index_add_(0, ids, grad_rows)
         return grad_features, None, None, None
 
 

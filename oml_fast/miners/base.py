@@ -25,7 +25,7 @@ from ..interfaces.miners import (
     check_batch_labels,
     labels2list,
 )
-from ..ops.checks import labels_to_tensor
+from ..ops.checks import all_finite, labels_to_tensor
 
 TTripletsIdsTensor = tuple[Tensor, Tensor, Tensor]
 _TENSOR_BACKED = "__oml_fast_tensor_backed__"
@@ -59,8 +59,13 @@ def rankable(features: Tensor) -> Tensor:
     tensor([[1., 0.],
             [0., 2.]])
     """
-    # Branch-free (no device sync, nothing for torch.compile to break on): one [B, D] copy per batch.
-    return torch.nan_to_num(features.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+    features = features.detach()
+    if torch.compiler.is_compiling():  # branch-free: nothing for the graph to break on
+        return torch.nan_to_num(features, nan=0.0, posinf=0.0, neginf=0.0)
+    # Eager: a copy only when needed (the ops read the data for their own checks anyway).
+    if bool(all_finite(features)):
+        return features
+    return torch.nan_to_num(features, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class InBatchTripletsMiner(ITripletsMinerInBatch):
@@ -101,7 +106,9 @@ class InBatchTripletsMiner(ITripletsMinerInBatch):
         ids_a, ids_p, ids_n = self._sample_ids(features, labels_t)
         return gather_rows(features, ids_a), gather_rows(features, ids_p), gather_rows(features, ids_n)
 
-    def _checked_triplet_ids(self, features: Tensor, labels: TLabels) -> tuple[Tensor | None, Tensor, Tensor] | None:
+    def _checked_triplet_ids(
+        self, features: Tensor, labels: TLabels
+    ) -> tuple[Tensor | None, Tensor, Tensor] | None:
         """What :meth:`sample` gathers, as indices for a loss that reads the batch itself: ``(anchors,
         positives, negatives)`` after the same label checks, anchors None when they are the rows ``0..B-1``
         in order; None when a subclass overrides the OML way (then only :meth:`sample` knows the triplets)."""
