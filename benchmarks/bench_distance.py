@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import gflops, markdown_table, median_seconds  # noqa: E402
+from timing import gflops, interleaved_best_seconds, markdown_table  # noqa: E402
 
 import oml_fast  # noqa: E402
 from oml_fast.ops import pairwise_distance  # noqa: E402
@@ -29,9 +29,16 @@ def run_grid(sizes: list[int], dims: list[int], repeats: int) -> str:
         for n in sizes:
             x1, x2 = torch.randn(n, dim), torch.randn(n, dim)
             flop = 2.0 * n * n * dim
-            t_gemm = median_seconds(lambda: x1 @ x2.T, repeats)
-            t_ours = median_seconds(lambda: pairwise_distance(x1, x2), repeats)
-            t_cdist = median_seconds(lambda: torch.cdist(x1, x2), repeats)
+            # Taking turns, best of `repeats` (timing.interleaved_best_seconds): the three see the same load.
+            best = interleaved_best_seconds(
+                {
+                    "gemm": lambda: x1 @ x2.T,
+                    "ours": lambda: pairwise_distance(x1, x2),
+                    "cdist": lambda: torch.cdist(x1, x2),
+                },
+                repeats,
+            )
+            t_gemm, t_ours, t_cdist = best["gemm"], best["ours"], best["cdist"]
             rows.append(
                 [
                     n,

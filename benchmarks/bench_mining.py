@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import torch
 
@@ -28,32 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import peers  # noqa: E402
-from timing import markdown_table  # noqa: E402
+from timing import interleaved_best_seconds, markdown_table  # noqa: E402
 
 import oml_fast  # noqa: E402
 from oml_fast.losses import TripletLoss, TripletLossWithMiner  # noqa: E402
 from oml_fast.miners import HardTripletsMiner  # noqa: E402
 
 DIM, INSTANCES, MARGIN = 512, 4, 0.1
-
-
-def interleaved_best_seconds(fns: dict[str, object], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Fastest run of each function, the functions taking turns (a, b, c, a, b, c, ...).
-
-    On a shared 2-core machine a parallel region can stall for a scheduler slice whenever another
-    process holds a core: taking turns exposes every method to the same load, and the minimum is the
-    reproducible figure (the median mostly measures the neighbours).
-    """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()  # type: ignore[operator]
-    best = {name: float("inf") for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()  # type: ignore[operator]
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def make_batch(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
