@@ -60,4 +60,14 @@ TORCH_LIBRARY(oml_fast, m) {
   m.def(
       "hard_mining(Tensor embeddings, Tensor labels, int n_positive, int n_negative,"
       " str metric=\"euclidean\", Tensor? anchor_mask=None) -> (Tensor, Tensor)");
+  // Private: the Euclidean distances of index triplets (anchor t: row t when `anchors` is absent)
+  // and their gradient, for the triplet losses with an in-batch miner (oml_fast/losses/_common.py;
+  // csrc/mining/triplet_distances.h).
+  m.def(
+      "_triplet_distances(Tensor embeddings, Tensor? anchors, Tensor positives, Tensor negatives)"
+      " -> (Tensor, Tensor)");
+  m.def(
+      "_triplet_distances_backward(Tensor grad_ap, Tensor grad_an, Tensor embeddings,"
+      " Tensor? anchors, Tensor positives, Tensor negatives, Tensor dist_ap, Tensor dist_an)"
+      " -> Tensor");
 }

@@ -90,3 +90,77 @@ def _hard_mining_fake(
     positives = embeddings.new_empty((batch, n_positive if n_positive >= 0 else 1), dtype=torch.long)
     negatives = embeddings.new_empty((batch, n_negative if n_negative >= 0 else 1), dtype=torch.long)
     return positives, negatives
+
+
+# ---- _triplet_distances (private): the triplet losses' distances, read from the batch ----------------
+
+
+@torch.library.register_fake("oml_fast::_triplet_distances")
+def _triplet_distances_fake(
+    embeddings: Tensor, anchors: Tensor | None, positives: Tensor, negatives: Tensor
+) -> tuple[Tensor, Tensor]:
+    n = positives.shape[0] if positives.dim() == 1 else 0
+    return embeddings.new_empty((n,)), embeddings.new_empty((n,))
+
+
+@torch.library.register_fake("oml_fast::_triplet_distances_backward")
+def _triplet_distances_backward_fake(
+    grad_ap: Tensor,
+    grad_an: Tensor,
+    embeddings: Tensor,
+    anchors: Tensor | None,
+    positives: Tensor,
+    negatives: Tensor,
+    dist_ap: Tensor,
+    dist_an: Tensor,
+) -> Tensor:
+    return torch.empty_like(embeddings)
+
+
+def _triplet_distances_setup_context(ctx, inputs, output) -> None:
+    embeddings, anchors, positives, negatives = inputs
+    dist_ap, dist_an = output
+    ctx.save_for_backward(embeddings, anchors, positives, negatives, dist_ap, dist_an)
+
+
+def _triplet_distances_backward(ctx, grad_ap: Tensor | None, grad_an: Tensor | None):
+    embeddings, anchors, positives, negatives, dist_ap, dist_an = ctx.saved_tensors
+    grad_ap = torch.zeros_like(dist_ap) if grad_ap is None else grad_ap
+    grad_an = torch.zeros_like(dist_an) if grad_an is None else grad_an
+    if torch.is_grad_enabled():
+        # backward(create_graph=True): the fused backward op has no derivative of its own (a second
+        # derivative would silently come out as zero), so the same formula runs in differentiable ops.
+        return _triplet_distances_backward_differentiable(
+            grad_ap, grad_an, embeddings, anchors, positives, negatives
+        )
+    grad = torch.ops.oml_fast._triplet_distances_backward.default(
+        grad_ap, grad_an, embeddings, anchors, positives, negatives, dist_ap, dist_an
+    )
+    return grad, None, None, None
+
+
+def _triplet_distances_backward_differentiable(
+    grad_ap: Tensor,
+    grad_an: Tensor,
+    embeddings: Tensor,
+    anchors: Tensor | None,
+    positives: Tensor,
+    negatives: Tensor,
+):
+    rows = embeddings if anchors is None else embeddings.index_select(0, anchors)
+    grad = torch.zeros_like(embeddings)
+    for grad_end, ids in ((grad_ap, positives), (grad_an, negatives)):
+        diff = rows - embeddings.index_select(0, ids)
+        dist = torch.linalg.vector_norm(diff, dim=1)
+        safe = torch.where(dist > 0, dist, torch.ones_like(dist))  # no 0 / 0 in the graph
+        end = diff * torch.where(dist > 0, grad_end / safe, torch.zeros_like(dist))[:, None]
+        grad = grad + (end if anchors is None else torch.zeros_like(embeddings).index_add(0, anchors, end))
+        grad = grad.index_add(0, ids, -end)
+    return grad, None, None, None
+
+
+torch.library.register_autograd(
+    "oml_fast::_triplet_distances",
+    _triplet_distances_backward,
+    setup_context=_triplet_distances_setup_context,
+)

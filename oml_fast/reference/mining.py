@@ -77,4 +77,17 @@ def hard_mining(
     return positives.to(device), negatives.to(device)
 
 
-__all__ = ["hard_mining"]
+
+
+def triplet_distances(
+    embeddings: Tensor, anchors: Tensor | None, positives: Tensor, negatives: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Twin of the private ``_triplet_distances`` op: ``|x[a_t] - x[p_t]|`` and ``|x[a_t] - x[n_t]|``
+    (anchor t is row t when ``anchors`` is None), differentiable through autograd."""
+    a = embeddings if anchors is None else embeddings[anchors]
+    return torch.linalg.vector_norm(a - embeddings[positives], dim=1), torch.linalg.vector_norm(
+        a - embeddings[negatives], dim=1
+    )
+
+
+__all__ = ["hard_mining", "triplet_distances"]
