@@ -130,23 +130,17 @@ def _triplet_distances_backward(ctx, grad_ap: Tensor | None, grad_an: Tensor | N
     if torch.is_grad_enabled():
         # backward(create_graph=True): the fused backward op has no derivative of its own (a second
         # derivative would silently come out as zero), so the same formula runs in differentiable ops.
-        return _triplet_distances_backward_differentiable(
-            grad_ap, grad_an, embeddings, anchors, positives, negatives
-        )
+        return _triplet_distances_backward_differentiable((grad_ap, grad_an), ctx.saved_tensors[:4])
     grad = torch.ops.oml_fast._triplet_distances_backward.default(
         grad_ap, grad_an, embeddings, anchors, positives, negatives, dist_ap, dist_an
     )
     return grad, None, None, None
 
 
-def _triplet_distances_backward_differentiable(
-    grad_ap: Tensor,
-    grad_an: Tensor,
-    embeddings: Tensor,
-    anchors: Tensor | None,
-    positives: Tensor,
-    negatives: Tensor,
-):
+def _triplet_distances_backward_differentiable(grads: tuple[Tensor, Tensor], inputs: tuple):
+    """The backward formula in differentiable ops, for (embeddings, anchors, positives, negatives)."""
+    grad_ap, grad_an = grads
+    embeddings, anchors, positives, negatives = inputs
     rows = embeddings if anchors is None else embeddings.index_select(0, anchors)
     grad = torch.zeros_like(embeddings)
     for grad_end, ids in ((grad_ap, positives), (grad_an, negatives)):
