@@ -85,8 +85,10 @@ void mine_rows(const at::Tensor& x, const MiningJob<scalar_t>& job, int64_t* pos
 
 // Which path: OML_FAST_MINING_PATH (read on every call; for tests and benchmarks) = rows or
 // symmetric, else symmetric whenever it takes n_positive / n_negative.
-bool use_symmetric_path(int64_t n_positive, int64_t n_negative) {
-  const bool fits = n_positive <= mining::kSymmetricMaxN && n_negative <= mining::kSymmetricMaxN;
+bool use_symmetric_path(int64_t batch, int64_t n_positive, int64_t n_negative) {
+  // The candidate lists hold 32-bit item ids.
+  const bool fits = n_positive <= mining::kSymmetricMaxN && n_negative <= mining::kSymmetricMaxN &&
+                    batch < std::numeric_limits<int32_t>::max();
   const char* knob = std::getenv("OML_FAST_MINING_PATH");
   if (knob == nullptr || *knob == '\0') return fits;
   const std::string value(knob);
@@ -130,7 +132,7 @@ void hard_mining_kernel(const at::Tensor& x, const at::Tensor& labels,
       anchor_mask.defined() ? anchor_mask.const_data_ptr<bool>() : nullptr, n_positive, n_negative};
   int64_t* pos_ptr = positives.mutable_data_ptr<int64_t>();
   int64_t* neg_ptr = negatives.mutable_data_ptr<int64_t>();
-  if (use_symmetric_path(n_positive, n_negative)) {
+  if (use_symmetric_path(batch, n_positive, n_negative)) {
     mining::mine_symmetric<scalar_t>(x, job, pos_ptr, neg_ptr);
   } else {
     mine_rows<scalar_t>(x, job, pos_ptr, neg_ptr);

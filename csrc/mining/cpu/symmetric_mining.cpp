@@ -196,6 +196,7 @@ void mine_symmetric(const at::Tensor& x, const MiningJob<scalar_t>& job, int64_t
   const int64_t batch = row.batch, dim = row.dim;
   const int64_t n_positive = job.n_positive, n_negative = job.n_negative;
   const int64_t n_pos = std::min(n_positive, batch), n_neg = std::min(n_negative, batch);
+  if (n_positive == 0 && n_negative == 0) return;  // [B, 0] outputs: nothing to select
 
   // Dense label ids (the scans compare 32-bit lanes).
   std::vector<int64_t> distinct(row.labels, row.labels + batch);
