@@ -10,18 +10,20 @@
 namespace oml_fast::cpu {
 namespace {
 
-template <typename T>
-__attribute__((always_inline)) inline int64_t sq_euclidean_from_dot_impl(const T* dot, T sq_norm_a,
-                                                                         const T* sq_norm_b,
-                                                                         int64_t n, T ratio,
-                                                                         T* out) {
-  // Counting with an integer sum (rather than branching) keeps the loop vectorisable.
+template <typename T, bool kSqrt>
+__attribute__((always_inline)) inline int64_t euclidean_from_dot_impl(const T* dot, T sq_norm_a,
+                                                                      const T* sq_norm_b, int64_t n,
+                                                                      T ratio, T* out) {
+  // One pass: squared distance, the cancellation test and the square root. Counting with an integer
+  // sum and marking with a select (rather than branching) keeps the loop vectorisable.
   int64_t flagged = 0;
   for (int64_t j = 0; j < n; ++j) {
     const T norms = sq_norm_a + sq_norm_b[j];
     const T sq = std::max(norms - T(2) * dot[j], T(0));
-    flagged += sq <= ratio * norms;
-    out[j] = sq;
+    const bool lost = sq <= ratio * norms;
+    flagged += lost;
+    const T value = kSqrt ? std::sqrt(sq) : sq;
+    out[j] = lost ? T(-1) : value;
   }
   return flagged;
 }
@@ -39,15 +41,19 @@ __attribute__((always_inline)) inline T exact_sq_euclidean_impl(const T* a, cons
 
 }  // namespace
 
-OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a,
-                                                    const float* sq_norm_b, int64_t n, float ratio,
-                                                    float* out) {
-  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, ratio, out);
+OML_FAST_MULTIVERSION int64_t euclidean_from_dot(const float* dot, float sq_norm_a,
+                                                 const float* sq_norm_b, int64_t n, float ratio,
+                                                 bool take_sqrt, float* out) {
+  return take_sqrt
+             ? euclidean_from_dot_impl<float, true>(dot, sq_norm_a, sq_norm_b, n, ratio, out)
+             : euclidean_from_dot_impl<float, false>(dot, sq_norm_a, sq_norm_b, n, ratio, out);
 }
-OML_FAST_MULTIVERSION int64_t sq_euclidean_from_dot(const double* dot, double sq_norm_a,
-                                                    const double* sq_norm_b, int64_t n,
-                                                    double ratio, double* out) {
-  return sq_euclidean_from_dot_impl(dot, sq_norm_a, sq_norm_b, n, ratio, out);
+OML_FAST_MULTIVERSION int64_t euclidean_from_dot(const double* dot, double sq_norm_a,
+                                                 const double* sq_norm_b, int64_t n, double ratio,
+                                                 bool take_sqrt, double* out) {
+  return take_sqrt
+             ? euclidean_from_dot_impl<double, true>(dot, sq_norm_a, sq_norm_b, n, ratio, out)
+             : euclidean_from_dot_impl<double, false>(dot, sq_norm_a, sq_norm_b, n, ratio, out);
 }
 
 float exact_sq_euclidean(const float* a, const float* b, int64_t dim) {
@@ -55,13 +61,6 @@ float exact_sq_euclidean(const float* a, const float* b, int64_t dim) {
 }
 double exact_sq_euclidean(const double* a, const double* b, int64_t dim) {
   return exact_sq_euclidean_impl(a, b, dim);
-}
-
-OML_FAST_MULTIVERSION void sqrt_inplace(float* x, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) x[j] = std::sqrt(x[j]);
-}
-OML_FAST_MULTIVERSION void sqrt_inplace(double* x, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) x[j] = std::sqrt(x[j]);
 }
 
 OML_FAST_MULTIVERSION void cosine_from_dot_inplace(float* x, int64_t n) {

@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "common/metric.h"
@@ -35,38 +36,30 @@ inline int64_t distance_panel_rows(int64_t n, int64_t m, int64_t element_size) {
 // (which also makes identical rows give exactly 0). The ratio: dist::recompute_ratio
 // (common/distance_math.h).
 
-// out[j] = max(sq_norm_a + sq_norm_b[j] - 2 dot[j], 0) for j < n (`out` may alias `dot`).
-// Returns how many entries need the exact recompute.
-int64_t sq_euclidean_from_dot(const float* dot, float sq_norm_a, const float* sq_norm_b, int64_t n,
-                              float ratio, float* out);
-int64_t sq_euclidean_from_dot(const double* dot, double sq_norm_a, const double* sq_norm_b,
-                              int64_t n, double ratio, double* out);
-
-// Whether out[j] (from sq_euclidean_from_dot) must be recomputed exactly.
-template <typename T>
-inline bool needs_recompute(T sq_distance, T sq_norm_a, T sq_norm_b, T ratio) {
-  return sq_distance <= ratio * (sq_norm_a + sq_norm_b);
-}
+// out[j] = max(sq_norm_a + sq_norm_b[j] - 2 dot[j], 0) for j < n, its square root when
+// `take_sqrt`, or -1 where that squared distance is at most ratio * (|a|^2 + |b|^2) (see above);
+// `out` may alias `dot`. Returns how many entries are marked -1.
+int64_t euclidean_from_dot(const float* dot, float sq_norm_a, const float* sq_norm_b, int64_t n,
+                           float ratio, bool take_sqrt, float* out);
+int64_t euclidean_from_dot(const double* dot, double sq_norm_a, const double* sq_norm_b, int64_t n,
+                           double ratio, bool take_sqrt, double* out);
 
 // Exact sum_d (a[d] - b[d])^2.
 float exact_sq_euclidean(const float* a, const float* b, int64_t dim);
 double exact_sq_euclidean(const double* a, const double* b, int64_t dim);
 
-// Recomputes the entries of one row flagged by needs_recompute: row[j] for gallery rows b + j *
-// dim.
+// Recomputes the entries of one row that euclidean_from_dot marked -1, from the differences: row[j]
+// for gallery rows b + j * dim (squared, or its square root when `take_sqrt`).
 template <typename T>
-inline void recompute_small_sq_euclidean(T* row, const T* a, T sq_norm_a, const T* b,
-                                         const T* sq_norm_b, int64_t n, int64_t dim, T ratio) {
+inline void recompute_marked(T* row, const T* a, const T* b, int64_t n, int64_t dim,
+                             bool take_sqrt) {
   for (int64_t j = 0; j < n; ++j) {
-    if (needs_recompute(row[j], sq_norm_a, sq_norm_b[j], ratio)) {
-      row[j] = exact_sq_euclidean(a, b + j * dim, dim);
+    if (row[j] < T(0)) {
+      const T exact = exact_sq_euclidean(a, b + j * dim, dim);
+      row[j] = take_sqrt ? std::sqrt(exact) : exact;
     }
   }
 }
-
-// x[j] = sqrt(x[j]).
-void sqrt_inplace(float* x, int64_t n);
-void sqrt_inplace(double* x, int64_t n);
 
 // x[j] = min(max(1 - x[j], 0), 2): cosine distance from the cosine of unit vectors.
 void cosine_from_dot_inplace(float* x, int64_t n);
@@ -85,11 +78,12 @@ inline void convert_row(Metric metric, T* row, int64_t cols, const T* a, const T
                         const T* sq_norm_b, int64_t dim, T ratio) {
   switch (metric) {
     case Metric::Euclidean:
-    case Metric::SqEuclidean:
-      if (sq_euclidean_from_dot(row, sq_norm_a, sq_norm_b, cols, ratio, row) > 0)
-        recompute_small_sq_euclidean(row, a, sq_norm_a, b, sq_norm_b, cols, dim, ratio);
-      if (metric == Metric::Euclidean) sqrt_inplace(row, cols);
+    case Metric::SqEuclidean: {
+      const bool take_sqrt = metric == Metric::Euclidean;
+      if (euclidean_from_dot(row, sq_norm_a, sq_norm_b, cols, ratio, take_sqrt, row) > 0)
+        recompute_marked(row, a, b, cols, dim, take_sqrt);
       break;
+    }
     case Metric::Cosine:
       cosine_from_dot_inplace(row, cols);
       break;
