@@ -17,9 +17,11 @@ namespace oml_fast::cpu {
 // Output panels of `rows x M`: BLAS is most efficient when each call spans the whole gallery width
 // (small tiles cost it up to 1.8x in packing and edge handling), and a panel of up to kPanelBytes
 // stays in the last-level cache between the GEMM that writes it and the epilogue that converts it.
+// Up to 512 rows: at N = M = 4096 panels of 512 rows measured 1.12-1.17x the bare GEMM against
+// 1.14-1.20x with 256 (B packing is amortised over more rows).
 constexpr int64_t kPanelBytes = int64_t(8) << 20;
 constexpr int64_t kMinPanelRows = 16;
-constexpr int64_t kMaxPanelRows = 256;
+constexpr int64_t kMaxPanelRows = 512;
 
 // Rows of pairwise_distance's panels for an [n, m] output. A fused caller that must give the same
 // values as pairwise_distance cuts the same panels (the GEMM of a panel is then the same call).
