@@ -57,7 +57,9 @@ def elementwise_dist(x1: Tensor, x2: Tensor) -> Tensor:
     return _RowDistance.apply(x1, x2)
 
 
-def triplet_distances(features: Tensor, ids_a: Tensor | None, ids_p: Tensor, ids_n: Tensor) -> tuple[Tensor, Tensor]:
+def triplet_distances(
+    features: Tensor, ids_a: Tensor | None, ids_p: Tensor, ids_n: Tensor
+) -> tuple[Tensor, Tensor]:
     """Anchor-positive and anchor-negative Euclidean distances of index triplets into one batch:
     ``Tensor[B, D], Tensor[T] | None, Tensor[T], Tensor[T] -> (Tensor[T], Tensor[T])``.
 

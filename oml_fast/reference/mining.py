@@ -77,8 +77,6 @@ def hard_mining(
     return positives.to(device), negatives.to(device)
 
 
-
-
 def triplet_distances(
     embeddings: Tensor, anchors: Tensor | None, positives: Tensor, negatives: Tensor
 ) -> tuple[Tensor, Tensor]:
