@@ -47,7 +47,7 @@ TORCH_LIBRARY(oml_fast, m) {
       " float lower, float upper, int n_bins, bool collect, bool with_positives)"
       " -> (Tensor counts, Tensor mins, Tensor maxs, Tensor collected, Tensor positives)");
   // Private: one whole pass of FNMR@FMR from the embeddings (CPU): the distances of
-  // pairwise_distance, panel by panel, through the slots of several windows at once, never
+  // pairwise_distance, tile by tile, through the slots of several windows at once, never
   // written out (csrc/retrieval/cpu/fnmr_fused_cpu.cpp).
   m.def(
       "_embedding_pair_histogram(Tensor queries, Tensor gallery, str metric, Tensor query_labels,"

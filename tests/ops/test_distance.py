@@ -32,6 +32,22 @@ def test_matches_reference(metric, dtype):
 
 
 @pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_several_tiles_and_streamed_output_match_reference(metric, dtype):
+    # 2100 x 3100: several row and column tiles with smaller edge tiles, and an output over 32 MiB,
+    # which the kernel writes with streaming stores (csrc/distance/cpu/distance_rows.h).
+    x1, x2 = torch.randn(2100, 12, dtype=dtype), torch.randn(3100, 12, dtype=dtype)
+    x2[1234] = x1[777]  # an identical pair inside a tile: exactly 0 (recomputed from the differences)
+    expected = reference.pairwise_distance(x1.double(), x2.double(), metric).to(dtype)
+    actual = pairwise_distance(x1, x2, metric)
+    torch.testing.assert_close(actual, expected, **TOLERANCE[dtype])
+    if metric in ("euclidean", "sqeuclidean"):
+        assert actual[777, 1234] == 0
+    # Rows and columns far from the tile origins give the values of a small call on the same rows.
+    torch.testing.assert_close(actual[2050:], pairwise_distance(x1[2050:], x2, metric), **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("metric", METRICS)
 def test_non_contiguous_and_expanded_inputs(metric):
     base = torch.randn(40, 24)
     transposed = torch.randn(24, 50).T  # non-contiguous [50, 24]

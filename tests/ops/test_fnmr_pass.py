@@ -199,3 +199,29 @@ def test_pass_over_many_queries_equals_pairwise_distance():
         assert torch.equal(getattr(out.windows[0], name), getattr(expected, name)), name
     assert torch.equal(_sorted(out.windows[0].collected), _sorted(expected.collected))
     assert torch.equal(_sorted(out.positives), _sorted(expected.positives))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pass_over_several_tiles_equals_pairwise_distance(metric, dtype):
+    # 1300 x 1100: several row and column tiles (distance_rows.h), edge tiles included; magnitudes near
+    # 1e15 make both sides scale by a power of two and back.
+    rng = np.random.default_rng(11)
+    queries, query_labels = _digits(1300, dtype, rng)
+    gallery, gallery_labels = _digits(1100, dtype, rng)
+    scale = 1e14 if metric != "cosine" else 1.0
+    queries = (queries + torch.from_numpy(rng.standard_normal(queries.shape)).to(dtype)) * scale
+    gallery = gallery * scale
+    ids = (torch.from_numpy(rng.integers(0, 300, 1300)), torch.from_numpy(rng.integers(0, 300, 1100)))
+    keys = (query_labels, gallery_labels, *ids, None, None)
+    dist = pairwise_distance(queries, gallery, metric)
+    windows = _windows(dist, rng)
+    out = embedding_pair_histogram(queries, gallery, metric, *keys, windows, 1 << 22, True)
+    for window, part in zip(windows, out.windows, strict=True):
+        expected = reference_histogram(dist, *keys, *window)
+        for name in ("counts", "mins", "maxs"):
+            assert torch.equal(getattr(part, name), getattr(expected, name)), name
+        if window.collect:
+            assert torch.equal(_sorted(part.collected), _sorted(expected.collected))
+    expected_positives = reference_histogram(dist, *keys, with_positives=True).positives
+    assert torch.equal(_sorted(out.positives), _sorted(expected_positives))

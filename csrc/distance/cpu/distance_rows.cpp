@@ -4,6 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define OML_FAST_HAS_STREAMING_STORES 1
+#endif
 
 #include "common/simd.h"
 
@@ -75,6 +81,47 @@ OML_FAST_MULTIVERSION void negate_inplace(float* x, int64_t n) {
 }
 OML_FAST_MULTIVERSION void negate_inplace(double* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) x[j] = -x[j];
+}
+
+namespace {
+
+#ifdef OML_FAST_HAS_STREAMING_STORES
+// Non-temporal stores of SSE2 (every x86-64 CPU): 16 bytes each, aligned; the write-combining
+// buffers assemble whole cache lines from them.
+inline void stream_16_bytes(float* dst, const float* src) { _mm_stream_ps(dst, _mm_loadu_ps(src)); }
+inline void stream_16_bytes(double* dst, const double* src) {
+  _mm_stream_pd(dst, _mm_loadu_pd(src));
+}
+#endif
+
+template <typename T>
+void copy_to_output_impl(const T* src, T* dst, int64_t n, bool streaming) {
+#ifdef OML_FAST_HAS_STREAMING_STORES
+  if (streaming) {
+    constexpr int64_t kLanes = 16 / sizeof(T);
+    int64_t j = 0;
+    for (; j < n && (reinterpret_cast<uintptr_t>(dst + j) & 15) != 0; ++j) dst[j] = src[j];
+    for (; j + kLanes <= n; j += kLanes) stream_16_bytes(dst + j, src + j);
+    for (; j < n; ++j) dst[j] = src[j];
+    return;
+  }
+#endif
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+}
+
+}  // namespace
+
+void copy_to_output(const float* src, float* dst, int64_t n, bool streaming) {
+  copy_to_output_impl(src, dst, n, streaming);
+}
+void copy_to_output(const double* src, double* dst, int64_t n, bool streaming) {
+  copy_to_output_impl(src, dst, n, streaming);
+}
+
+void streaming_done() {
+#ifdef OML_FAST_HAS_STREAMING_STORES
+  _mm_sfence();
+#endif
 }
 
 at::Tensor squared_norms(const at::Tensor& x) {

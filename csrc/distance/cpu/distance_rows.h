@@ -3,7 +3,6 @@
 // products with a GEMM and then convert it while it is still in cache.
 #pragma once
 
-#include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 
 #include <algorithm>
@@ -14,24 +13,17 @@
 
 namespace oml_fast::cpu {
 
-// Output panels of `rows x M`: BLAS is most efficient when each call spans the whole gallery width
-// (small tiles cost it up to 1.8x in packing and edge handling), and a panel of up to kPanelBytes
-// stays in the last-level cache between the GEMM that writes it and the epilogue that converts it.
-// Up to 512 rows: at N = M = 4096 panels of 512 rows measured 1.12-1.17x the bare GEMM against
-// 1.14-1.20x with 256 (B packing is amortised over more rows).
-constexpr int64_t kPanelBytes = int64_t(8) << 20;
-constexpr int64_t kMinPanelRows = 16;
-constexpr int64_t kMaxPanelRows = 512;
+// Outputs at least this large are written with streaming stores (copy_to_output): they cannot stay
+// in cache anyway, and a streaming store does not first read the line it writes, which halves the
+// memory traffic of the copy.
+constexpr int64_t kStreamingBytes = int64_t(32) << 20;
 
-// Rows of pairwise_distance's panels for an [n, m] output. A fused caller that must give the same
-// values as pairwise_distance cuts the same panels (the GEMM of a panel is then the same call).
-inline int64_t distance_panel_rows(int64_t n, int64_t m, int64_t element_size) {
-  const int64_t fit = kPanelBytes / std::max<int64_t>(1, m * element_size);
-  const int64_t rows = std::clamp(fit, kMinPanelRows, kMaxPanelRows);
-  // At least two panels per thread when there is enough work, so both cores stay busy.
-  const int64_t balanced = (n + 2 * at::get_num_threads() - 1) / (2 * at::get_num_threads());
-  return std::max<int64_t>(1, std::min(rows, std::max(kMinPanelRows, balanced)));
-}
+// dst[j] = src[j] for j < n; with `streaming`, through non-temporal stores where the CPU has them
+// (call streaming_done() before another thread reads dst).
+void copy_to_output(const float* src, float* dst, int64_t n, bool streaming);
+void copy_to_output(const double* src, double* dst, int64_t n, bool streaming);
+// Orders this thread's streaming stores before whatever it does next (a fence where needed).
+void streaming_done();
 
 // Entries whose approximate squared distance is at most `ratio` * (|a|^2 + |b|^2) lost too many
 // digits to the cancellation in |a|^2 + |b|^2 - 2<a, b> and are recomputed from the differences

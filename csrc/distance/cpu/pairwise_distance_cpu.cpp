@@ -1,5 +1,6 @@
-// CPU kernel of pairwise_distance: a GEMM per output tile, then the conversion of that tile into
-// distances while it is still in cache, so the cost stays close to that of the bare GEMM.
+// CPU kernel of pairwise_distance: a GEMM per output tile into a buffer that stays in cache, the
+// conversion of that tile into distances there, then one (streaming) copy into the output, so the
+// cost stays close to that of the bare GEMM (distance/cpu/distance_tiles.h).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -10,20 +11,11 @@
 #include "common/distance_math.h"
 #include "common/scaling.h"
 #include "distance/cpu/distance_rows.h"
+#include "distance/cpu/distance_tiles.h"
 #include "distance/pairwise_distance.h"
 
 namespace oml_fast {
 namespace {
-
-template <typename scalar_t>
-void convert_tile(Metric metric, scalar_t* out, int64_t ld, int64_t rows, int64_t cols,
-                  const scalar_t* a, const scalar_t* b, const scalar_t* sq_norm_a,
-                  const scalar_t* sq_norm_b, int64_t dim, scalar_t ratio) {
-  for (int64_t i = 0; i < rows; ++i) {
-    cpu::convert_row(metric, out + i * ld, cols, a + i * dim, b,
-                     sq_norm_a != nullptr ? sq_norm_a[i] : scalar_t(0), sq_norm_b, dim, ratio);
-  }
-}
 
 at::Tensor pairwise_distance_cpu(const at::Tensor& x1, const at::Tensor& x2,
                                  c10::string_view metric_name);
@@ -46,53 +38,22 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
   if (n == 0 || m == 0) return out;
   if (dim == 0) return out.fill_(metric == Metric::Cosine ? 1.0 : 0.0);
 
-  // Detached, contiguous operands: the GEMM calls below must not see autograd metadata (worker
-  // threads of at::parallel_for do not inherit the dispatcher's below-autograd state).
-  at::Tensor a = x1.detach().contiguous(), b = x2.detach().contiguous();
-  // Magnitudes far from 1 are scaled by a power of two before anything is squared (exact; the
-  // distances are scaled back at the end), so that 1e-20 or 1e18 float32 rows neither underflow nor
-  // overflow. The cosine normalises each row instead.
-  int exponent = 0;
-  if (metric == Metric::Cosine) {
-    a = unit_rows(a).contiguous();
-    b = unit_rows(b).contiguous();
-  } else {
-    exponent = dist::scale_exponent_of(a, b, a.scalar_type());
-    a = dist::scale_by_pow2(a, exponent);
-    b = dist::scale_by_pow2(b, exponent);
-  }
-  const bool needs_norms = metric == Metric::Euclidean || metric == Metric::SqEuclidean;
-  const at::Tensor sq_norm_a = needs_norms ? cpu::squared_norms(a) : at::Tensor();
-  const at::Tensor sq_norm_b = needs_norms ? cpu::squared_norms(b) : at::Tensor();
-
-  const int64_t rows_per_panel = cpu::distance_panel_rows(n, m, a.element_size());
-  const int64_t n_panels = (n + rows_per_panel - 1) / rows_per_panel;
-  const int mantissa_bits = dist::gemm_mantissa_bits(a.scalar_type());
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "pairwise_distance_cpu", [&] {
-    const auto ratio = static_cast<scalar_t>(dist::recompute_ratio<scalar_t>(dim, mantissa_bits));
-    const scalar_t* a_ptr = a.const_data_ptr<scalar_t>();
-    const scalar_t* b_ptr = b.const_data_ptr<scalar_t>();
-    const scalar_t* na_ptr = needs_norms ? sq_norm_a.const_data_ptr<scalar_t>() : nullptr;
-    const scalar_t* nb_ptr = needs_norms ? sq_norm_b.const_data_ptr<scalar_t>() : nullptr;
+  const bool streaming = n * m * out.element_size() >= cpu::kStreamingBytes;
+  AT_DISPATCH_FLOATING_TYPES(x1.scalar_type(), "pairwise_distance_cpu", [&] {
+    const cpu::TileDistances<scalar_t> distances(metric, x1, x2);
     scalar_t* out_ptr = out.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, n_panels, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t panel = begin; panel < end; ++panel) {
-        const int64_t i0 = panel * rows_per_panel;
-        const int64_t rows = std::min(rows_per_panel, n - i0);
-        // Row panels of `out` are contiguous; BLAS writes them in place (single-threaded here:
-        // BLAS called inside a parallel region does not spawn threads of its own).
-        at::Tensor out_panel = out.narrow(0, i0, rows);
-        at::mm_out(out_panel, a.narrow(0, i0, rows), b.t());
-        convert_tile<scalar_t>(metric, out_ptr + i0 * m, m, rows, m, a_ptr + i0 * dim, b_ptr,
-                               needs_norms ? na_ptr + i0 : nullptr, nb_ptr, dim, ratio);
+    at::parallel_for(0, distances.tiles().count(), 1, [&](int64_t begin, int64_t end) {
+      // One tile buffer per worker, reused: the GEMM writes it, the conversion reads it in cache.
+      const at::Tensor buffer = distances.new_buffer();
+      for (int64_t tile = begin; tile < end; ++tile) {
+        distances.for_each_row(tile, buffer,
+                               [&](int64_t i, int64_t j0, const scalar_t* row, int64_t cols) {
+                                 cpu::copy_to_output(row, out_ptr + i * m + j0, cols, streaming);
+                               });
       }
+      if (streaming) cpu::streaming_done();
     });
   });
-  if (exponent != 0) {
-    // Back to the input's units: |a - b| scales with 2^e, |a - b|^2 and <a, b> with 2^2e.
-    const int back = metric == Metric::Euclidean ? -exponent : -2 * exponent;
-    dist::scale_by_pow2_(out, back);
-  }
   return out;
 }
 

@@ -1,12 +1,12 @@
 // `_embedding_pair_histogram` on the CPU: one whole streaming pass of FNMR@FMR
-// (oml_fast/metrics/fnmr.py) from the embeddings. Panels of query rows x the whole gallery are
+// (oml_fast/metrics/fnmr.py) from the embeddings. Tiles of query rows x gallery columns are
 // computed exactly as pairwise_distance computes them (the same GEMM call, the same conversion,
-// distance/cpu/distance_rows.h), and every row goes through the slots of every window
+// distance/cpu/distance_rows.h), and every row of a tile goes through the slots of every window
 // (fnmr_histogram.h) right after its conversion, while it is still in cache: the distances are
 // never written to a tile that is read again, the gallery's norms are computed once per pass, and
-// each thread reuses one panel buffer.
+// each thread reuses one tile buffer.
 //
-// Panels are split into one contiguous chunk per thread, each with its own slots, merged in chunk
+// Tiles are split into one contiguous chunk per thread, each with its own slots, merged in chunk
 // order: no atomics on the slots, deterministic. A collecting window stops collecting (and says so
 // in `overflowed`) once more than `max_collect` negatives fell inside it, so that a window that
 // turned out too wide does not hold the pass's memory.
@@ -25,7 +25,7 @@
 #include "common/checks.h"
 #include "common/distance_math.h"
 #include "common/scaling.h"
-#include "distance/cpu/distance_rows.h"
+#include "distance/cpu/distance_tiles.h"
 #include "distance/pairwise_distance.h"
 #include "retrieval/cpu/fnmr_histogram.h"
 #include "retrieval/retrieval_checks.h"
@@ -33,9 +33,9 @@
 namespace oml_fast {
 namespace {
 
-// Bytes of all threads' panel buffers together: at most this many threads work at once when
-// pairwise_distance's panels are large (bounded memory whatever the thread count).
-constexpr int64_t kPanelBudgetBytes = int64_t(32) << 20;
+// Bytes of all threads' tile buffers together: at most this many threads work at once (bounded
+// memory whatever the thread count).
+constexpr int64_t kBufferBudgetBytes = int64_t(32) << 20;
 
 struct Windows {
   at::ArrayRef<double> lowers, uppers;
@@ -49,25 +49,19 @@ using Outputs =
                std::vector<at::Tensor>, at::Tensor, at::Tensor>;
 
 template <typename scalar_t>
-Outputs run_pass(const at::Tensor& a, const at::Tensor& b, Metric metric, int exponent,
+Outputs run_pass(const at::Tensor& queries, const at::Tensor& gallery, Metric metric,
                  const at::Tensor& ql, const at::Tensor& qid, const at::Tensor& qgr,
                  const cpu::RowKeys& gallery_keys, const Windows& windows, int64_t max_collect,
                  bool with_positives) {
-  const int64_t n = a.size(0), m = b.size(0), dim = a.size(1), n_windows = windows.size();
-  const bool needs_norms = metric == Metric::Euclidean || metric == Metric::SqEuclidean;
-  const at::Tensor sq_norm_a = needs_norms ? cpu::squared_norms(a) : at::Tensor();
-  const at::Tensor sq_norm_b = needs_norms ? cpu::squared_norms(b) : at::Tensor();
-  const int mantissa_bits = dist::gemm_mantissa_bits(a.scalar_type());
-  const auto ratio = static_cast<scalar_t>(dist::recompute_ratio<scalar_t>(dim, mantissa_bits));
-
-  // pairwise_distance's panels (the same GEMM calls, hence the same values), one chunk of
-  // consecutive panels per worker.
-  const int64_t rows_per_panel = cpu::distance_panel_rows(n, m, a.element_size());
-  const int64_t n_panels = n == 0 ? 0 : (n + rows_per_panel - 1) / rows_per_panel;
-  const int64_t panel_bytes = std::max<int64_t>(1, rows_per_panel * m * a.element_size());
-  const int64_t workers = std::clamp<int64_t>(kPanelBudgetBytes / panel_bytes, 1,
+  const int64_t n_windows = windows.size();
+  // pairwise_distance's tiles and values, one chunk of consecutive tiles per worker.
+  const cpu::TileDistances<scalar_t> distances(metric, queries, gallery);
+  const cpu::DistanceTiles& tiles = distances.tiles();
+  const int64_t n_tiles = tiles.count();
+  const int64_t tile_bytes = tiles.rows * tiles.cols * queries.element_size();
+  const int64_t workers = std::clamp<int64_t>(kBufferBudgetBytes / tile_bytes, 1,
                                               std::max<int64_t>(1, at::get_num_threads()));
-  const int64_t n_chunks = std::max<int64_t>(1, std::min(workers, n_panels));
+  const int64_t n_chunks = std::max<int64_t>(1, std::min(workers, n_tiles));
 
   // chunk x window tallies; window 0 of a chunk also holds its positives.
   std::vector<std::vector<cpu::WindowTally<scalar_t>>> tallies(n_chunks);
@@ -80,56 +74,41 @@ Outputs run_pass(const at::Tensor& a, const at::Tensor& b, Metric metric, int ex
     overflowed[w] = false;
   }
 
-  const scalar_t* a_ptr = a.const_data_ptr<scalar_t>();
-  const scalar_t* b_ptr = b.const_data_ptr<scalar_t>();
-  const scalar_t* na_ptr = needs_norms ? sq_norm_a.const_data_ptr<scalar_t>() : nullptr;
-  const scalar_t* nb_ptr = needs_norms ? sq_norm_b.const_data_ptr<scalar_t>() : nullptr;
   const int64_t* ql_ptr = ql.const_data_ptr<int64_t>();
   const int64_t* qid_ptr = gallery_keys.ids != nullptr ? qid.const_data_ptr<int64_t>() : nullptr;
   const int64_t* qgr_ptr = gallery_keys.groups != nullptr ? qgr.const_data_ptr<int64_t>() : nullptr;
-  // Back to the input's units after the power-of-two scaling (as pairwise_distance does).
-  const int back = metric == Metric::Euclidean ? -exponent : -2 * exponent;
-
   at::parallel_for(0, n_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
     for (int64_t c = chunk_begin; c < chunk_end; ++c) {
       auto& chunk = tallies[c];
-      at::Tensor panel = at::empty({std::min(rows_per_panel, n), m}, a.options());
-      scalar_t* panel_ptr = panel.mutable_data_ptr<scalar_t>();
-      std::vector<int64_t> flagged((m + cpu::kFnmrBlock - 1) / cpu::kFnmrBlock);
+      const at::Tensor buffer = distances.new_buffer();
+      std::vector<int64_t> flagged((tiles.cols + cpu::kFnmrBlock - 1) / cpu::kFnmrBlock);
       cpu::RowKeys keys = gallery_keys;
-      for (int64_t p = n_panels * c / n_chunks; p < n_panels * (c + 1) / n_chunks; ++p) {
-        const int64_t i0 = p * rows_per_panel, rows = std::min(rows_per_panel, n - i0);
-        at::Tensor out = panel.narrow(0, 0, rows);
-        // The GEMM call of pairwise_distance's panels (single-threaded inside a parallel region).
-        at::mm_out(out, a.narrow(0, i0, rows), b.t());
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t i = i0 + r;
-          scalar_t* row = panel_ptr + r * m;
-          cpu::convert_row(metric, row, m, a_ptr + i * dim, b_ptr,
-                           needs_norms ? na_ptr[i] : scalar_t(0), nb_ptr, dim, ratio);
-          if (back != 0) {
-            at::Tensor row_tensor = out.narrow(0, r, 1);
-            dist::scale_by_pow2_(row_tensor, back);
-          }
-          keys.label = ql_ptr[i];
-          keys.id = qid_ptr != nullptr ? qid_ptr[i] : 0;
-          keys.group = qgr_ptr != nullptr ? qgr_ptr[i] : 0;
-          for (int64_t w = 0; w < n_windows; ++w) {
-            const bool collect =
-                windows.collect[w] && !overflowed[w].load(std::memory_order_relaxed);
-            const int64_t added = cpu::histogram_row(
-                row, m, keys, windows.lowers[w], windows.uppers[w], windows.n_bins[w], collect,
-                with_positives && w == 0, flagged.data(), chunk[w]);
-            if (added > 0 && collected_total[w].fetch_add(added) + added > max_collect)
-              overflowed[w] = true;
-          }
-        }
+      for (int64_t t = n_tiles * c / n_chunks; t < n_tiles * (c + 1) / n_chunks; ++t) {
+        distances.for_each_row(
+            t, buffer, [&](int64_t i, int64_t j0, const scalar_t* row, int64_t cols) {
+              // The query's keys, and the gallery's keys of this column block.
+              keys.labels = gallery_keys.labels + j0;
+              keys.ids = gallery_keys.ids != nullptr ? gallery_keys.ids + j0 : nullptr;
+              keys.groups = gallery_keys.groups != nullptr ? gallery_keys.groups + j0 : nullptr;
+              keys.label = ql_ptr[i];
+              keys.id = qid_ptr != nullptr ? qid_ptr[i] : 0;
+              keys.group = qgr_ptr != nullptr ? qgr_ptr[i] : 0;
+              for (int64_t w = 0; w < n_windows; ++w) {
+                const bool collect =
+                    windows.collect[w] && !overflowed[w].load(std::memory_order_relaxed);
+                const int64_t added = cpu::histogram_row(
+                    row, cols, keys, windows.lowers[w], windows.uppers[w], windows.n_bins[w],
+                    collect, with_positives && w == 0, flagged.data(), chunk[w]);
+                if (added > 0 && collected_total[w].fetch_add(added) + added > max_collect)
+                  overflowed[w] = true;
+              }
+            });
       }
       for (auto& tally : chunk) tally.finish();
     }
   });
 
-  const auto options = a.options();
+  const auto options = queries.options();
   std::vector<at::Tensor> counts, mins, maxs, collected;
   at::Tensor overflow_out = at::empty({n_windows}, options.dtype(at::kBool));
   for (int64_t w = 0; w < n_windows; ++w) {
@@ -210,16 +189,6 @@ Outputs embedding_pair_histogram_cpu(
     retrieval::check_fnmr_window(lowers[w], uppers[w], n_bins[w]);
   TORCH_CHECK_VALUE(max_collect >= 0, "`max_collect` must be >= 0, got ", max_collect);
 
-  at::Tensor a = queries.detach().contiguous(), b = gallery.detach().contiguous();
-  int exponent = 0;
-  if (metric == Metric::Cosine) {
-    a = unit_rows(a).contiguous();
-    b = unit_rows(b).contiguous();
-  } else if (a.size(1) > 0) {
-    exponent = dist::scale_exponent_of(a, b, a.scalar_type());
-    a = dist::scale_by_pow2(a, exponent);
-    b = dist::scale_by_pow2(b, exponent);
-  }
   const at::Tensor ql = query_labels.contiguous(), gl = gallery_labels.contiguous();
   const at::Tensor qid = has_ids ? query_ids->contiguous() : at::Tensor();
   const at::Tensor gid = has_ids ? gallery_ids->contiguous() : at::Tensor();
@@ -234,8 +203,8 @@ Outputs embedding_pair_histogram_cpu(
   Windows windows{lowers, uppers, n_bins, {}};
   for (size_t w = 0; w < n_windows; ++w) windows.collect.push_back(collect.get(w));
   Outputs result;
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "embedding_pair_histogram_cpu", [&] {
-    result = run_pass<scalar_t>(a, b, metric, exponent, ql, qid, qgr, gallery_keys, windows,
+  AT_DISPATCH_FLOATING_TYPES(queries.scalar_type(), "embedding_pair_histogram_cpu", [&] {
+    result = run_pass<scalar_t>(queries, gallery, metric, ql, qid, qgr, gallery_keys, windows,
                                 max_collect, with_positives);
   });
   return result;

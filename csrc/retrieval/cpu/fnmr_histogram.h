@@ -1,6 +1,6 @@
 // One row of distances through the slots of an FNMR@FMR window (fnmr_common.h) on the CPU: the
 // shared inner step of `_pair_distance_histogram` (a distance tile) and `_embedding_pair_histogram`
-// (distances computed from embeddings, panel by panel, and sorted while still in cache).
+// (distances computed from embeddings, tile by tile, and sorted while still in cache).
 #pragma once
 
 #include <algorithm>
