@@ -5,6 +5,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "common/checks.h"
@@ -16,6 +18,19 @@
 
 namespace oml_fast {
 namespace {
+
+// Writes one element of every memory page of out[0, numel), threads taking contiguous ranges. A
+// fresh output (at::empty) is not mapped yet: the tiles would take its page faults in a strided
+// order (each tile row lands on another page), which measured 5-20% slower at N = M = 4096-8192
+// than faulting the pages in first, in address order (2-core EPYC VM, interleaved runs). On an
+// output already mapped this costs one cache line per page.
+template <typename scalar_t>
+void map_output_pages(scalar_t* out, int64_t numel) {
+  const int64_t step = std::max<int64_t>(1, sysconf(_SC_PAGESIZE) / int64_t(sizeof(scalar_t)));
+  at::parallel_for(0, numel, int64_t(1) << 20, [&](int64_t begin, int64_t end) {
+    for (int64_t k = (begin + step - 1) / step * step; k < end; k += step) out[k] = scalar_t(0);
+  });
+}
 
 at::Tensor pairwise_distance_cpu(const at::Tensor& x1, const at::Tensor& x2,
                                  c10::string_view metric_name);
@@ -42,6 +57,7 @@ at::Tensor& pairwise_distance_out_cpu(const at::Tensor& x1, const at::Tensor& x2
   AT_DISPATCH_FLOATING_TYPES(x1.scalar_type(), "pairwise_distance_cpu", [&] {
     const cpu::TileDistances<scalar_t> distances(metric, x1, x2);
     scalar_t* out_ptr = out.mutable_data_ptr<scalar_t>();
+    if (streaming) map_output_pages(out_ptr, n * m);
     at::parallel_for(0, distances.tiles().count(), 1, [&](int64_t begin, int64_t end) {
       // One tile buffer per worker, reused: the GEMM writes it, the conversion reads it in cache.
       const at::Tensor buffer = distances.new_buffer();
