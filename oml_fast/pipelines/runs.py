@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -404,6 +405,37 @@ def _finish_training(
     return result
 
 
+def fit_loss_sizes(block: dict[str, Any], feat_dim: int, n_classes: int) -> dict[str, Any]:
+    """The criterion block with sizes this run can train with.
+
+    Classification losses (arcface, mlp_arcface) take ``in_features`` and ``num_classes``; the pipeline
+    supplies them (the extractor's ``feat_dim``, the number of training labels) where the config does not
+    set them. OML's config files carry example sizes (384 and 3985, a ViT-S/16 on SOP), so a value other
+    than the run's is replaced by it, with a warning that names the key: the loss's input must be the
+    extractor's output, and its classes are the training labels (more would be weights that never see a
+    sample, and categories the training set does not give).
+    """
+    args = block.get("args")
+    if not isinstance(args, Mapping):
+        return block
+    fixed = dict(args)
+    in_features, num_classes = fixed.get("in_features"), fixed.get("num_classes")
+    if isinstance(in_features, int) and in_features != feat_dim:
+        warnings.warn(
+            f"`criterion.args.in_features` = {in_features} is not the extractor's feat_dim; using {feat_dim}",
+            stacklevel=2,
+        )
+        fixed["in_features"] = feat_dim
+    if isinstance(num_classes, int) and num_classes != n_classes:
+        warnings.warn(
+            f"`criterion.args.num_classes` = {num_classes} is not the number of labels of the training set;"
+            f" using {n_classes}",
+            stacklevel=2,
+        )
+        fixed["num_classes"] = n_classes
+    return {**block, "args": fixed}
+
+
 def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
     """Trains the extractor of ``config`` plus ``overrides`` (OML's ``extractor_training_pipeline``).
 
@@ -422,13 +454,18 @@ def train(config: Any = None, overrides: list[str] | None = None) -> RunResult:
     train_loader, sampler = _train_loader(cfg, train_set)
     extractor = _extractor(cfg, load_checkpoint=False)
     check_sample_rate(extractor, valid_set)
+    n_classes = len(set(train_set.get_labels().tolist()))
+    feat_dim = cast(int, extractor.feat_dim)  # every extractor has it (IExtractor)
+    criterion_block = fit_loss_sizes(to_container(cfg)["criterion"], feat_dim, n_classes)
+    # Categories restrict only the label smoothing of the arcface losses: without it they are not passed.
+    smoothing = (criterion_block.get("args") or {}).get("smoothing_epsilon")
     criterion = build(
         "losses",
-        to_container(cfg)["criterion"],
+        criterion_block,
         where="criterion",
-        in_features=extractor.feat_dim,
-        num_classes=len(set(train_set.get_labels().tolist())),
-        label2category=train_set.get_label2category(),
+        in_features=feat_dim,
+        num_classes=n_classes,
+        label2category=train_set.get_label2category() if smoothing else None,
     )
     module = ExtractorModule(
         extractor,

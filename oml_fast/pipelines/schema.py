@@ -186,7 +186,7 @@ SCHEMA: tuple[Key, ...] = (
         },
         ("block",),
         _TRAIN,
-        "the loss (group `criterion`; the nested `miner` block: group `miner`); losses that take them get `in_features`, `num_classes`, `label2category`",
+        "the loss (group `criterion`; the nested `miner` block: group `miner`); losses that take them get `in_features` (the extractor's `feat_dim`) and `num_classes` (the training labels), other values replaced with a warning, and `label2category` when `smoothing_epsilon` > 0",
     ),
     Key(
         "optimizer",

@@ -90,3 +90,19 @@ def test_resume_without_a_run_to_resume(digits_root, tmp_path):
             "train_digits",
             [f"dataset_root={digits_root}", f"logs_root={tmp_path}", "logs_folder=x", "checkpoint=last"],
         )
+
+
+def test_arcface_config_of_oml_trains_with_the_runs_sizes(digits_root, tmp_path):
+    # criterion/arcface.yaml holds OML's example sizes (in_features 384, num_classes 3985): the run replaces
+    # them by the small CNN's feat_dim and the number of training digits, with warnings naming the keys.
+    overrides = _on_cpu(digits_root, tmp_path, "max_epochs=1", "criterion=arcface", "logs_folder=arcface")
+    with pytest.warns(UserWarning) as caught:
+        run = train("train_digits", overrides)
+    messages = [str(w.message) for w in caught]
+    assert any("`criterion.args.in_features` = 384 is not the extractor's feat_dim" in m for m in messages)
+    assert any("`criterion.args.num_classes` = 3985 is not the number of labels" in m for m in messages)
+    assert not any("label2category" in m for m in messages)
+    criterion = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    weight = next(v for k, v in criterion.items() if k.endswith("weight") and "criterion" in k)
+    assert weight.shape[0] == 6 and weight.shape[1] != 384  # six training digits
+    assert 0 <= run.best_score <= 1
