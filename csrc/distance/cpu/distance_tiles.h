@@ -128,13 +128,13 @@ class TileDistances {
     const scalar_t* a_ptr = a.const_data_ptr<scalar_t>();
     const scalar_t* b_ptr = b.const_data_ptr<scalar_t>() + j0 * dim_;
     const bool norms = sq_norm_a_.defined();
+    const scalar_t* na_ptr = norms ? sq_norm_a_.const_data_ptr<scalar_t>() : nullptr;
     const scalar_t* nb_ptr = norms ? sq_norm_b_.const_data_ptr<scalar_t>() + j0 : nullptr;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = i0 + r;
       scalar_t* row = dot_ptr + r * cols;
-      convert_row(metric_, row, cols, a_ptr + i * dim_, b_ptr,
-                  norms ? sq_norm_a_.const_data_ptr<scalar_t>()[i] : scalar_t(0), nb_ptr, dim_,
-                  ratio_);
+      convert_row(metric_, row, cols, a_ptr + i * dim_, b_ptr, norms ? na_ptr[i] : scalar_t(0),
+                  nb_ptr, dim_, ratio_);
       if (back_ != 0) {
         at::Tensor row_tensor = dot.narrow(0, r, 1);
         dist::scale_by_pow2_(row_tensor, back_);

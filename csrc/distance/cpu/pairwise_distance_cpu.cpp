@@ -10,8 +10,6 @@
 #include <algorithm>
 
 #include "common/checks.h"
-#include "common/distance_math.h"
-#include "common/scaling.h"
 #include "distance/cpu/distance_rows.h"
 #include "distance/cpu/distance_tiles.h"
 #include "distance/pairwise_distance.h"

@@ -23,8 +23,6 @@
 #include <vector>
 
 #include "common/checks.h"
-#include "common/distance_math.h"
-#include "common/scaling.h"
 #include "distance/cpu/distance_tiles.h"
 #include "distance/pairwise_distance.h"
 #include "retrieval/cpu/fnmr_histogram.h"
